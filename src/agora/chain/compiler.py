@@ -1,0 +1,195 @@
+"""The contract pipeline: Vyper sources -> ABI + bytecode, cached by source hash.
+
+Sources live in the repository's ``contracts/`` folder; an installed wheel
+carries them as ``agora/_contracts``. A contract is named by its file stem
+(``AgoraToken`` for ``contracts/token/AgoraToken.vy``). Compiled artifacts are
+cached on disk, keyed by a hash of every source in the tree, the compiler and
+snekmate versions and the EVM version, so an edit anywhere recompiles and
+nothing stale is ever deployed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from agora.errors import ConfigError
+
+__all__ = [
+    "Artifact",
+    "EVM_VERSIONS",
+    "DEFAULT_EVM_VERSION",
+    "contracts_dir",
+    "list_contracts",
+    "compile_contract",
+    "cache_dir",
+]
+
+EVM_VERSIONS = ("london", "paris", "shanghai", "cancun", "prague")
+DEFAULT_EVM_VERSION = "prague"
+_memo: dict[tuple[str, str], Artifact] = {}
+_memo_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled contract: what deploying and calling it needs."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: bytes
+    runtime_size: int
+    evm_version: str
+    source_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable form (bytecode as hex)."""
+        return {
+            "name": self.name,
+            "abi": self.abi,
+            "bytecode": "0x" + self.bytecode.hex(),
+            "runtime_size": self.runtime_size,
+            "evm_version": self.evm_version,
+            "source_hash": self.source_hash,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Artifact:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            name=d["name"],
+            abi=d["abi"],
+            bytecode=bytes.fromhex(d["bytecode"].removeprefix("0x")),
+            runtime_size=int(d["runtime_size"]),
+            evm_version=d["evm_version"],
+            source_hash=d["source_hash"],
+        )
+
+
+def contracts_dir() -> Path:
+    """Where the Vyper sources are: the installed copy, or the repository's ``contracts/``."""
+    override = os.environ.get("AGORA_CONTRACTS_DIR")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve()
+    shipped = here.parent.parent / "_contracts"
+    if shipped.is_dir():
+        return shipped
+    repo = here.parents[3] / "contracts"  # src/agora/chain/compiler.py -> repo root
+    if repo.is_dir():
+        return repo
+    raise ConfigError("the Vyper contract sources are missing from this installation")
+
+
+def cache_dir() -> Path:
+    """The compile cache: ``$AGORA_CACHE`` or ``~/.cache/agora``, plus ``/contracts``."""
+    base = os.environ.get("AGORA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "agora"
+    )
+    return Path(base) / "contracts"
+
+
+def list_contracts() -> dict[str, Path]:
+    """Every deployable contract by name (``*.vy`` files; ``*.vyi`` interfaces and
+    modules under a ``lib`` folder are not deployable on their own)."""
+    root = contracts_dir()
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.vy")):
+        if "lib" in path.relative_to(root).parts[:-1]:
+            continue
+        if path.stem in found:
+            raise ConfigError(f"two contracts are named {path.stem}: {found[path.stem]} and {path}")
+        found[path.stem] = path
+    return found
+
+
+@cache
+def _tree_hash(root: Path, mtimes: tuple[tuple[str, float], ...]) -> str:
+    h = hashlib.sha256()
+    for rel, _ in mtimes:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _source_hash(evm_version: str) -> str:
+    root = contracts_dir()
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".vy", ".vyi"))
+    stamp = tuple((str(p.relative_to(root)), p.stat().st_mtime) for p in files)
+    h = hashlib.sha256(_tree_hash(root, stamp).encode())
+    for dist in ("vyper", "snekmate"):
+        h.update(f"{dist}={metadata.version(dist)};".encode())
+    h.update(evm_version.encode())
+    return h.hexdigest()
+
+
+def compile_contract(name: str, evm_version: str = DEFAULT_EVM_VERSION) -> Artifact:
+    """Compile the contract ``name`` for ``evm_version`` (or return it from the cache)."""
+    if evm_version not in EVM_VERSIONS:
+        raise ConfigError(
+            f"unknown EVM version {evm_version!r}", hint=f"choose one of {', '.join(EVM_VERSIONS)}"
+        )
+    with _memo_lock:
+        if (name, evm_version) in _memo:
+            return _memo[(name, evm_version)]
+    sources = list_contracts()
+    if name not in sources:
+        raise ConfigError(
+            f"no contract named {name!r}", hint=f"known contracts: {', '.join(sorted(sources))}"
+        )
+    source_hash = _source_hash(evm_version)
+    cached = cache_dir() / f"{name}-{evm_version}-{source_hash[:24]}.json"
+    if cached.exists():
+        try:
+            art = Artifact.from_json(json.loads(cached.read_text()))
+        except (ValueError, KeyError):
+            art = None  # a torn write: compile again
+        if art is not None:
+            with _memo_lock:
+                _memo[(name, evm_version)] = art
+            return art
+    art = _compile(name, sources[name], evm_version, source_hash)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(art.to_json()))
+    os.replace(tmp, cached)
+    with _memo_lock:
+        _memo[(name, evm_version)] = art
+    return art
+
+
+def _compile(name: str, path: Path, evm_version: str, source_hash: str) -> Artifact:
+    import vyper
+    from vyper.compiler.input_bundle import FilesystemInputBundle
+    from vyper.compiler.settings import Settings
+
+    root = contracts_dir()
+    search = [root, *(Path(p) for p in sys.path if p and Path(p).is_dir())]
+    bundle = FilesystemInputBundle(search)
+    try:
+        out = vyper.compile_code(
+            path.read_text(),
+            contract_path=path.relative_to(root),
+            resolved_path=path,
+            input_bundle=bundle,
+            settings=Settings(evm_version=evm_version),
+            output_formats=["abi", "bytecode", "bytecode_runtime"],
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"compiling {path.name} failed: {first}") from exc
+    return Artifact(
+        name=name,
+        abi=out["abi"],
+        bytecode=bytes.fromhex(out["bytecode"].removeprefix("0x")),
+        runtime_size=len(out["bytecode_runtime"].removeprefix("0x")) // 2,
+        evm_version=evm_version,
+        source_hash=source_hash,
+    )

@@ -1,0 +1,193 @@
+"""Transaction sending: local signing, client-side nonces, bounded in-flight, receipts.
+
+Nodes differ in how they treat bursts: anvil silently drops transactions that
+it signs itself when many arrive at once. So Agora never asks a node to sign:
+each :class:`TxSender` signs locally, hands out nonces itself, keeps at most
+``max_in_flight`` unconfirmed transactions, confirms every one by its receipt,
+and re-broadcasts the same signed bytes if a receipt is slow to appear (which
+is harmless: a node that already has it answers "already known").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from web3.exceptions import TransactionNotFound
+
+from agora.chain.accounts import Signer
+from agora.chain.receipts import Receipt
+from agora.errors import ChainError, TransactionDropped
+
+if TYPE_CHECKING:
+    from agora.chain.connection import Chain
+
+__all__ = ["PendingTx", "TxSender"]
+
+GAS_MARGIN = 1.25  # estimates are exact for the state they saw; leave room for state drift
+
+
+@dataclass
+class PendingTx:
+    """A signed, broadcast transaction that has no receipt yet."""
+
+    tx_hash: str
+    raw: bytes
+    nonce: int
+    tx: dict[str, Any]
+    sent_at: float
+    outcome: Receipt | ChainError | None = None  # set once the receipt is in
+
+
+class TxSender:
+    """Sends the transactions of one account, in nonce order, without losing any."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        signer: Signer,
+        *,
+        max_in_flight: int = 64,
+        receipt_timeout: float = 120.0,
+        rebroadcast_after: float = 5.0,
+    ) -> None:
+        self.chain = chain
+        self.signer = signer
+        self.max_in_flight = max(1, max_in_flight)
+        self.receipt_timeout = receipt_timeout
+        self.rebroadcast_after = rebroadcast_after
+        self._nonce: int | None = None
+        self._lock = threading.RLock()
+        self._in_flight: OrderedDict[str, PendingTx] = OrderedDict()
+
+    @property
+    def address(self) -> str:
+        """The sending account."""
+        return self.signer.address
+
+    def resync(self) -> None:
+        """Forget the local nonce; the next send reads it from the node again."""
+        with self._lock:
+            self._nonce = None
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self.chain.w3.eth.get_transaction_count(self.address, "pending")
+        return self._nonce
+
+    def submit(self, tx: dict[str, Any]) -> PendingTx:
+        """Fill in, sign and broadcast ``tx``; return without waiting for it to be mined.
+
+        Blocks first while ``max_in_flight`` transactions of this account are
+        unconfirmed. Raises :class:`~agora.errors.Reverted` if gas estimation
+        shows the transaction would revert (nothing is sent then).
+        """
+        while len(self._in_flight) >= self.max_in_flight:
+            oldest = next(iter(self._in_flight.values()))
+            try:
+                self.wait(oldest)
+            except ChainError:
+                pass  # recorded in oldest.outcome for whoever waits on it
+        with self._lock:
+            tx = dict(tx)
+            tx.setdefault("from", self.address)
+            tx.setdefault("value", 0)
+            tx["chainId"] = self.chain.chain_id
+            if "gas" not in tx and self.chain.embedded:
+                # py-evm estimates by binary search (3x the cost of the send itself);
+                # in process, a generous limit costs nothing: only used gas is charged,
+                # and a revert still reports its reason (see Chain.explain_failure)
+                tx["gas"] = min(10_000_000, self.chain.block_gas_limit)
+            elif "gas" not in tx:
+                estimate = self.chain.estimate_gas(tx)
+                tx["gas"] = min(int(estimate * GAS_MARGIN) + 5_000, self.chain.block_gas_limit)
+            if "maxFeePerGas" not in tx and "gasPrice" not in tx:
+                tx.update(self.chain.fee_params())
+            tx["nonce"] = self._next_nonce()
+            unsigned = {k: v for k, v in tx.items() if k != "from"}
+            raw = self.signer.sign_transaction(unsigned)
+            try:
+                tx_hash = self.chain.send_raw(raw, tx)
+            except Exception:
+                # the node refused it: our nonce view may be stale
+                self._nonce = None
+                raise
+            self._nonce = tx["nonce"] + 1
+            pending = PendingTx(tx_hash, raw, tx["nonce"], tx, time.monotonic())
+            self._in_flight[tx_hash] = pending
+            return pending
+
+    def wait(self, pending: PendingTx, timeout: float | None = None) -> Receipt:
+        """Wait for ``pending``'s receipt; raise :class:`Reverted` if it failed on chain."""
+        if isinstance(pending.outcome, Receipt):
+            return pending.outcome
+        if pending.outcome is not None:
+            raise pending.outcome
+        timeout = self.receipt_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        last_send = pending.sent_at
+        delay = 0.001
+        w3 = self.chain.w3
+        while True:
+            try:
+                raw_receipt = w3.eth.get_transaction_receipt(pending.tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                raw_receipt = None
+            if raw_receipt is not None and raw_receipt.get("blockNumber") is not None:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                with self._lock:
+                    self._in_flight.pop(pending.tx_hash, None)
+                    self._nonce = None
+                pending.outcome = TransactionDropped(
+                    f"transaction {pending.tx_hash} (nonce {pending.nonce}) was not mined "
+                    f"within {timeout:.0f}s",
+                    hint="check that the node is mining and the fee is high enough",
+                )
+                raise pending.outcome
+            if now - last_send > self.rebroadcast_after:
+                self.chain.rebroadcast(pending.raw)
+                last_send = now
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        with self._lock:
+            self._in_flight.pop(pending.tx_hash, None)
+        receipt = Receipt.from_web3(raw_receipt)
+        if receipt.status != 1:
+            pending.outcome = self.chain.explain_failure(pending.tx, receipt)
+            raise pending.outcome
+        pending.outcome = receipt
+        return receipt
+
+    def send(self, tx: dict[str, Any]) -> Receipt:
+        """Submit ``tx`` and wait for its receipt."""
+        return self.wait(self.submit(tx))
+
+    def send_many(self, txs: list[dict[str, Any]]) -> list[Receipt]:
+        """Send many transactions pipelined (up to ``max_in_flight`` at once), in order.
+
+        Returns one receipt per transaction. Nonces are consecutive, so if one
+        fails the error is raised after the others are confirmed.
+        """
+        pendings = [self.submit(tx) for tx in txs]
+        receipts: list[Receipt] = []
+        first_error: ChainError | None = None
+        for p in pendings:
+            try:
+                receipts.append(self._receipt_of(p))
+            except ChainError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        return receipts
+
+    def _receipt_of(self, p: PendingTx) -> Receipt:
+        if p.outcome is None:
+            return self.wait(p)
+        if isinstance(p.outcome, ChainError):
+            raise p.outcome
+        return p.outcome

@@ -1,0 +1,1 @@
+"""Local devnets: anvil from npm, with persistent state, contracts and funded accounts."""
