@@ -50,6 +50,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:``port``."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_for_rpc(url: str, timeout: float = 15.0) -> int:
     """Poll ``eth_chainId`` at ``url`` until it answers; return the chain id."""
     deadline = time.monotonic() + timeout
@@ -140,7 +150,10 @@ def start_anvil(
     this process (the devnet); otherwise it is this process's child (tests).
     """
     binary = find_anvil()
-    port = port or free_port()
+    if port is None:
+        port = free_port()
+    elif not port_free(port):
+        raise ConfigError(f"port {port} on 127.0.0.1 is in use", hint="choose another with --port")
     args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
     if state is not None:
         state.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +175,8 @@ def start_anvil(
     proc = AnvilProcess(popen.pid, port, popen)
     try:
         wait_for_rpc(proc.url)
+        if popen.poll() is not None:  # it died: whatever answered is not ours
+            raise ConfigError(f"anvil exited at start (code {popen.returncode}); see its log")
     except Exception:
         proc.stop()
         raise
