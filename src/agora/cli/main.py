@@ -1,0 +1,182 @@
+"""The ``agora`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from agora import __version__
+from agora.cli.output import emit_json, err, kv_table, note, out
+from agora.errors import AgoraError, ConfigError
+
+app = typer.Typer(
+    name="agora",
+    help="Agora: an open AI economy. AI computes off-chain; an EVM chain coordinates, "
+    "verifies, settles and rewards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class State:
+    """What the global options set, and what commands build from them lazily."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    _settings: Any = None
+    _client: Any = None
+
+    @property
+    def settings(self) -> Any:
+        if self._settings is None:
+            from agora.config import load_settings
+
+            self._settings = load_settings(**self.overrides)
+            if self._settings.chain.strip() == "devnet":
+                self._settings.chain = _devnet_url(self._settings)
+        return self._settings
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from agora.client import Client
+
+            self._client = Client(settings=self.settings, prompt=_prompt_password)
+        return self._client
+
+
+def _prompt_password(message: str) -> str:
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{message} is needed and there is no terminal", hint="set AGORA_PASSWORD")
+    return str(typer.prompt(message, hide_input=True))
+
+
+def _devnet_url(settings: Any) -> str:
+    from agora.devnet.manager import Devnet
+
+    info = Devnet(settings.home).status()
+    if not info.running:
+        raise ConfigError("no devnet is running for this home", hint="start one with `agora devnet up`")
+    return str(info.url)
+
+
+def _state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _warn_embedded(state: State) -> None:
+    if state.client.chain.embedded:
+        note(
+            "note: on the embedded chain nothing outlives this command; for a chain that "
+            "keeps state run `agora devnet up` and pass --chain devnet"
+        )
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"agora {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain", "-c", help="Chain URI: embedded://, http(s)://…, ws(s)://…, or 'devnet'. "
+            "[env: AGORA_CHAIN]", show_default=False,
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Agora's folder (default ~/.agora). [env: AGORA_HOME]",
+                     show_default=False),
+    ] = None,
+    account: Annotated[
+        int | None,
+        typer.Option("--account", help="Dev account index 0-9 on devnets. [env: AGORA_ACCOUNT]",
+                     show_default=False),
+    ] = None,
+    keystore: Annotated[
+        Path | None,
+        typer.Option("--keystore", help="Encrypted keystore to act as; password from "
+                     "AGORA_PASSWORD or a prompt. [env: AGORA_KEYSTORE]", show_default=False),
+    ] = None,
+    chain_id: Annotated[
+        int | None,
+        typer.Option("--chain-id", help="Refuse a node with another chain id. [env: AGORA_CHAIN_ID]",
+                     show_default=False),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Agora: an open AI economy on an EVM chain."""
+    ctx.obj = State(
+        overrides={"chain": chain, "home": home, "account": account, "keystore": keystore,
+                   "chain_id": chain_id},
+        debug=debug,
+    )
+
+
+# -- sub-command groups ---------------------------------------------------------------
+from agora.cli import commands  # noqa: E402  (registers the commands on `app`)
+
+commands.register(app, _state, _warn_embedded)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turn errors into one line (tracebacks with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("AGORA_DEBUG", "") not in ("", "0")
+    try:
+        rv = app(args=args, prog_name="agora", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except AgoraError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/bold red] {exc}", markup=True)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        err.print(
+            f"[bold red]error:[/bold red] unexpected {type(exc).__name__}: {first} "
+            "(run again with --debug for the traceback)"
+        )
+        return 1
+    return rv if isinstance(rv, int) else 0
+
+
+def entry() -> None:  # pragma: no cover - console script
+    """Console-script entry (``agora``)."""
+    sys.exit(run())
+
+
+__all__ = ["app", "run", "entry", "State", "emit_json", "kv_table"]

@@ -1,0 +1,36 @@
+"""How the CLI talks: rich tables for people, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["out", "err", "emit_json", "kv_table", "note"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout (big integers stay exact)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
+    """A two-column key/value table."""
+    t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    t.add_column(style="bold cyan", no_wrap=True)
+    t.add_column()
+    for k, v in rows:
+        t.add_row(k, str(v))
+    return t
+
+
+def note(message: str) -> None:
+    """A side remark on stderr (so it never pollutes --json output)."""
+    err.print(f"[dim]{message}[/dim]")
