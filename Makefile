@@ -1,0 +1,45 @@
+# Agora — the README's two commands, plus benchmarks.
+#   make demo    set everything up, run `agora demo` on the embedded chain
+#   make test    set everything up, run the whole suite
+#   make bench   set everything up, run every benchmark in bench/ (JSON in bench/results/)
+# Set-up needs only Python 3.11+, pip, Node.js and npm; it is repeated only when
+# pyproject.toml or package-lock.json change.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.agora-installed
+NODE_STAMP := node_modules/.agora-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(BIN)/agora demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: setup
+	@mkdir -p bench/results
+	@set -e; for f in bench/*.py; do \
+		echo "== $$f"; timeout -s INT 900 $(BIN)/python $$f; \
+	done
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
