@@ -36,7 +36,7 @@ class ContractFunction:
         self.is_view = all(e.get("stateMutability") in _VIEW for e in entries)
 
     def __repr__(self) -> str:
-        return f"<{self.contract.name}.{self.name}>"
+        return f"<{self.contract.contract_name}.{self.name}>"
 
     def _fn(self, args: tuple[Any, ...]) -> Any:
         try:
@@ -47,11 +47,11 @@ class ContractFunction:
             # web3 raises on a type mismatch or a wrong argument count: say so in one line
             if "Could not identify the intended function" in str(exc) or "ambiguous" in str(exc):
                 raise ConfigError(
-                    f"{self.contract.name}.{self.name}: arguments {args!r} do not match its ABI"
+                    f"{self.contract.contract_name}.{self.name}: arguments {args!r} do not match its ABI"
                 ) from None
             detail = [ln for ln in str(exc).splitlines() if "not compatible" in ln]
             why = detail[0].strip() if detail else (str(exc).strip().splitlines() or ["bad call"])[0]
-            raise ConfigError(f"{self.contract.name}.{self.name}: {why}") from None
+            raise ConfigError(f"{self.contract.contract_name}.{self.name}: {why}") from None
 
     def encode(self, *args: Any) -> bytes:
         """The calldata for a call with ``args``."""
@@ -93,7 +93,7 @@ class Contract:
 
     def __init__(self, chain: Chain, name: str, address: str, abi: list[dict[str, Any]]) -> None:
         self.chain = chain
-        self.name = name
+        self.contract_name = name
         self.address = to_checksum_address(address)
         self.abi = abi
         self.web3_contract = chain.w3.eth.contract(address=self.address, abi=abi)
@@ -105,17 +105,17 @@ class Contract:
         }
 
     def __repr__(self) -> str:
-        return f"Contract({self.name} at {self.address} on chain {self.chain.chain_id})"
+        return f"Contract({self.contract_name} at {self.address} on chain {self.chain.chain_id})"
 
     def __getattr__(self, item: str) -> ContractFunction:
         if item.startswith("_") or item not in self._functions:
-            raise AttributeError(f"{self.name} has no function {item!r}")
+            raise AttributeError(f"{self.contract_name} has no function {item!r}")
         return ContractFunction(self, item)
 
     def fn(self, name: str) -> ContractFunction:
         """The function ``name`` (for names that clash with Python attributes)."""
         if name not in self._functions:
-            raise ConfigError(f"{self.name} has no function {name!r}")
+            raise ConfigError(f"{self.contract_name} has no function {name!r}")
         return ContractFunction(self, name)
 
     # -- events ---------------------------------------------------------
@@ -125,7 +125,7 @@ class Contract:
         topics = [t for t, e in self._events.items() if e["name"] in names]
         unknown = set(names) - {self._events[t]["name"] for t in topics}
         if unknown:
-            raise ConfigError(f"{self.name} has no event {sorted(unknown)[0]!r}")
+            raise ConfigError(f"{self.contract_name} has no event {sorted(unknown)[0]!r}")
         return topics
 
     def decode_log(self, log: dict[str, Any]) -> Event | None:

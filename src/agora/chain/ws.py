@@ -30,7 +30,9 @@ class SyncWebSocketProvider(JSONBaseProvider):
 
     def _connection(self) -> ClientConnection:
         if self._conn is None:
-            self._conn = connect(self.uri, open_timeout=self.timeout, max_size=2**26)
+            conn = connect(self.uri, open_timeout=self.timeout, max_size=2**26)
+            # a long-lived connection: enter it as its context manager would
+            self._conn = conn.__enter__()
         return self._conn
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
