@@ -17,7 +17,7 @@ from functools import cached_property
 from agora.chain import Chain, Contract, Signer, connect, load_keystore, signer_from_key
 from agora.config import Settings, load_settings
 from agora.errors import ConfigError
-from agora.protocol import AddressBook, Deployment, deploy_protocol, load_deployment
+from agora.protocol import AddressBook, Deployment, deploy_devnet, load_deployment
 from agora.storage import HttpStore, LocalStore, Storage
 
 __all__ = ["Client", "resolve_signer"]
@@ -82,7 +82,7 @@ class Client:
     def deployment(self) -> Deployment:
         """The protocol's contracts on this chain (deployed now on the embedded chain)."""
         if self.chain.embedded:
-            return deploy_protocol(self.chain, evm_version=self.settings.evm_version)
+            return deploy_devnet(self.chain, evm_version=self.settings.evm_version)
         return load_deployment(self.chain, self.book)
 
     @property

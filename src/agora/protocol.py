@@ -33,10 +33,14 @@ __all__ = [
     "deploy_protocol",
     "load_deployment",
     "fund_account",
+    "deploy_devnet",
+    "DEV_FUNDING_TOKENS",
 ]
 
 #: Tokens minted to the deployer of a devnet token (18 decimals).
 INITIAL_SUPPLY = 1_000_000_000 * 10**18
+#: Tokens each other dev account gets when a devnet's protocol is deployed.
+DEV_FUNDING_TOKENS = 1_000_000 * 10**18
 
 
 @dataclass(frozen=True)
@@ -254,3 +258,20 @@ def fund_account(
     if tokens:
         hashes.append(dep.token.mint(to, tokens, sender=minter).tx_hash)
     return hashes
+
+
+def deploy_devnet(
+    chain: Chain, *, book: AddressBook | None = None, evm_version: str = DEFAULT_EVM_VERSION
+) -> Deployment:
+    """Deploy the protocol as dev account 0 and give dev accounts 1-9 tokens each.
+
+    The embedded chain and ``agora devnet up`` start from this same state, so
+    what works on one works on the other.
+    """
+    deployer = chain.dev_signers[0]
+    dep = deploy_protocol(chain, deployer, book=book, evm_version=evm_version)
+    sender = chain.sender(deployer)
+    sender.send_many(
+        [dep.token.mint.build(s.address, DEV_FUNDING_TOKENS) for s in chain.dev_signers[1:]]
+    )
+    return dep

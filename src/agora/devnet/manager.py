@@ -20,11 +20,9 @@ from agora.chain import connect
 from agora.devnet.anvil import AnvilProcess, pid_alive, start_anvil, wait_for_rpc
 from agora.errors import AgoraError, ConfigError
 
-__all__ = ["Devnet", "DevnetInfo", "DEV_FUNDING_TOKENS", "DEVNET_CHAIN_ID"]
+__all__ = ["Devnet", "DevnetInfo", "DEVNET_CHAIN_ID"]
 
 DEVNET_CHAIN_ID = 31337
-#: Tokens each dev account gets when a devnet is first deployed.
-DEV_FUNDING_TOKENS = 1_000_000 * 10**18
 
 
 @dataclass
@@ -122,7 +120,7 @@ class Devnet:
         return self.status(), deployed
 
     def _ensure_protocol(self, proc: AnvilProcess) -> bool:
-        from agora.protocol import AddressBook, deploy_protocol, fund_account, load_deployment
+        from agora.protocol import AddressBook, deploy_devnet, deploy_protocol, load_deployment
 
         chain = connect(proc.url)
         book = AddressBook(self.home / "addressbook.json")
@@ -137,9 +135,7 @@ class Devnet:
                 return False
             deploy_protocol(chain, book=book, only_missing=dep, evm_version=dep.evm_version)
             return True
-        dep = deploy_protocol(chain, book=book)
-        for signer in chain.dev_signers[1:]:
-            fund_account(dep, signer.address, tokens=DEV_FUNDING_TOKENS)
+        deploy_devnet(chain, book=book)
         return True
 
     def down(self) -> bool:

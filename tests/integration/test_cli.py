@@ -1,0 +1,160 @@
+"""The CLI: one-line errors that say what to do, --json output, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from agora.cli.main import run
+from agora.devnet.anvil import AnvilProcess
+
+
+def agora(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith("note:")]
+    assert len(lines) == 1, f"expected one error line, got: {err!r}"
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_reads_well(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = agora(capsys, "--help")
+    assert code == 0
+    for cmd in ("demo", "deploy", "faucet", "devnet", "token", "storage", "account"):
+        assert cmd in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = agora(capsys, "--version")
+    assert code == 0 and out.startswith("agora ")
+
+
+def test_demo_json_summary_reconciles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = agora(capsys, "demo", "--json")
+    assert code == 0
+    s = json.loads(out)
+    t = s["token"]
+    assert t["reconciled"] is True
+    assert sum(t["balances_wei"].values()) == t["supply_wei"]
+    assert t["overspend_refused_with"] == "erc20: transfer amount exceeds balance"
+    assert s["storage"]["verified"] is True and s["storage"]["cid"].startswith("bafkrei")
+
+
+def test_demo_human_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = agora(capsys, "demo")
+    assert code == 0
+    assert "protocol deployed" in out and "reconciled" in out and "bafkrei" in out
+
+
+# -- the error messages of the issue ----------------------------------------------------
+def test_wrong_rpc_url(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = agora(capsys, "--chain", "htp:/nowhere", "chain", "info")
+    line = one_line_error(err)
+    assert code == 1 and "invalid chain URI" in line and "http(s)://" in line
+
+
+def test_node_down(capsys: pytest.CaptureFixture[str]) -> None:
+    from agora.devnet.anvil import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = agora(capsys, "--chain", url, "chain", "info")
+    line = one_line_error(err)
+    assert code == 1
+    assert f"cannot reach the node at {url} (connection refused)" in line
+    assert "agora devnet up" in line
+
+
+def test_wrong_chain_id(capsys: pytest.CaptureFixture[str], anvil: AnvilProcess) -> None:
+    code, _, err = agora(capsys, "--chain", anvil.url, "--chain-id", "1", "chain", "info")
+    line = one_line_error(err)
+    assert code == 1 and "is chain 31337, not the expected 1" in line
+
+
+def test_unfunded_account(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    acct = Account.create()
+    monkeypatch.setenv("AGORA_PRIVATE_KEY", acct.key.hex())
+    code, _, err = agora(capsys, "token", "transfer", acct.address, "1")
+    line = one_line_error(err)
+    assert code == 1
+    assert f"account {acct.address} cannot pay for gas" in line and "agora faucet" in line
+    assert acct.key.hex() not in err
+
+
+def test_revert_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = agora(capsys, "--account", "3", "token", "transfer",
+                         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1000001")
+    line = one_line_error(err)
+    assert code == 1 and line == "error: transaction reverted: erc20: transfer amount exceeds balance"
+
+
+def test_bad_amount_and_address(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = agora(capsys, "token", "transfer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "lots")
+    assert code == 1 and "is not an amount" in one_line_error(err)
+    code, _, err = agora(capsys, "token", "balance", "0x12")
+    assert code == 1 and "'0x12' is not an address" in one_line_error(err)
+
+
+def test_faucet_refused_off_devnet_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    # the embedded chain is a devnet: the faucet works there
+    code, out, _ = agora(capsys, "faucet", "0x000000000000000000000000000000000000dEaD", "--json")
+    assert code == 0 and json.loads(out)["token_balance_wei"] == 1000 * 10**18
+
+
+def test_missing_keystore_and_wrong_password(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = agora(capsys, "--keystore", str(tmp_path / "nope.json"), "chain", "info")
+    monkeypatch.setenv("AGORA_PASSWORD", "pw")  # no prompt in tests
+    code, _, err = agora(capsys, "--keystore", str(tmp_path / "nope.json"), "chain", "info")
+    assert code == 1 and "does not exist" in one_line_error(err)
+    ks = tmp_path / "k.json"
+    code, out, _ = agora(capsys, "account", "new", str(ks), "--json")
+    assert code == 0 and json.loads(out)["keystore"] == str(ks)
+    monkeypatch.setenv("AGORA_PASSWORD", "wrong")
+    code, _, err = agora(capsys, "--keystore", str(ks), "chain", "info")
+    assert code == 1 and "wrong password" in one_line_error(err)
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = agora(capsys, "--debug", "--chain", "htp:/x", "chain", "info")
+    assert code == 1 and "Traceback" in err
+
+
+def test_storage_put_get_roundtrip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    f = tmp_path / "in.bin"
+    f.write_bytes(b"hello agora")
+    code, out, _ = agora(capsys, "storage", "put", str(f), "--json")
+    cid = json.loads(out)["cid"]
+    dest = tmp_path / "out.bin"
+    code, _, _ = agora(capsys, "storage", "get", cid, "-o", str(dest))
+    assert code == 0 and dest.read_bytes() == b"hello agora"
+    code, _, err = agora(capsys, "storage", "get", "bafkreinotacid")
+    assert code == 1 and "is not a CIDv1" in one_line_error(err)
+
+
+def test_contracts_build_and_config_show(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = agora(capsys, "contracts", "build", "--evm-version", "shanghai", "--json")
+    assert code == 0 and json.loads(out)["AgoraToken"]["runtime_bytes"] > 1000
+    monkeypatch.setenv("AGORA_PASSWORD", "s3cret-value")
+    code, out, _ = agora(capsys, "config", "show", "--json")
+    assert code == 0 and json.loads(out)["password"] == "(set)" and "s3cret-value" not in out
+
+
+def test_console_script_runs_in_a_real_process() -> None:
+    exe = Path(sys.executable).with_name("agora")
+    proc = subprocess.run([str(exe), "--chain", "bogus", "chain", "info"], capture_output=True,
+                          text=True, env={**os.environ}, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: invalid chain URI")
