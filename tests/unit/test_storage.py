@@ -385,6 +385,7 @@ def test_storage_nobody_has_it(tmp_path: Path, http: HttpStore) -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=BlobMismatch,
     reason="BUG store.py:183 Storage.get only falls back to peers on BlobNotFound; a corrupt "
     "local copy raises BlobMismatch although a peer holds a good copy",
 )

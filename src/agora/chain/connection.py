@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from eth_utils import to_checksum_address
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from agora.chain.accounts import Signer, dev_signers
 from agora.chain.receipts import Receipt
@@ -203,6 +203,35 @@ class Chain:
             return "0x" + bytes(self.w3.eth.send_raw_transaction(raw)).hex()
         except Exception as exc:
             raise self.translate(exc, tx) from exc
+
+    def fetch_receipts(self, tx_hashes: list[str]) -> list[Receipt | None]:
+        """Receipts of many transactions, in one round trip where the node allows (a
+        JSON-RPC batch over HTTP); None for those not mined yet."""
+        provider = self.w3.provider
+        if isinstance(provider, HTTPProvider) and len(tx_hashes) > 1:
+            calls = [("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+            try:
+                answers = provider.make_batch_request(calls)  # type: ignore[arg-type]
+            except Exception as exc:
+                raise self.translate(exc) from exc
+            if isinstance(answers, list) and len(answers) == len(tx_hashes):
+                return [
+                    Receipt.from_rpc(a["result"])
+                    if a.get("result") and a["result"].get("blockNumber") is not None
+                    else None
+                    for a in answers
+                ]
+        out: list[Receipt | None] = []
+        for h in tx_hashes:
+            try:
+                raw = self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                raw = None
+            except Exception as exc:
+                raise self.translate(exc) from exc
+            ok = raw is not None and raw.get("blockNumber") is not None
+            out.append(Receipt.from_web3(raw) if ok else None)
+        return out
 
     def rebroadcast(self, raw: bytes) -> None:
         """Send a signed transaction again; errors such as "already known" are ignored."""

@@ -86,11 +86,8 @@ class TxSender:
         shows the transaction would revert (nothing is sent then).
         """
         while len(self._in_flight) >= self.max_in_flight:
-            oldest = next(iter(self._in_flight.values()))
-            try:
-                self.wait(oldest)
-            except ChainError:
-                pass  # recorded in oldest.outcome for whoever waits on it
+            if not self.settle():
+                time.sleep(0.002)
         with self._lock:
             tx = dict(tx)
             tx.setdefault("from", self.address)
@@ -140,15 +137,7 @@ class TxSender:
                 break
             now = time.monotonic()
             if now > deadline:
-                with self._lock:
-                    self._in_flight.pop(pending.tx_hash, None)
-                    self._nonce = None
-                pending.outcome = TransactionDropped(
-                    f"transaction {pending.tx_hash} (nonce {pending.nonce}) was not mined "
-                    f"within {timeout:.0f}s",
-                    hint="check that the node is mining and the fee is high enough",
-                )
-                raise pending.outcome
+                raise self._drop(pending, timeout)
             if now - last_send > self.rebroadcast_after:
                 self.chain.rebroadcast(pending.raw)
                 last_send = now
@@ -163,6 +152,44 @@ class TxSender:
         pending.outcome = receipt
         return receipt
 
+    def settle(self) -> int:
+        """Look up every in-flight transaction's receipt in one batch; return how many
+        were mined. Each one's outcome (receipt or error) is recorded on its PendingTx;
+        transactions slow to appear are re-broadcast."""
+        with self._lock:
+            pendings = list(self._in_flight.values())
+        if not pendings:
+            return 0
+        receipts = self.chain.fetch_receipts([p.tx_hash for p in pendings])
+        done = 0
+        now = time.monotonic()
+        for p, receipt in zip(pendings, receipts, strict=True):
+            if receipt is None:
+                if now - p.sent_at > self.receipt_timeout:
+                    self._drop(p, self.receipt_timeout)
+                elif now - p.sent_at > self.rebroadcast_after:
+                    self.chain.rebroadcast(p.raw)
+                    p.sent_at = now
+                continue
+            with self._lock:
+                self._in_flight.pop(p.tx_hash, None)
+            p.outcome = (
+                receipt if receipt.status == 1 else self.chain.explain_failure(p.tx, receipt)
+            )
+            done += 1
+        return done
+
+    def _drop(self, pending: PendingTx, timeout: float) -> TransactionDropped:
+        with self._lock:
+            self._in_flight.pop(pending.tx_hash, None)
+            self._nonce = None
+        pending.outcome = TransactionDropped(
+            f"transaction {pending.tx_hash} (nonce {pending.nonce}) was not mined "
+            f"within {timeout:.0f}s",
+            hint="check that the node is mining and the fee is high enough",
+        )
+        return pending.outcome
+
     def send(self, tx: dict[str, Any]) -> Receipt:
         """Submit ``tx`` and wait for its receipt."""
         return self.wait(self.submit(tx))
@@ -174,20 +201,14 @@ class TxSender:
         fails the error is raised after the others are confirmed.
         """
         pendings = [self.submit(tx) for tx in txs]
-        receipts: list[Receipt] = []
-        first_error: ChainError | None = None
-        for p in pendings:
-            try:
-                receipts.append(self._receipt_of(p))
-            except ChainError as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
-        return receipts
-
-    def _receipt_of(self, p: PendingTx) -> Receipt:
-        if p.outcome is None:
-            return self.wait(p)
-        if isinstance(p.outcome, ChainError):
-            raise p.outcome
-        return p.outcome
+        delay = 0.001
+        while any(p.outcome is None for p in pendings):
+            if not self.settle():
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+            else:
+                delay = 0.001
+        errors = [p.outcome for p in pendings if isinstance(p.outcome, ChainError)]
+        if errors:
+            raise errors[0]
+        return [p.outcome for p in pendings]  # type: ignore[misc]

@@ -1,0 +1,31 @@
+"""Helpers shared by the benchmarks: timing and writing bench/results/<name>.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def rate(n: int, fn: Callable[[], Any]) -> float:
+    """Operations per second of ``fn`` doing ``n`` operations."""
+    t0 = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t0)
+
+
+def write(name: str, figures: dict[str, float | int | str]) -> Path:
+    """Write the flat JSON object of figures (plus where they were measured) and print it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {**figures, "machine": f"{platform.machine()} {platform.python_version()}"}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    width = max(map(len, out))
+    for k, v in out.items():
+        print(f"  {k:<{width}}  {round(v, 3) if isinstance(v, float) else v}")
+    return path

@@ -1,0 +1,345 @@
+"""Stateful (model-based) test of ``contracts/token/AgoraToken.vy`` on titanoboa.
+
+A hypothesis ``RuleBasedStateMachine`` drives random sequences of mint, burn,
+burn_from, transfer, approve, transferFrom and set_minter against one deployed
+token, and mirrors every call in a plain-Python model of balances, allowances,
+total supply and minters. After every step the on-chain state must equal the
+model exactly. Calls the model predicts to fail must revert with the exact
+snekmate reason and leave the state untouched (the model is not updated, so
+the invariants catch any partial write).
+
+The token is deployed once per module; each hypothesis example runs inside its
+own ``boa.env.anchor()`` (entered in ``__init__``, left in ``teardown``), which
+rolls the chain back to the freshly deployed state cheaply.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boa
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+TOKEN_PATH = Path(__file__).resolve().parents[2] / "contracts/token/AgoraToken.vy"
+
+ZERO = "0x0000000000000000000000000000000000000000"
+MAX_UINT256 = 2**256 - 1
+INITIAL_SUPPLY = 1_000_000
+# Each non-deployer holder starts with this much, so every account can act.
+SEED_BALANCE = 5_000
+
+# 50 examples x up to 60 steps; the test asserts at least MIN_TOTAL_STEPS ran.
+MAX_EXAMPLES = 60
+STEPS_PER_EXAMPLE = 60
+MIN_TOTAL_STEPS = 2_000
+
+SETTINGS = settings(
+    max_examples=MAX_EXAMPLES,
+    stateful_step_count=STEPS_PER_EXAMPLE,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@dataclass
+class Deployment:
+    """The token deployed once per module, plus its initial state."""
+
+    token: object
+    owner: str
+    holders: list  # owner first; all non-zero
+    minters: set
+    balances: dict
+    steps: list = field(default_factory=lambda: [0])  # mutable step counter
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    owner = boa.env.generate_address("sm-owner")
+    minter = boa.env.generate_address("sm-minter")
+    alice = boa.env.generate_address("sm-alice")
+    bob = boa.env.generate_address("sm-bob")
+    holders = [owner, minter, alice, bob]
+    with boa.env.prank(owner):
+        token = boa.load_partial(str(TOKEN_PATH)).deploy(INITIAL_SUPPLY)
+        token.set_minter(minter, True)
+        for h in holders[1:]:
+            token.transfer(h, SEED_BALANCE)
+    balances = {h: SEED_BALANCE for h in holders[1:]}
+    balances[owner] = INITIAL_SUPPLY - SEED_BALANCE * (len(holders) - 1)
+    return Deployment(
+        token=token,
+        owner=owner,
+        holders=holders,
+        minters={owner, minter},
+        balances=balances,
+    )
+
+
+# Index into the holder list; the last index stands for the zero address where a
+# rule accepts it as a target (to / spender / new minter).
+N_HOLDERS = 4
+holder_idx = st.integers(0, N_HOLDERS - 1)
+target_idx = st.one_of(holder_idx, holder_idx, holder_idx, st.just(N_HOLDERS))
+
+# An amount is either absolute, or relative (-1, 0, +1) to what the call can
+# spend (balance, or min(balance, allowance)), which hits the exact boundaries.
+amounts = st.one_of(
+    st.tuples(st.just("abs"), st.integers(0, 3 * SEED_BALANCE)),
+    st.tuples(st.just("abs"), st.integers(0, 10**30)),
+    st.tuples(st.just("rel"), st.integers(-1, 1)),
+)
+approve_amounts = st.one_of(
+    st.integers(0, 3 * SEED_BALANCE),
+    st.just(MAX_UINT256),
+    st.just(0),
+)
+
+
+class TokenMachine(RuleBasedStateMachine):
+    def __init__(self, dep: Deployment):
+        super().__init__()
+        self.dep = dep
+        self.token = dep.token
+        self.holders = dep.holders
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        # Model, reset to the deployed state for every example.
+        self.balances = dict(dep.balances)
+        self.total_supply = INITIAL_SUPPLY
+        self.allowances = {(o, s): 0 for o in self.holders for s in self.holders}
+        self.minters = set(dep.minters)
+
+    def teardown(self):
+        self._anchor.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _who(self, idx: int) -> str:
+        return ZERO if idx == N_HOLDERS else self.holders[idx]
+
+    def _resolve(self, spec, spendable: int) -> int:
+        kind, n = spec
+        if kind == "abs":
+            return n
+        return max(0, spendable + n)
+
+    def _count(self):
+        self.dep.steps[0] += 1
+
+    def _expect_transfer_log(self, sender, receiver, value):
+        logs = self.token.get_logs()
+        transfers = [log for log in logs if type(log).__name__ == "Transfer"]
+        assert len(transfers) == 1
+        t = transfers[0]
+        assert (t.sender, t.receiver, t.value) == (sender, receiver, value)
+
+    def _spend_allowance(self, owner, spender, amount):
+        """Return the revert reason the allowance check gives, or None; no mutation."""
+        current = self.allowances[(owner, spender)]
+        if current != MAX_UINT256 and current < amount:
+            return "erc20: insufficient allowance"
+        return None
+
+    def _apply_allowance(self, owner, spender, amount):
+        if self.allowances[(owner, spender)] != MAX_UINT256:
+            self.allowances[(owner, spender)] -= amount
+
+    def _spendable_from(self, owner, spender):
+        allowance = self.allowances[(owner, spender)]
+        return min(self.balances[owner], allowance)
+
+    # ------------------------------------------------------------------ rules
+
+    @rule(caller=holder_idx, to=target_idx, amount=st.integers(0, 10 * SEED_BALANCE))
+    def mint(self, caller, to, amount):
+        self._count()
+        sender, receiver = self.holders[caller], self._who(to)
+        if sender not in self.minters:
+            reason = "erc20: access is denied"
+        elif receiver == ZERO:
+            reason = "erc20: mint to the zero address"
+        else:
+            reason = None
+        with boa.env.prank(sender):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.token.mint(receiver, amount)
+                return
+            self.token.mint(receiver, amount)
+        self._expect_transfer_log(ZERO, receiver, amount)
+        self.balances[receiver] += amount
+        self.total_supply += amount
+
+    @rule(caller=holder_idx, to=holder_idx, excess=st.integers(1, 10**6))
+    def mint_overflowing_total_supply(self, caller, to, excess):
+        self._count()
+        sender = self.holders[caller]
+        amount = MAX_UINT256 - self.total_supply + excess
+        with boa.env.prank(sender):
+            if sender not in self.minters:
+                with boa.reverts("erc20: access is denied"):
+                    self.token.mint(self.holders[to], amount)
+            else:
+                # Checked arithmetic on totalSupply: reverts without a reason string.
+                with boa.reverts():
+                    self.token.mint(self.holders[to], amount)
+
+    @rule(caller=holder_idx, amount=amounts)
+    def burn(self, caller, amount):
+        self._count()
+        owner = self.holders[caller]
+        value = self._resolve(amount, self.balances[owner])
+        with boa.env.prank(owner):
+            if value > self.balances[owner]:
+                with boa.reverts("erc20: burn amount exceeds balance"):
+                    self.token.burn(value)
+                return
+            self.token.burn(value)
+        self._expect_transfer_log(owner, ZERO, value)
+        self.balances[owner] -= value
+        self.total_supply -= value
+
+    @rule(caller=holder_idx, owner_idx=holder_idx, amount=amounts)
+    def burn_from(self, caller, owner_idx, amount):
+        self._count()
+        spender, owner = self.holders[caller], self.holders[owner_idx]
+        value = self._resolve(amount, self._spendable_from(owner, spender))
+        reason = self._spend_allowance(owner, spender, value)
+        if reason is None and value > self.balances[owner]:
+            reason = "erc20: burn amount exceeds balance"
+        with boa.env.prank(spender):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.token.burn_from(owner, value)
+                return
+            self.token.burn_from(owner, value)
+        self._expect_transfer_log(owner, ZERO, value)
+        self._apply_allowance(owner, spender, value)
+        self.balances[owner] -= value
+        self.total_supply -= value
+
+    @rule(caller=holder_idx, to=target_idx, amount=amounts)
+    def transfer(self, caller, to, amount):
+        self._count()
+        sender, receiver = self.holders[caller], self._who(to)
+        value = self._resolve(amount, self.balances[sender])
+        if receiver == ZERO:
+            reason = "erc20: transfer to the zero address"
+        elif value > self.balances[sender]:
+            reason = "erc20: transfer amount exceeds balance"
+        else:
+            reason = None
+        with boa.env.prank(sender):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.token.transfer(receiver, value)
+                return
+            assert self.token.transfer(receiver, value) is True
+        self._expect_transfer_log(sender, receiver, value)
+        self.balances[sender] -= value
+        self.balances[receiver] += value
+
+    @rule(caller=holder_idx, spender_idx=target_idx, amount=approve_amounts)
+    def approve(self, caller, spender_idx, amount):
+        self._count()
+        owner, spender = self.holders[caller], self._who(spender_idx)
+        with boa.env.prank(owner):
+            if spender == ZERO:
+                with boa.reverts("erc20: approve to the zero address"):
+                    self.token.approve(spender, amount)
+                return
+            assert self.token.approve(spender, amount) is True
+        logs = self.token.get_logs()
+        assert len(logs) == 1
+        assert (logs[0].owner, logs[0].spender, logs[0].value) == (owner, spender, amount)
+        self.allowances[(owner, spender)] = amount
+
+    @rule(caller=holder_idx, owner_idx=holder_idx, to=target_idx, amount=amounts)
+    def transfer_from(self, caller, owner_idx, to, amount):
+        self._count()
+        spender, owner, receiver = self.holders[caller], self.holders[owner_idx], self._who(to)
+        value = self._resolve(amount, self._spendable_from(owner, spender))
+        reason = self._spend_allowance(owner, spender, value)
+        if reason is None and receiver == ZERO:
+            reason = "erc20: transfer to the zero address"
+        if reason is None and value > self.balances[owner]:
+            reason = "erc20: transfer amount exceeds balance"
+        with boa.env.prank(spender):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.token.transferFrom(owner, receiver, value)
+                return
+            assert self.token.transferFrom(owner, receiver, value) is True
+        self._expect_transfer_log(owner, receiver, value)
+        self._apply_allowance(owner, spender, value)
+        self.balances[owner] -= value
+        self.balances[receiver] += value
+
+    @rule(caller=holder_idx, minter_idx=target_idx, status=st.booleans())
+    def set_minter(self, caller, minter_idx, status):
+        self._count()
+        sender, minter = self.holders[caller], self._who(minter_idx)
+        if sender != self.dep.owner:
+            reason = "ownable: caller is not the owner"
+        elif minter == ZERO:
+            reason = "erc20: minter is the zero address"
+        elif minter == sender:
+            reason = "erc20: minter is owner address"
+        else:
+            reason = None
+        with boa.env.prank(sender):
+            if reason is not None:
+                with boa.reverts(reason):
+                    self.token.set_minter(minter, status)
+                return
+            self.token.set_minter(minter, status)
+        if status:
+            self.minters.add(minter)
+        else:
+            self.minters.discard(minter)
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def total_supply_matches_model_and_sum_of_balances(self):
+        on_chain = {h: self.token.balanceOf(h) for h in self.holders}
+        total = self.token.totalSupply()
+        assert total == self.total_supply
+        assert sum(on_chain.values()) == total
+        assert sum(self.balances.values()) == self.total_supply
+        assert on_chain == self.balances
+        assert self.token.balanceOf(ZERO) == 0
+
+    @invariant()
+    def allowances_match_model(self):
+        for (owner, spender), expected in self.allowances.items():
+            assert self.token.allowance(owner, spender) == expected
+
+    @invariant()
+    def minters_and_owner_match_model(self):
+        assert self.token.owner() == self.dep.owner
+        for h in self.holders:
+            assert self.token.is_minter(h) is (h in self.minters)
+
+
+def test_token_state_machine_matches_python_model(deployment):
+    run_state_machine_as_test(lambda: TokenMachine(deployment), settings=SETTINGS)
+    # Guard the test's strength: enough random steps actually ran.
+    assert deployment.steps[0] >= MIN_TOTAL_STEPS
+
+
+def test_anchor_restores_deployed_state_between_examples(deployment):
+    """After the machine's examples, the module's token is back at its deployed state."""
+    token = deployment.token
+    assert token.totalSupply() == INITIAL_SUPPLY
+    for h in deployment.holders:
+        assert token.balanceOf(h) == deployment.balances[h]
