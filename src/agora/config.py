@@ -99,6 +99,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags beat the environment, which beats the config file."""
         home = Path(os.environ.get("AGORA_HOME") or default_home())
         return (init_settings, env_settings, _TomlFile(settings_cls, home / "config.toml"))
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agora.errors import BlobTooLarge
 from agora.devnet.anvil import free_port
+from agora.errors import BlobTooLarge
 from agora.storage import HttpStore, LocalStore, Storage, cid_for
 
 AGORA = str(Path(sys.executable).with_name("agora"))

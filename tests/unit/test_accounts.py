@@ -44,7 +44,7 @@ def test_dev_signer_matches_its_key() -> None:
 
 
 def test_other_mnemonic_gives_other_accounts() -> None:
-    other = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+    other = " ".join(["abandon"] * 11 + ["about"])
     assert dev_signer(0, other).address != DEV0
 
 

@@ -139,7 +139,13 @@ def test_abi_has_token_functions(prague: Artifact) -> None:
     assert inputs["mint"] == ["address", "uint256"]
     # EIP-2612: owner, spender, value, deadline, v, r, s
     assert inputs["permit"] == [
-        "address", "address", "uint256", "uint256", "uint8", "bytes32", "bytes32"
+        "address",
+        "address",
+        "uint256",
+        "uint256",
+        "uint8",
+        "bytes32",
+        "bytes32",
     ]
 
 
@@ -183,9 +189,7 @@ def test_artifact_json_roundtrip(prague: Artifact) -> None:
 # --- the on-disk cache -----------------------------------------------------------
 
 
-def test_cache_file_is_written_and_reused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cache_file_is_written_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGORA_CACHE", str(tmp_path))
     monkeypatch.setattr(compiler, "_memo", {})
     assert compiler.cache_dir() == tmp_path / "contracts"

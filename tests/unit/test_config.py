@@ -94,7 +94,9 @@ def test_full_precedence_chain(clean_env: Path, monkeypatch: pytest.MonkeyPatch)
     assert s.chain_id == 9  # override over env over file
 
 
-def test_env_list_and_paths(clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_env_list_and_paths(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("AGORA_STORAGE_PEERS", json.dumps(["http://a", "http://b"]))
     monkeypatch.setenv("AGORA_STORAGE_DIR", str(tmp_path / "elsewhere"))
     s = load_settings()

@@ -193,8 +193,11 @@ def test_http_get_missing(client: TestClient, http: HttpStore) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["not-a-cid", "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR",
-     "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"],
+    [
+        "not-a-cid",
+        "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR",
+        "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+    ],
 )
 def test_http_get_malformed_cid_is_400(client: TestClient, bad: str) -> None:
     assert client.get(f"/blobs/{bad}").status_code == 400
@@ -205,9 +208,7 @@ def test_http_store_refuses_malformed_cid_locally(http: HttpStore) -> None:
         http.get("../../etc/passwd")
 
 
-def test_http_post_too_large(
-    client: TestClient, server_store: LocalStore, http: HttpStore
-) -> None:
+def test_http_post_too_large(client: TestClient, server_store: LocalStore, http: HttpStore) -> None:
     big = b"z" * (server_store.max_bytes + 1)
     assert client.post("/blobs", content=big).status_code == 413
     with pytest.raises(BlobTooLarge):
@@ -389,9 +390,7 @@ def test_storage_nobody_has_it(tmp_path: Path, http: HttpStore) -> None:
     reason="BUG store.py:183 Storage.get only falls back to peers on BlobNotFound; a corrupt "
     "local copy raises BlobMismatch although a peer holds a good copy",
 )
-def test_storage_corrupt_local_copy_falls_back_to_a_peer(
-    tmp_path: Path, http: HttpStore
-) -> None:
+def test_storage_corrupt_local_copy_falls_back_to_a_peer(tmp_path: Path, http: HttpStore) -> None:
     data = b"repair me"
     cid = http.put(data)
     mine = LocalStore(tmp_path / "mine")

@@ -53,9 +53,28 @@ def test_parse_other_decimals() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["abc", "-1", "-0.5", "1e-19", "0.0000000000000000001", "nan", "NaN", "sNaN", "inf",
-     "-Infinity", "1.2.3", "", "   ", "wei", "1.5wei", "-1wei", "0x10", "1,000", "1 000",
-     "1 wei"],
+    [
+        "abc",
+        "-1",
+        "-0.5",
+        "1e-19",
+        "0.0000000000000000001",
+        "nan",
+        "NaN",
+        "sNaN",
+        "inf",
+        "-Infinity",
+        "1.2.3",
+        "",
+        "   ",
+        "wei",
+        "1.5wei",
+        "-1wei",
+        "0x10",
+        "1,000",
+        "1 000",
+        "1 wei",
+    ],
 )
 def test_parse_errors(text: str) -> None:
     with pytest.raises(ConfigError):
@@ -130,7 +149,10 @@ def test_roundtrip_any_non_negative_int(n: int) -> None:
 )
 def test_parse_29_significant_digits_in_a_fresh_process() -> None:
     # a fresh interpreter, as the CLI parses an amount before anything imports vyper
-    code = "from agora.units import parse_amount; print(parse_amount('10000000000.000000000000000001'))"
+    code = (
+        "from agora.units import parse_amount; "
+        "print(parse_amount('10000000000.000000000000000001'))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

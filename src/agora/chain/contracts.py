@@ -83,6 +83,7 @@ class ContractFunction:
         return self.contract.chain.send(tx, sender)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """A view runs as a call; anything else is sent as a transaction."""
         if self.is_view:
             return self.call(*args, **{k: v for k, v in kwargs.items() if k in ("block", "sender")})
         return self.transact(*args, **kwargs)

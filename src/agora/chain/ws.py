@@ -52,10 +52,10 @@ class SyncWebSocketProvider(JSONBaseProvider):
                     if isinstance(response, dict) and response.get("id") == want:
                         return response
             except Exception:
-                self.close_locked()
+                self._close_locked()
                 raise
 
-    def close_locked(self) -> None:
+    def _close_locked(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -65,4 +65,4 @@ class SyncWebSocketProvider(JSONBaseProvider):
     def close(self) -> None:
         """Close the connection (a later request opens a new one)."""
         with self._lock:
-            self.close_locked()
+            self._close_locked()

@@ -39,6 +39,7 @@ class State:
 
     @property
     def settings(self) -> Any:
+        """The settings, from flags, environment and config file."""
         if self._settings is None:
             from agora.config import load_settings
 
@@ -49,6 +50,7 @@ class State:
 
     @property
     def client(self) -> Any:
+        """The SDK client for these settings (connects on first use)."""
         if self._client is None:
             from agora.client import Client
 
