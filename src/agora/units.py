@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal, InvalidOperation, localcontext
 
 from agora.errors import ConfigError
 
@@ -12,23 +13,28 @@ __all__ = ["parse_amount", "format_amount"]
 def parse_amount(text: str | int, decimals: int = 18) -> int:
     """``"1.5"`` -> 1.5 × 10**decimals base units; ``"250wei"`` is taken as base units."""
     if isinstance(text, int):
+        if text < 0:
+            raise ConfigError(f"{text!r} is not a non-negative amount")
         return text * 10**decimals
     s = str(text).strip().replace("_", "")
     if s.endswith("wei"):
         raw = s[:-3]
-        if not raw.isdigit():
+        if not re.fullmatch(r"[0-9]+", raw):
             raise ConfigError(f"{text!r} is not an amount in wei")
         return int(raw)
-    try:
-        value = Decimal(s)
-    except InvalidOperation:
-        raise ConfigError(f"{text!r} is not an amount (examples: 10, 0.5, 250wei)") from None
-    if not value.is_finite() or value < 0:
-        raise ConfigError(f"{text!r} is not a non-negative amount")
-    base = value * (Decimal(10) ** decimals)
-    if base != base.to_integral_value():
-        raise ConfigError(f"{text!r} has more than {decimals} decimal places")
-    return int(base)
+    # exact arithmetic whatever the process-wide Decimal precision is (vyper changes it)
+    with localcontext() as ctx:
+        ctx.prec = len(s) + decimals + 10
+        try:
+            value = Decimal(s)
+        except InvalidOperation:
+            raise ConfigError(f"{text!r} is not an amount (examples: 10, 0.5, 250wei)") from None
+        if not value.is_finite() or value < 0:
+            raise ConfigError(f"{text!r} is not a non-negative amount")
+        base = value.scaleb(decimals)
+        if base != base.to_integral_value():
+            raise ConfigError(f"{text!r} has more than {decimals} decimal places")
+        return int(base)
 
 
 def format_amount(base_units: int, decimals: int = 18, symbol: str = "") -> str:

@@ -118,12 +118,6 @@ NON_CANONICAL = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG cid.py:32-37 cid_digest accepts non-canonical spellings (upper/mixed case, "
-    "non-ASCII letters that str.upper() folds to ASCII, non-zero trailing base32 bits)",
-)
 @pytest.mark.parametrize("alias", list(NON_CANONICAL.values()), ids=list(NON_CANONICAL))
 def test_non_canonical_spellings_are_rejected(alias: str) -> None:
     assert alias != EMPTY_CID

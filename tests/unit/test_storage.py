@@ -384,12 +384,6 @@ def test_storage_nobody_has_it(tmp_path: Path, http: HttpStore) -> None:
         Storage(mine).get(cid_for(b"nowhere"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=BlobMismatch,
-    reason="BUG store.py:183 Storage.get only falls back to peers on BlobNotFound; a corrupt "
-    "local copy raises BlobMismatch although a peer holds a good copy",
-)
 def test_storage_corrupt_local_copy_falls_back_to_a_peer(tmp_path: Path, http: HttpStore) -> None:
     data = b"repair me"
     cid = http.put(data)
@@ -409,9 +403,5 @@ def test_storage_corrupt_local_copy_is_healed_on_a_later_read(
     mine.put(data)
     (mine.root / cid[-2:] / cid).write_bytes(b"rotten")
     storage = Storage(mine, [http])
-    try:
-        storage.get(cid)
-    except BlobMismatch:
-        pass  # current behaviour (see the xfail above); the bad file is removed either way
-    assert storage.get(cid) == data
+    assert storage.get(cid) == data  # the corrupt copy is replaced from the peer
     assert mine.get(cid) == data

@@ -122,18 +122,10 @@ def test_roundtrip_wei(n: int) -> None:
     assert parse_amount(f"{n}wei") == n
 
 
-# Note: parse_amount multiplies in the *ambient* Decimal context. A fresh interpreter
-# has prec=28; importing vyper (which the boa pytest plugin does in this test session,
-# and agora's compiler does) raises it process-wide to 78. Either way, amounts with more
-# significant digits than the precision are silently rounded.
+# parse_amount must not depend on the ambient Decimal context: a fresh interpreter has
+# prec=28, and importing vyper raises it process-wide to 78.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG units.py:28 `value * 10**decimals` runs in the ambient Decimal context "
-    "(prec 28 by default, 78 once vyper is imported) and silently rounds longer amounts",
-)
 @given(st.integers(min_value=0))
 @example(10**28 + 1)  # "10000000000.000000000000000001" -> 10**28 at prec 28
 @example(10**78 + 1)  # fails at prec 78 too
@@ -141,12 +133,6 @@ def test_roundtrip_any_non_negative_int(n: int) -> None:
     assert _roundtrip(n) == n
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG units.py:28 precision loss at the default Decimal precision (28): "
-    "parse_amount('10000000000.000000000000000001') returns 10**28, not 10**28 + 1",
-)
 def test_parse_29_significant_digits_in_a_fresh_process() -> None:
     # a fresh interpreter, as the CLI parses an amount before anything imports vyper
     code = (
@@ -159,11 +145,6 @@ def test_parse_29_significant_digits_in_a_fresh_process() -> None:
     assert int(out) == 10**28 + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG units.py:28 precision loss: an 80-digit amount is rounded even at prec 78",
-)
 def test_parse_80_significant_digits() -> None:
     n = 10**79 + 1
     assert parse_amount(f"{n}wei") == n  # the wei path is exact ...
@@ -177,23 +158,11 @@ def test_parse_does_not_depend_on_callers_context_for_short_amounts() -> None:
         assert _roundtrip(10**28 - 1) == 10**28 - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG units.py:14-15 an int argument skips the non-negative check: "
-    "parse_amount(-1) returns -10**18 while parse_amount('-1') raises",
-)
 def test_parse_negative_int_is_refused() -> None:
     with pytest.raises(ConfigError):
         parse_amount(-1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG units.py:19 str.isdigit() accepts '²' but int() does not: "
-    "parse_amount('²wei') raises ValueError instead of ConfigError",
-)
 def test_parse_superscript_wei_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         parse_amount("\u00b2wei")

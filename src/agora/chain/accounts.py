@@ -118,6 +118,8 @@ def load_keystore(path: Path, password: str) -> Signer:
         raise ConfigError(f"keystore {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"keystore {path} is not a readable keystore file: {exc}") from None
+    if not isinstance(data, dict) or not ({"crypto", "Crypto"} & set(data)):
+        raise ConfigError(f"keystore {path} is malformed: it is not an encrypted keystore")
     try:
         key = Account.decrypt(data, password)
     except ValueError:

@@ -36,6 +36,9 @@ def cid_digest(cid: str) -> bytes:
         raise StorageError(f"{cid!r} is not valid base32") from None
     if raw[:4] != _PREFIX or len(raw) != 36:
         raise StorageError(f"{cid!r} is not a raw sha2-256 CIDv1")
+    if "b" + base64.b32encode(raw).decode().lower().rstrip("=") != cid:
+        # one blob, one name: no upper case, no look-alike letters, no stray padding bits
+        raise StorageError(f"{cid!r} is not in canonical form (lowercase base32)")
     return raw[4:]
 
 

@@ -180,8 +180,8 @@ class Storage:
         """The verified blob, from here or the first peer that has a good copy."""
         try:
             return self.local.get(cid)
-        except BlobNotFound:
-            pass
+        except (BlobNotFound, BlobMismatch):
+            pass  # a corrupt local copy was deleted; a peer may have a good one
         errors: list[str] = []
         for peer in self.peers:
             try:
