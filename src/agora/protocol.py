@@ -35,6 +35,7 @@ __all__ = [
     "fund_account",
     "deploy_devnet",
     "DEV_FUNDING_TOKENS",
+    "COMPUTE_PARAMS",
 ]
 
 #: Tokens minted to the deployer of a devnet token (18 decimals).
@@ -52,10 +53,47 @@ class ContractSpec:
     args: Callable[[dict[str, str], Signer], tuple[Any, ...]] = field(
         default=lambda addresses, deployer: ()
     )
+    #: Wiring after deployment (e.g. authorising a market in a registry): the
+    #: transactions to send as the deployer, given the deployment so far.
+    after: Callable[[Deployment], list[dict[str, Any]]] | None = None
+
+
+#: Default compute-market parameters (18-decimal token amounts). See docs/compute.md
+#: for the economics: with these, cheating at any rate earns less than honesty.
+COMPUTE_PARAMS: dict[str, int] = {
+    "min_stake": 100 * 10**18,
+    "unbond_delay": 7 * 86_400,
+    "min_fee": 10**16,
+    "fee_bps": 250,
+    "slash_bps": 2_000,
+    "harmed_bps": 5_000,
+    "commit_window": 600,
+    "reveal_window": 600,
+}
+
+
+def _authorise_market(dep: Deployment) -> list[dict[str, Any]]:
+    registry, market = dep.contract("registry"), dep.addresses["market"]
+    return [] if registry.is_market(market) else [registry.set_market.build(market, True)]
 
 
 PROTOCOL_CONTRACTS: list[ContractSpec] = [
     ContractSpec("token", "AgoraToken", lambda addresses, deployer: (INITIAL_SUPPLY,)),
+    ContractSpec(
+        "registry",
+        "ProviderRegistry",
+        lambda a, d: (a["token"], COMPUTE_PARAMS["min_stake"], COMPUTE_PARAMS["unbond_delay"]),
+    ),
+    ContractSpec(
+        "market",
+        "ComputeMarket",
+        lambda a, d: (
+            a["token"], a["registry"], d.address, COMPUTE_PARAMS["min_fee"], COMPUTE_PARAMS["fee_bps"],
+            COMPUTE_PARAMS["slash_bps"], COMPUTE_PARAMS["harmed_bps"], COMPUTE_PARAMS["commit_window"],
+            COMPUTE_PARAMS["reveal_window"],
+        ),
+        after=_authorise_market,
+    ),
 ]
 
 
@@ -181,6 +219,9 @@ def deploy_protocol(
         block=only_missing.block if only_missing else start,
         evm_version=evm_version, external_token=external,
     )
+    wiring = [tx for spec in PROTOCOL_CONTRACTS if spec.after for tx in spec.after(dep)]
+    if wiring:
+        chain.sender(deployer).send_many(wiring)
     if book is not None and not chain.embedded:
         book.put(dep.to_json())
     return dep

@@ -1,0 +1,573 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy off
+"""
+@title Agora provider registry
+@custom:contract-name ProviderRegistry
+@license AGPL-3.0-only
+@notice Providers of AI work stake here, declare the workload kinds
+        they serve and their price, and earn a reputation. Markets that
+        the owner authorises draw providers for jobs (stake-weighted,
+        reputation-gated), reward them, penalise stalls and slash
+        cheaters. Stake stays slashable for `unbond_delay` after a
+        provider starts unbonding.
+@dev The registry holds exactly the bonded and unbonding stakes:
+     token balance = sum(stake) + sum(unbonding). A slash sends the
+     slashed tokens to the calling market, which credits the harmed
+     party and the treasury.
+     Provider word: stake(96) | price(96) | reputation(16) | kinds(16) |
+     active(8) | registered(8), one slot read per draw.
+     The draw: a Fenwick tree per workload kind over active stake gives
+     an O(log n) stake-weighted pick; reputation is applied by rejection
+     (accept with probability reputation/10000), so a reputation change
+     never touches the tree.
+"""
+
+
+# @dev Only the owner authorises markets and sets stake parameters.
+from snekmate.auth import ownable
+initializes: ownable
+
+# @dev Expose owner(), transfer_ownership(), renounce_ownership().
+exports: (ownable.owner, ownable.transfer_ownership, ownable.renounce_ownership)
+
+
+from ethereum.ercs import IERC20
+
+
+MAX_EXCLUDE: constant(uint256) = 16
+MAX_KINDS: constant(uint256) = 16
+BPS: constant(uint256) = 10_000
+REP_START: public(constant(uint256)) = 5_000
+REP_FLOOR: constant(uint256) = 100
+MASK96: constant(uint256) = (1 << 96) - 1
+MASK64: constant(uint256) = (1 << 64) - 1
+MASK16: constant(uint256) = (1 << 16) - 1
+MASK8: constant(uint256) = (1 << 8) - 1
+
+
+struct ProviderView:
+    stake: uint256
+    unbonding: uint256
+    unbond_at: uint256
+    price: uint256
+    reputation: uint256
+    kinds: uint256
+    active: bool
+    registered: bool
+    metadata: bytes32
+
+
+event ProviderRegistered:
+    provider: indexed(address)
+    kinds: uint256
+    price: uint256
+    stake: uint256
+    metadata: bytes32
+
+event ProviderUpdated:
+    provider: indexed(address)
+    kinds: uint256
+    price: uint256
+    metadata: bytes32
+
+event StakeAdded:
+    provider: indexed(address)
+    amount: uint256
+    stake: uint256
+
+event UnbondStarted:
+    provider: indexed(address)
+    amount: uint256
+    unlock_at: uint256
+
+event StakeWithdrawn:
+    provider: indexed(address)
+    amount: uint256
+
+event ProviderDeactivated:
+    provider: indexed(address)
+    stake: uint256
+
+event Slashed:
+    provider: indexed(address)
+    market: indexed(address)
+    amount: uint256
+
+event ReputationChanged:
+    provider: indexed(address)
+    reputation: uint256
+
+event MarketSet:
+    market: indexed(address)
+    allowed: bool
+
+event StakeParamsChanged:
+    min_stake: uint256
+    unbond_delay: uint256
+
+
+token: public(immutable(address))
+min_stake: public(uint256)
+unbond_delay: public(uint256)
+is_market: public(HashMap[address, bool])
+
+_prov: HashMap[address, uint256]
+_unbond: HashMap[address, uint256]          # amount(128) << 64 | unlock_at(64)
+_meta: HashMap[address, bytes32]
+
+# Fenwick trees over active stake, one per kind; key = kind << 32 | index (1-based)
+_tree: HashMap[uint256, uint256]
+_leaf: HashMap[uint256, uint256]
+_member: HashMap[uint256, address]
+_members: HashMap[uint256, uint256]
+_total: HashMap[uint256, uint256]
+_index: HashMap[address, HashMap[uint256, uint256]]
+
+
+@deploy
+def __init__(token_: address, min_stake_: uint256, unbond_delay_: uint256):
+    """
+    @notice Creates the registry for stakes in `token_`.
+    @param token_ The 20-byte ERC-20 staked.
+    @param min_stake_ The 32-byte minimum stake to be drawn for jobs.
+    @param unbond_delay_ Seconds between unbonding and withdrawal.
+    """
+    ownable.__init__()
+    assert token_ != empty(address), "ProviderRegistry: zero address"
+    token = token_
+    self._set_stake_params(min_stake_, unbond_delay_)
+
+
+# ===========================================================================
+# owner
+# ===========================================================================
+@external
+def set_market(market: address, allowed: bool):
+    """
+    @notice Lets `market` draw, reward, penalise and slash providers (owner only).
+    @param market The 20-byte market contract.
+    @param allowed True to authorise, false to revoke.
+    """
+    ownable._check_owner()
+    assert market != empty(address), "ProviderRegistry: zero address"
+    self.is_market[market] = allowed
+    log MarketSet(market=market, allowed=allowed)
+
+
+@external
+def set_stake_params(min_stake_: uint256, unbond_delay_: uint256):
+    """
+    @notice Changes the minimum stake and the unbonding delay (owner only).
+            A provider below a raised minimum leaves the draw at its next
+            stake change.
+    @param min_stake_ The 32-byte minimum stake.
+    @param unbond_delay_ Seconds of unbonding (at most 90 days).
+    """
+    ownable._check_owner()
+    self._set_stake_params(min_stake_, unbond_delay_)
+
+
+@internal
+def _set_stake_params(min_stake_: uint256, unbond_delay_: uint256):
+    assert min_stake_ > 0 and min_stake_ <= MASK96, "ProviderRegistry: bad min stake"
+    assert unbond_delay_ <= 90 * 86400, "ProviderRegistry: unbond delay too long"
+    self.min_stake = min_stake_
+    self.unbond_delay = unbond_delay_
+    log StakeParamsChanged(min_stake=min_stake_, unbond_delay=unbond_delay_)
+
+
+# ===========================================================================
+# providers
+# ===========================================================================
+@external
+@nonreentrant
+def register(kinds: uint256, price: uint256, stake: uint256, metadata: bytes32):
+    """
+    @notice Registers the caller as a provider with `stake` tokens
+            (approved beforehand) serving the workload kinds in `kinds`.
+    @param kinds A bitmap of workload kind ids (bit i = kind i, 0..15).
+    @param price The lowest price per work unit the provider accepts.
+    @param stake The 32-byte stake, at least `min_stake`.
+    @param metadata The sha2-256 digest of the provider's manifest CID
+           (endpoint, models served).
+    """
+    assert self._prov[msg.sender] == 0, "ProviderRegistry: already registered"
+    self._validate_kinds_price(kinds, price)
+    assert stake >= self.min_stake and stake <= MASK96, "ProviderRegistry: stake below minimum"
+    self._pull(msg.sender, stake)
+    self._prov[msg.sender] = self._pack(stake, price, REP_START, kinds, True)
+    self._meta[msg.sender] = metadata
+    for kind: uint256 in range(MAX_KINDS):
+        if kinds & (1 << kind) != 0:
+            self._set_weight(msg.sender, kind, stake)
+    log ProviderRegistered(provider=msg.sender, kinds=kinds, price=price, stake=stake, metadata=metadata)
+
+
+@external
+def update_provider(kinds: uint256, price: uint256, metadata: bytes32):
+    """
+    @notice Changes what the caller serves and its price; jobs already
+            assigned are unaffected.
+    @param kinds The new bitmap of workload kinds.
+    @param price The new price per unit.
+    @param metadata The new manifest digest.
+    """
+    p: uint256 = self._prov[msg.sender]
+    assert p != 0, "ProviderRegistry: not a provider"
+    self._validate_kinds_price(kinds, price)
+    stake: uint256 = p & MASK96
+    active: bool = (p >> 224) & MASK8 == 1
+    old: uint256 = (p >> 208) & MASK16
+    self._prov[msg.sender] = self._pack(stake, price, (p >> 192) & MASK16, kinds, active)
+    self._meta[msg.sender] = metadata
+    for kind: uint256 in range(MAX_KINDS):
+        bit: uint256 = 1 << kind
+        if kinds & bit != 0 and active:
+            self._set_weight(msg.sender, kind, stake)
+        elif (old | kinds) & bit != 0:
+            self._set_weight(msg.sender, kind, 0)
+    log ProviderUpdated(provider=msg.sender, kinds=kinds, price=price, metadata=metadata)
+
+
+@external
+@nonreentrant
+def add_stake(amount: uint256):
+    """
+    @notice Tops up the caller's stake; it rejoins the draw once at the minimum.
+    @param amount The 32-byte amount (approved beforehand).
+    """
+    p: uint256 = self._prov[msg.sender]
+    assert p != 0, "ProviderRegistry: not a provider"
+    assert amount > 0, "ProviderRegistry: zero amount"
+    stake: uint256 = (p & MASK96) + amount
+    assert stake <= MASK96, "ProviderRegistry: stake too large"
+    self._pull(msg.sender, amount)
+    self._restake(msg.sender, p, stake)
+    log StakeAdded(provider=msg.sender, amount=amount, stake=stake)
+
+
+@external
+def unbond(amount: uint256):
+    """
+    @notice Starts unbonding `amount` of stake: it leaves the draw now,
+            stays slashable for `unbond_delay` seconds, then can be
+            withdrawn. A new unbond adds to the pending amount and
+            restarts the delay.
+    @param amount The 32-byte amount to unbond.
+    """
+    p: uint256 = self._prov[msg.sender]
+    assert p != 0, "ProviderRegistry: not a provider"
+    stake: uint256 = p & MASK96
+    assert amount > 0 and amount <= stake, "ProviderRegistry: bad unbond amount"
+    self._restake(msg.sender, p, stake - amount)
+    unlock_at: uint256 = block.timestamp + self.unbond_delay
+    self._unbond[msg.sender] = ((self._unbond[msg.sender] >> 64) + amount) << 64 | unlock_at
+    log UnbondStarted(provider=msg.sender, amount=amount, unlock_at=unlock_at)
+
+
+@external
+@nonreentrant
+def withdraw_stake():
+    """
+    @notice Pays out the caller's unbonded stake once the delay is over.
+    """
+    u: uint256 = self._unbond[msg.sender]
+    amount: uint256 = u >> 64
+    assert amount > 0, "ProviderRegistry: nothing unbonding"
+    assert block.timestamp >= u & MASK64, "ProviderRegistry: still unbonding"
+    self._unbond[msg.sender] = 0
+    assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "ProviderRegistry: transfer failed"
+    log StakeWithdrawn(provider=msg.sender, amount=amount)
+
+
+# ===========================================================================
+# markets
+# ===========================================================================
+@external
+def reward(who: address):
+    """
+    @notice A verified good outcome: reputation moves 1/32 of the way to
+            the top (markets only). Nothing is written once saturated.
+    @param who The provider.
+    """
+    assert self.is_market[msg.sender], "ProviderRegistry: markets only"
+    p: uint256 = self._prov[who]
+    step: uint256 = (BPS - ((p >> 192) & MASK16)) // 32
+    if step == 0 or p == 0:
+        return
+    self._prov[who] = p + (step << 192)
+    log ReputationChanged(provider=who, reputation=((p >> 192) & MASK16) + step)
+
+
+@external
+def penalize(who: address):
+    """
+    @notice A missed deadline or an unproven disagreement: a tenth of the
+            reputation (and so of future work), no stake (markets only).
+    @param who The provider.
+    """
+    assert self.is_market[msg.sender], "ProviderRegistry: markets only"
+    self._set_rep(who, 10)
+
+
+@external
+@nonreentrant
+def slash(who: address, bps: uint256) -> uint256:
+    """
+    @notice Takes `bps` of `who`'s bonded and unbonding stake, sends it to
+            the calling market and halves `who`'s reputation (markets
+            only). A provider left below the minimum leaves the draw.
+    @param who The provider.
+    @param bps The share to slash, in basis points.
+    @return The 32-byte amount slashed (sent to the caller).
+    """
+    assert self.is_market[msg.sender], "ProviderRegistry: markets only"
+    assert bps <= BPS, "ProviderRegistry: bad bps"
+    p: uint256 = self._prov[who]
+    if p == 0:
+        return 0
+    stake: uint256 = p & MASK96
+    u: uint256 = self._unbond[who]
+    unb: uint256 = u >> 64
+    amount: uint256 = (stake + unb) * bps // BPS
+    from_stake: uint256 = min(amount, stake)
+    from_unb: uint256 = amount - from_stake
+    if from_unb > 0:
+        self._unbond[who] = (unb - from_unb) << 64 | (u & MASK64)
+    self._restake(who, p, stake - from_stake)
+    self._set_rep(who, 2)
+    if amount > 0:
+        assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "ProviderRegistry: transfer failed"
+    log Slashed(provider=who, market=msg.sender, amount=amount)
+    return amount
+
+
+# ===========================================================================
+# views
+# ===========================================================================
+@view
+@external
+def draw(
+    kind: uint256, max_price: uint256, seed: uint256,
+    excl_idx: DynArray[uint256, MAX_EXCLUDE], excl_w: DynArray[uint256, MAX_EXCLUDE],
+) -> (address, uint256, uint256):
+    """
+    @notice A stake-weighted draw among the active providers of `kind`,
+            outside the exclusion list, skipping those above `max_price`,
+            accepted with probability reputation/10000.
+    @param kind The workload kind id.
+    @param max_price The highest acceptable price per unit.
+    @param seed 32 bytes of randomness.
+    @param excl_idx Tree indices to leave out (from earlier draws).
+    @param excl_w Their weights, as returned by earlier draws.
+    @return The provider (empty if nobody is available), its tree index
+            and its weight, for the caller to exclude it later.
+    """
+    assert len(excl_idx) == len(excl_w), "ProviderRegistry: length mismatch"
+    idx_list: DynArray[uint256, MAX_EXCLUDE] = excl_idx
+    w_list: DynArray[uint256, MAX_EXCLUDE] = excl_w
+    n: uint256 = self._members[kind]
+    top: uint256 = 1
+    for _: uint256 in range(64):
+        if top * 2 > n:
+            break
+        top *= 2
+    total: uint256 = self._total[kind]
+    fallback: uint256 = 0
+    r: uint256 = seed
+    for attempt: uint256 in range(24):
+        avail: uint256 = total
+        for w: uint256 in w_list:
+            avail -= w
+        if avail == 0:
+            break
+        r = convert(keccak256(abi_encode(r, attempt)), uint256)
+        target: uint256 = r % avail
+        pos: uint256 = 0
+        step: uint256 = top
+        for _: uint256 in range(64):
+            if step == 0:
+                break
+            nxt: uint256 = pos + step
+            if nxt <= n:
+                w: uint256 = self._tree[kind << 32 | nxt]
+                for e: uint256 in range(MAX_EXCLUDE):
+                    if e >= len(idx_list):
+                        break
+                    if idx_list[e] > pos and idx_list[e] <= nxt:
+                        w -= w_list[e]
+                if w <= target:
+                    pos = nxt
+                    target -= w
+            step //= 2
+        idx: uint256 = pos + 1
+        p: uint256 = self._prov[self._member[kind << 32 | idx]]
+        if (p >> 96) & MASK96 > max_price:
+            if len(idx_list) == MAX_EXCLUDE:
+                break
+            idx_list.append(idx)
+            w_list.append(self._leaf[kind << 32 | idx])
+            continue
+        if (r >> 128) % BPS < (p >> 192) & MASK16:
+            return self._member[kind << 32 | idx], idx, self._leaf[kind << 32 | idx]
+        if fallback == 0:
+            fallback = idx
+    if fallback == 0:
+        return empty(address), 0, 0
+    return self._member[kind << 32 | fallback], fallback, self._leaf[kind << 32 | fallback]
+
+
+@view
+@external
+def exclusion(kind: uint256, who: address) -> (uint256, uint256):
+    """
+    @notice `who`'s tree index and weight in `kind`, to exclude it from a draw.
+    @param kind The workload kind id.
+    @param who The provider.
+    @return The index (0 if never listed) and the current weight.
+    """
+    idx: uint256 = self._index[who][kind]
+    if idx == 0:
+        return 0, 0
+    return idx, self._leaf[kind << 32 | idx]
+
+
+@view
+@external
+def provider(account: address) -> ProviderView:
+    """
+    @notice A provider's stake, price, reputation and status.
+    @param account The provider's address.
+    @return The provider's record.
+    """
+    p: uint256 = self._prov[account]
+    u: uint256 = self._unbond[account]
+    return ProviderView(
+        stake=p & MASK96, unbonding=u >> 64, unbond_at=u & MASK64, price=(p >> 96) & MASK96,
+        reputation=(p >> 192) & MASK16, kinds=(p >> 208) & MASK16, active=(p >> 224) & MASK8 == 1,
+        registered=p != 0, metadata=self._meta[account],
+    )
+
+
+@view
+@external
+def kind_weight(kind: uint256) -> (uint256, uint256):
+    """
+    @notice The draw pool of a workload kind.
+    @param kind The kind id.
+    @return The number of providers ever listed and their total active stake.
+    """
+    return self._members[kind], self._total[kind]
+
+
+@view
+@external
+def member(kind: uint256, index: uint256) -> address:
+    """
+    @notice The provider at 1-based `index` in the pool of `kind`.
+    @param kind The kind id.
+    @param index The 1-based index.
+    @return The provider (empty if none).
+    """
+    return self._member[kind << 32 | index]
+
+
+# ===========================================================================
+# internals
+# ===========================================================================
+@internal
+@pure
+def _pack(stake: uint256, price: uint256, rep: uint256, kinds: uint256, active: bool) -> uint256:
+    a: uint256 = 0
+    if active:
+        a = 1
+    return stake | price << 96 | rep << 192 | kinds << 208 | a << 224 | 1 << 232
+
+
+@internal
+@pure
+def _validate_kinds_price(kinds: uint256, price: uint256):
+    assert kinds > 0 and kinds <= MASK16, "ProviderRegistry: bad kinds bitmap"
+    assert price > 0 and price <= MASK96, "ProviderRegistry: bad price"
+
+
+@internal
+def _set_rep(who: address, divisor: uint256):
+    """Lowers reputation by 1/divisor (2: halve, 10: a tenth), never below the floor."""
+    p: uint256 = self._prov[who]
+    if p == 0:
+        return
+    rep: uint256 = (p >> 192) & MASK16
+    new: uint256 = max(rep - rep // divisor, REP_FLOOR)
+    if new != rep:
+        self._prov[who] = (p & ~(MASK16 << 192)) | new << 192
+        log ReputationChanged(provider=who, reputation=new)
+
+
+@internal
+def _restake(who: address, p: uint256, stake: uint256):
+    """Sets `who`'s stake; (de)activates at the minimum and updates the draw trees."""
+    active: bool = stake >= self.min_stake
+    kinds: uint256 = (p >> 208) & MASK16
+    self._prov[who] = self._pack(stake, (p >> 96) & MASK96, (p >> 192) & MASK16, kinds, active)
+    w: uint256 = 0
+    if active:
+        w = stake
+    for kind: uint256 in range(MAX_KINDS):
+        if kinds & (1 << kind) != 0:
+            self._set_weight(who, kind, w)
+    if (p >> 224) & MASK8 == 1 and not active:
+        log ProviderDeactivated(provider=who, stake=stake)
+
+
+@internal
+@pure
+def _lowbit(i: uint256) -> uint256:
+    return i & (~i + 1)
+
+
+@internal
+@view
+def _prefix(kind: uint256, i: uint256) -> uint256:
+    s: uint256 = 0
+    j: uint256 = i
+    for _: uint256 in range(64):
+        if j == 0:
+            break
+        s += self._tree[kind << 32 | j]
+        j -= self._lowbit(j)
+    return s
+
+
+@internal
+def _set_weight(who: address, kind: uint256, w: uint256):
+    idx: uint256 = self._index[who][kind]
+    n: uint256 = self._members[kind]
+    if idx == 0:
+        if w == 0:
+            return
+        idx = n + 1
+        self._members[kind] = idx
+        self._index[who][kind] = idx
+        self._member[kind << 32 | idx] = who
+        # a new last node covers (idx - lowbit(idx), idx]: the leaves before it plus its own
+        self._tree[kind << 32 | idx] = self._prefix(kind, idx - 1) - self._prefix(kind, idx - self._lowbit(idx)) + w
+        self._leaf[kind << 32 | idx] = w
+        self._total[kind] += w
+        return
+    old: uint256 = self._leaf[kind << 32 | idx]
+    if old == w:
+        return
+    self._leaf[kind << 32 | idx] = w
+    self._total[kind] = self._total[kind] + w - old
+    j: uint256 = idx
+    for _: uint256 in range(64):
+        if j > n:
+            break
+        self._tree[kind << 32 | j] = self._tree[kind << 32 | j] + w - old
+        j += self._lowbit(j)
+
+
+@internal
+def _pull(src: address, amount: uint256):
+    assert extcall IERC20(token).transferFrom(src, self, amount, default_return_value=True), "ProviderRegistry: transfer failed"
