@@ -532,6 +532,7 @@ def timeout(job_id: uint256):
         if repl == empty(address):
             if st == ST_AUDIT_COMMIT:
                 # no auditor available: the provider reveals unaudited
+                self._extra[job_id][1] = empty(address)
                 j.state = ST_COMMITTED
                 j.param = 0
                 j.mark = block.number - 1
@@ -595,7 +596,7 @@ def job(job_id: uint256) -> JobView:
     """
     j: Job = self._load(job_id)
     provs: DynArray[address, MAX_K] = []
-    n: uint256 = self._slots(j)
+    n: uint256 = self._slots(job_id, j)
     for i: uint256 in range(n, bound=MAX_K):
         provs.append(self._assignee(job_id, j, i))
     esc: uint256 = 0
@@ -766,16 +767,17 @@ def _max_execs(policy: uint256, param: uint256) -> uint256:
 
 
 @internal
-@pure
-def _slots(j: Job) -> uint256:
+@view
+def _slots(job_id: uint256, j: Job) -> uint256:
+    """How many assignment slots the job uses (worker, replicas, auditor, tie-breaker)."""
     if j.state == ST_NONE:
         return 0
     if j.policy == POLICY_REPLICATE:
         return j.param
     if j.policy == POLICY_AUDIT:
-        if j.state >= ST_TIE_COMMIT:
+        if self._extra[job_id][2] != empty(address):
             return 3
-        if j.state >= ST_AUDIT_COMMIT:
+        if self._extra[job_id][1] != empty(address):
             return 2
     return 1
 
@@ -792,7 +794,7 @@ def _assignee(job_id: uint256, j: Job, slot: uint256) -> address:
 @view
 def _slot_of(job_id: uint256, j: Job, who: address) -> uint256:
     """Index of `who` among the job's current assignees; reverts if none."""
-    n: uint256 = self._slots(j)
+    n: uint256 = self._slots(job_id, j)
     for i: uint256 in range(n, bound=MAX_K):
         if self._assignee(job_id, j, i) == who:
             return i

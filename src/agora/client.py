@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from agora.chain import Chain, Contract, Signer, connect, load_keystore, signer_from_key
 from agora.config import Settings, load_settings
 from agora.errors import ConfigError
 from agora.protocol import AddressBook, Deployment, deploy_devnet, load_deployment
 from agora.storage import HttpStore, LocalStore, Storage
+
+if TYPE_CHECKING:
+    from agora.compute.requester import ComputeClient
 
 __all__ = ["Client", "resolve_signer"]
 
@@ -89,6 +93,14 @@ class Client:
     def token(self) -> Contract:
         """The payment and stake token."""
         return self.deployment.token
+
+    @cached_property
+    def compute(self) -> ComputeClient:
+        """The compute market: submit jobs, follow them, get verified results."""
+        from agora.compute.market import Market
+        from agora.compute.requester import ComputeClient
+
+        return ComputeClient(Market(self.deployment), self.storage, self.signer)
 
     @cached_property
     def storage(self) -> Storage:

@@ -1,0 +1,127 @@
+"""Running a job's inputs through its workload, and checking a result against a digest.
+
+A job is either one input blob, or a batch: its input CID names a *manifest*
+(``{"agora": "batch/1", "items": [cid, …]}``) and its result is a manifest
+``{"agora": "batch-result/1", "items": [{"cid": …, "digest": "0x…"}, …]}``
+whose digest on chain is the Merkle root of the item digests
+(:mod:`agora.compute.merkle`). Providers and requesters both use this module,
+so "what the result of a job is" has one definition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agora.compute.merkle import merkle_root
+from agora.compute.workloads import Workload, WorkloadError, get_workload, result_digest
+from agora.errors import AgoraError
+from agora.storage import Storage, validate_cid
+
+__all__ = [
+    "BATCH_MANIFEST",
+    "BATCH_RESULT",
+    "Outcome",
+    "build_batch_manifest",
+    "read_batch_manifest",
+    "execute_job",
+    "verify_result",
+    "ResultMismatch",
+]
+
+BATCH_MANIFEST = "batch/1"
+BATCH_RESULT = "batch-result/1"
+
+#: ``(workload, model bytes, input bytes) -> canonical output bytes``; the default runs the
+#: workload, a test double may return something else.
+Runner = Callable[[Workload, bytes, bytes], bytes]
+
+
+class ResultMismatch(AgoraError):
+    """A result blob does not match the digest agreed on chain."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What executing a job produced: the digest to commit and the result blob's CID."""
+
+    digest: bytes
+    result_cid: str
+    outputs: list[bytes]
+
+
+def build_batch_manifest(item_cids: list[str]) -> bytes:
+    """The input manifest of a batch job."""
+    for c in item_cids:
+        validate_cid(c)
+    return json.dumps({"agora": BATCH_MANIFEST, "items": item_cids}, separators=(",", ":")).encode()
+
+
+def read_batch_manifest(blob: bytes, items: int) -> list[str]:
+    """The item CIDs in a batch manifest; WorkloadError if it is not one of ``items`` items."""
+    try:
+        doc = json.loads(blob)
+        cids = doc["items"] if doc.get("agora") == BATCH_MANIFEST else None
+    except (ValueError, AttributeError, KeyError, TypeError):
+        cids = None
+    if not isinstance(cids, list) or len(cids) != items or not all(isinstance(c, str) for c in cids):
+        raise WorkloadError(f"the batch input is not a manifest of {items} items")
+    for c in cids:
+        validate_cid(c)
+    return cids
+
+
+def _run(workload: Workload, model: bytes, data: bytes) -> bytes:
+    return workload.run(model, data)
+
+
+def execute_job(
+    storage: Storage,
+    kind: int | str,
+    model_cid: str,
+    input_cid: str,
+    items: int = 1,
+    runner: Runner = _run,
+) -> Outcome:
+    """Fetch a job's model and input by CID (verified), run it, store the result; return
+    the digest to commit and the result CID to reveal."""
+    workload = get_workload(kind)
+    model = storage.get(model_cid)
+    data = storage.get(input_cid)
+    if items == 1:
+        out = runner(workload, model, data)
+        return Outcome(result_digest(out), storage.put(out), [out])
+    outputs = [runner(workload, model, storage.get(c)) for c in read_batch_manifest(data, items)]
+    digests = [result_digest(o) for o in outputs]
+    entries = [{"cid": storage.put(o), "digest": "0x" + d.hex()} for o, d in zip(outputs, digests, strict=True)]
+    manifest = json.dumps({"agora": BATCH_RESULT, "items": entries}, separators=(",", ":")).encode()
+    return Outcome(merkle_root(digests), storage.put(manifest), outputs)
+
+
+def verify_result(storage: Storage, result_cid: str, digest: bytes, items: int = 1) -> list[bytes]:
+    """Fetch a job's result and check it against the agreed ``digest``; return the outputs
+    (one per item). Raises ResultMismatch if anything does not add up."""
+    blob = storage.get(result_cid)
+    if items == 1:
+        if result_digest(blob) != digest:
+            raise ResultMismatch(f"the result {result_cid} does not hash to the agreed digest 0x{digest.hex()}")
+        return [blob]
+    try:
+        doc = json.loads(blob)
+        entries = doc["items"] if doc.get("agora") == BATCH_RESULT else None
+    except (ValueError, AttributeError, KeyError, TypeError):
+        entries = None
+    if not isinstance(entries, list) or len(entries) != items:
+        raise ResultMismatch(f"the result {result_cid} is not a manifest of {items} items")
+    outputs, digests = [], []
+    for e in entries:
+        out = storage.get(e["cid"])
+        d = result_digest(out)
+        if "0x" + d.hex() != e.get("digest"):
+            raise ResultMismatch(f"item {e['cid']} does not hash to the digest its manifest lists")
+        outputs.append(out)
+        digests.append(d)
+    if merkle_root(digests) != digest:
+        raise ResultMismatch(f"the items of {result_cid} do not add up to the agreed root 0x{digest.hex()}")
+    return outputs

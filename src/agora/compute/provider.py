@@ -1,0 +1,439 @@
+"""The provider daemon: follow the market, run assigned jobs, commit, reveal, get paid.
+
+``agora provider run`` drives a :class:`ProviderDaemon`. It keeps its state in
+SQLite (``<home>/provider-<address>.db``), so a crash or a restart loses
+nothing and repeats nothing:
+
+- the event cursor (next block to read) is saved in the same transaction as
+  the jobs those events created, so no assignment is missed or read twice;
+- a result's digest, salt and blob CID are saved *before* its commitment is
+  sent, so a restarted daemon can still reveal what it committed;
+- before sending a commitment or a reveal the daemon asks the chain whether
+  it is already there (a crash between "sent" and "saved" is noticed), so no
+  commit is ever sent twice.
+
+Long-lived infrastructure (this loop) is kept apart from the short-lived
+work it runs (a workload plug-in, :mod:`agora.compute.workloads`), which
+runs in a thread pool with a concurrency limit. Ready commitments and
+reveals go out in one ``commit_many`` / ``reveal_many`` transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agora.chain import Signer
+from agora.compute.execution import Outcome, Runner, execute_job
+from agora.compute.market import JobState, Market, bytes32_to_cid, cid_to_bytes32, commitment
+from agora.errors import AgoraError, ChainError, Reverted
+from agora.storage import Storage
+
+__all__ = ["ProviderDaemon", "WorkItem", "daemon_db_path"]
+
+log = logging.getLogger("agora.provider")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS posted (
+    job_id INTEGER PRIMARY KEY, kind INTEGER, model TEXT, input TEXT, units INTEGER,
+    items INTEGER, policy INTEGER, param INTEGER, pay TEXT
+);
+CREATE TABLE IF NOT EXISTS work (
+    job_id INTEGER, slot INTEGER, role INTEGER, status TEXT NOT NULL,
+    digest BLOB, salt BLOB, result_cid TEXT, commit_tx TEXT, reveal_tx TEXT,
+    error TEXT, updated REAL, PRIMARY KEY (job_id, slot)
+);
+"""
+
+#: Work states, in order. ``lost``: replaced before it committed; ``failed``: could not run.
+STATUSES = ("assigned", "computed", "committed", "revealed", "closed", "lost", "failed")
+_OPEN = ("assigned", "computed", "committed", "revealed")
+_COMMIT_STATES = {0: (JobState.ASSIGNED,), 1: (JobState.AUDIT_COMMIT,), 2: (JobState.TIE_COMMIT,)}
+MAX_PER_TX = 64
+
+
+def daemon_db_path(home: Path, address: str) -> Path:
+    """Where the daemon of ``address`` keeps its state."""
+    return Path(home) / f"provider-{address.lower()}.db"
+
+
+def _jlog(event: str, **fields: Any) -> None:
+    log.info(json.dumps({"event": event, **fields}, default=str, separators=(",", ":")))
+
+
+@dataclass
+class WorkItem:
+    """One assignment of this provider: a slot of a job and how far it got."""
+
+    job_id: int
+    slot: int
+    role: int
+    status: str
+    digest: bytes | None = None
+    salt: bytes | None = None
+    result_cid: str | None = None
+    error: str | None = None
+
+
+class ProviderDaemon:
+    """Follows the market's events and serves this provider's assignments."""
+
+    def __init__(
+        self,
+        market: Market,
+        signer: Signer,
+        storage: Storage,
+        db_path: Path,
+        *,
+        concurrency: int = 2,
+        start_block: int | None = None,
+        poll_interval: float = 0.2,
+        runner: Runner | None = None,
+    ) -> None:
+        self.market = market
+        self.chain = market.chain
+        self.signer = signer
+        self.address = signer.address
+        self.storage = storage
+        self.poll_interval = poll_interval
+        self.runner = runner
+        self.concurrency = max(1, concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agora-job")
+        self._running: dict[tuple[int, int], Future[Outcome]] = {}
+        self._stop = threading.Event()
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        if self._meta("next_block") is None:
+            first = start_block if start_block is not None else market.dep.block
+            self._set_meta("next_block", str(first))
+        self._set_meta("address", self.address)
+
+    # -- durable state ----------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def next_block(self) -> int:
+        """The first block whose events have not been read yet."""
+        return int(self._meta("next_block") or 0)
+
+    def items(self, statuses: tuple[str, ...] = STATUSES) -> list[WorkItem]:
+        """This provider's assignments in the given statuses."""
+        marks = ",".join("?" * len(statuses))
+        rows = self.db.execute(
+            "SELECT job_id, slot, role, status, digest, salt, result_cid, error FROM work "
+            f"WHERE status IN ({marks}) ORDER BY job_id, slot",
+            statuses,
+        ).fetchall()
+        return [WorkItem(*r) for r in rows]
+
+    def _update(self, item: WorkItem, status: str, **fields: Any) -> None:
+        sets = ", ".join(f"{k}=?" for k in ("status", *fields, "updated"))
+        self.db.execute(
+            f"UPDATE work SET {sets} WHERE job_id=? AND slot=?",
+            (status, *fields.values(), time.time(), item.job_id, item.slot),
+        )
+        item.status = status
+        for k, v in fields.items():
+            setattr(item, k, v)
+
+    def _posted(self, job_id: int) -> tuple[Any, ...] | None:
+        return self.db.execute(
+            "SELECT kind, model, input, units, items, policy, param FROM posted WHERE job_id=?", (job_id,)
+        ).fetchone()
+
+    # -- events -------------------------------------------------------------------
+    def sync(self, max_blocks: int = 5_000) -> int:
+        """Read new market events into the database; return how many concerned us."""
+        start = self.next_block
+        head = self.chain.block_number()
+        if head < start:
+            return 0
+        end = min(head, start + max_blocks - 1)
+        events = self.market.contract.get_events(
+            ["JobPosted", "Assigned", "Replaced", "Settled", "Refunded"], start, end
+        )
+        mine = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for ev in events:
+                a = ev.args
+                if ev.name == "JobPosted":
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO posted VALUES (?,?,?,?,?,?,?,?,?)",
+                        (a["job_id"], a["kind"], bytes32_to_cid(a["model"]), bytes32_to_cid(a["input"]),
+                         a["units"], a["items"], a["policy"], a["param"], str(a["pay"])),
+                    )
+                elif ev.name == "Assigned" and a["provider"] == self.address:
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO work(job_id, slot, role, status, updated) VALUES (?,?,?,?,?)",
+                        (a["job_id"], a["slot"], a["role"], "assigned", time.time()),
+                    )
+                    mine += cur.rowcount
+                    _jlog("assigned", job=a["job_id"], slot=a["slot"], role=a["role"], block=ev.block_number)
+                elif ev.name == "Replaced" and a["provider"] == self.address:
+                    self.db.execute(
+                        "UPDATE work SET status='lost', updated=? WHERE job_id=? AND slot=? "
+                        "AND status IN ('assigned','computed')",
+                        (time.time(), a["job_id"], a["slot"]),
+                    )
+                    _jlog("replaced", job=a["job_id"], slot=a["slot"])
+                elif ev.name in ("Settled", "Refunded"):
+                    cur = self.db.execute(
+                        "UPDATE work SET status='closed', updated=? WHERE job_id=? AND status IN "
+                        "('assigned','computed','committed','revealed')",
+                        (time.time(), a["job_id"]),
+                    )
+                    if cur.rowcount:
+                        mine += 1
+                        _jlog("closed", job=a["job_id"], how=ev.name.lower())
+            self._set_meta("next_block", str(end + 1))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return mine
+
+    def _fetch_posted(self, job_id: int) -> tuple[Any, ...] | None:
+        """A job's JobPosted details, from the database or (for a job posted before our
+        start block) from the chain."""
+        row = self._posted(job_id)
+        if row is not None:
+            return row
+        for ev in self.market.contract.iter_events("JobPosted", self.market.dep.block):
+            if ev.args["job_id"] == job_id:
+                a = ev.args
+                self.db.execute(
+                    "INSERT OR IGNORE INTO posted VALUES (?,?,?,?,?,?,?,?,?)",
+                    (job_id, a["kind"], bytes32_to_cid(a["model"]), bytes32_to_cid(a["input"]),
+                     a["units"], a["items"], a["policy"], a["param"], str(a["pay"])),
+                )
+                return self._posted(job_id)
+        return None
+
+    # -- execution ----------------------------------------------------------------
+    def execute(self, item: WorkItem, posted: tuple[Any, ...]) -> Outcome:
+        """Run one assignment's job (called in a worker thread; touches no database)."""
+        kind, model, input_cid, _units, items, _policy, _param = posted
+        kwargs = {"runner": self.runner} if self.runner is not None else {}
+        return execute_job(self.storage, kind, model, input_cid, items, **kwargs)
+
+    def _start_work(self) -> None:
+        for item in self.items(("assigned",)):
+            key = (item.job_id, item.slot)
+            if key in self._running or len(self._running) >= self.concurrency * 2:
+                continue
+            posted = self._fetch_posted(item.job_id)
+            if posted is None:
+                self._update(item, "failed", error="no JobPosted event for this job")
+                continue
+            self._running[key] = self._pool.submit(self.execute, item, posted)
+            _jlog("running", job=item.job_id, slot=item.slot)
+
+    def _collect_work(self) -> None:
+        for key, fut in list(self._running.items()):
+            if not fut.done():
+                continue
+            del self._running[key]
+            item = next((i for i in self.items(("assigned",)) if (i.job_id, i.slot) == key), None)
+            if item is None:
+                continue  # replaced or closed meanwhile
+            try:
+                out = fut.result()
+            except AgoraError as exc:
+                self._update(item, "failed", error=str(exc))
+                _jlog("failed", job=item.job_id, error=str(exc))
+                continue
+            # the salt is saved with the result, before any commitment leaves this process
+            self._update(item, "computed", digest=out.digest, salt=os.urandom(32), result_cid=out.result_cid)
+            _jlog("computed", job=item.job_id, slot=item.slot, digest="0x" + out.digest.hex())
+
+    # -- chain actions ------------------------------------------------------------
+    def should_commit(self, item: WorkItem) -> bool:
+        """Whether to commit this result now (adversaries in tests override it)."""
+        return True
+
+    def reveal_digest(self, item: WorkItem) -> bytes:
+        """The digest to reveal (adversaries in tests override it)."""
+        assert item.digest is not None
+        return item.digest
+
+    def _commit_ready(self) -> None:
+        ready: list[WorkItem] = []
+        now = self.chain.timestamp()
+        for item in self.items(("computed",)):
+            if not self.should_commit(item):
+                continue
+            job = self.market.job(item.job_id)
+            who, onchain, _ = self.market.assignment(item.job_id, item.slot)
+            mine = commitment(item.job_id, self.address, item.digest or b"", item.salt or b"")
+            if onchain == mine:
+                self._update(item, "committed")  # sent before a crash: already there
+                continue
+            if job.closed or who != self.address:
+                self._update(item, "lost" if not job.closed else "closed")
+                continue
+            if job.state in _COMMIT_STATES.get(item.role, ()) and now <= job.mark and onchain == bytes(32):
+                ready.append(item)
+        for chunk in _chunks(ready, MAX_PER_TX):
+            self._send_batch(
+                chunk, "commit",
+                lambda items: self.market.contract.commit_many.build(
+                    [i.job_id for i in items],
+                    [commitment(i.job_id, self.address, i.digest or b"", i.salt or b"") for i in items],
+                ),
+                lambda i: self.market.contract.commit.build(
+                    i.job_id, commitment(i.job_id, self.address, i.digest or b"", i.salt or b"")
+                ),
+                "committed",
+            )
+
+    def _reveal_ready(self) -> None:
+        ready: list[WorkItem] = []
+        block = self.chain.block_number()
+        for item in self.items(("committed",)):
+            job = self.market.job(item.job_id)
+            if job.closed:
+                self._update(item, "closed")
+                continue
+            _, onchain, revealed = self.market.assignment(item.job_id, item.slot)
+            if revealed:
+                self._update(item, "revealed")
+                continue
+            st = job.state
+            if st == JobState.COMMITTED and item.slot == 0:
+                if block <= job.mark:
+                    continue  # the audit draw needs the commit block's hash
+                if job.policy.name == "audit" and self.market.is_audited(item.job_id):
+                    self._send_one(self.market.contract.open_audit.build(item.job_id), "open_audit", item.job_id)
+                    continue
+                ready.append(item)
+            elif st in (JobState.REVEALING, JobState.AUDIT_REVEAL) or (st == JobState.TIE_REVEAL and item.slot == 2):
+                ready.append(item)
+        for chunk in _chunks(ready, MAX_PER_TX):
+            self._send_batch(
+                chunk, "reveal",
+                lambda items: self.market.contract.reveal_many.build(
+                    [i.job_id for i in items], [self.reveal_digest(i) for i in items],
+                    [cid_to_bytes32(i.result_cid or "") for i in items], [i.salt for i in items],
+                ),
+                lambda i: self.market.contract.reveal.build(
+                    i.job_id, self.reveal_digest(i), cid_to_bytes32(i.result_cid or ""), i.salt
+                ),
+                "revealed",
+            )
+
+    def _push_overdue(self) -> None:
+        """Call ``timeout`` on jobs of ours stuck behind someone else's missed deadline
+        (a replica or auditor that never committed or revealed), so we get paid."""
+        now = max(self.chain.timestamp(), int(time.time()))
+        for item in self.items(("committed", "revealed")):
+            job = self.market.job(item.job_id)
+            if job.closed:
+                self._update(item, "closed")
+                continue
+            if job.state == JobState.COMMITTED or now <= job.mark:
+                continue
+            if item.status == "committed" and job.state in (
+                JobState.REVEALING, JobState.AUDIT_REVEAL, JobState.TIE_REVEAL
+            ):
+                continue  # our own reveal is still due: never time ourselves out
+            self._send_one(self.market.contract.timeout.build(item.job_id), "timeout", item.job_id)
+
+    def _send_batch(
+        self,
+        items: list[WorkItem],
+        what: str,
+        build_many: Callable[[list[WorkItem]], dict[str, Any]],
+        build_one: Callable[[WorkItem], dict[str, Any]],
+        status: str,
+    ) -> None:
+        if not items:
+            return
+        if len(items) > 1:
+            try:
+                receipt = self.chain.send(build_many(items), self.signer)
+                for i in items:
+                    self._update(i, status, **{f"{what}_tx": receipt.tx_hash})
+                _jlog(what, jobs=[i.job_id for i in items], tx=receipt.tx_hash, gas=receipt.gas_used)
+                return
+            except Reverted:
+                pass  # one of them is no longer valid: go one by one
+        for i in items:
+            try:
+                receipt = self.chain.send(build_one(i), self.signer)
+            except Reverted as exc:
+                _jlog(f"{what}_refused", job=i.job_id, reason=exc.reason)
+                continue
+            self._update(i, status, **{f"{what}_tx": receipt.tx_hash})
+            _jlog(what, jobs=[i.job_id], tx=receipt.tx_hash, gas=receipt.gas_used)
+
+    def _send_one(self, tx: dict[str, Any], what: str, job_id: int) -> None:
+        try:
+            receipt = self.chain.send(tx, self.signer)
+            _jlog(what, job=job_id, tx=receipt.tx_hash)
+        except Reverted as exc:
+            _jlog(f"{what}_refused", job=job_id, reason=exc.reason)
+
+    # -- the loop -------------------------------------------------------------------
+    def step(self) -> None:
+        """One round: read events, start and collect work, commit, reveal, push timeouts."""
+        self.sync()
+        self._collect_work()
+        self._start_work()
+        self._commit_ready()
+        self._reveal_ready()
+        self._push_overdue()
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Run until :meth:`stop` is called (or ``until()`` is true)."""
+        _jlog("started", provider=self.address, next_block=self.next_block)
+        while not self._stop.is_set() and not (until and until()):
+            try:
+                self.step()
+            except ChainError as exc:
+                _jlog("chain_error", error=str(exc))
+                time.sleep(min(5.0, self.poll_interval * 10))
+            busy = any(not f.done() for f in self._running.values())
+            self._stop.wait(self.poll_interval if not busy else min(self.poll_interval, 0.05))
+        self.close()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its round and exit."""
+        self._stop.set()
+
+    def close(self, grace: float = 30.0) -> None:
+        """Let running jobs finish (their results are saved), then release everything."""
+        deadline = time.monotonic() + grace
+        while self._running and time.monotonic() < deadline:
+            self._collect_work()
+            time.sleep(0.05)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _jlog("stopped", provider=self.address, next_block=self.next_block)
+        self.db.close()
+
+    def status(self) -> dict[str, int]:
+        """How many assignments are in each state."""
+        rows = self.db.execute("SELECT status, COUNT(*) FROM work GROUP BY status").fetchall()
+        return {s: n for s, n in rows}
+
+
+def _chunks(items: list[WorkItem], n: int) -> list[list[WorkItem]]:
+    return [items[i : i + n] for i in range(0, len(items), n)]

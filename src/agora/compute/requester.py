@@ -1,0 +1,203 @@
+"""The requester's side: submit jobs, follow them, fetch and check their results.
+
+    >>> job = client.compute.submit("onnx-classify", model=model_bytes, data=input_bytes,
+    ...                             policy=Policy.audit(0.1))
+    >>> job.wait()                 # until settled or refunded
+    >>> job.result()               # the output, checked against the digest agreed on chain
+
+A result is never trusted because a provider sent it: :meth:`Job.result`
+fetches the blob by the CID revealed on chain and checks it against the
+digest the verification policy agreed on (a Merkle root for a batch).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agora.chain import Receipt, Signer
+from agora.compute.execution import build_batch_manifest, verify_result
+from agora.compute.market import JobInfo, JobSpec, JobState, Market, Policy, bytes32_to_cid
+from agora.compute.workloads import get_workload
+from agora.errors import AgoraError, ConfigError
+from agora.storage import Storage, is_cid
+
+__all__ = ["ComputeClient", "Job", "JobFailed", "DEFAULT_PRICE_PER_UNIT"]
+
+#: Offered price per work unit when the caller gives none (0.001 token).
+DEFAULT_PRICE_PER_UNIT = 10**15
+
+
+class JobFailed(AgoraError):
+    """A job closed without an agreed result (refunded, or no majority)."""
+
+
+@dataclass
+class Job:
+    """A posted job: its id and the means to follow it."""
+
+    id: int
+    compute: ComputeClient
+    items: int = 1
+    post_tx: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Job({self.id})"
+
+    def status(self) -> JobInfo:
+        """The job as the chain sees it now."""
+        return self.compute.market.job(self.id)
+
+    def wait(
+        self,
+        timeout: float = 600.0,
+        poll: float = 0.2,
+        on_progress: Callable[[JobInfo], None] | None = None,
+        push: bool = True,
+    ) -> JobInfo:
+        """Wait until the job is settled or refunded; return its final state.
+
+        With ``push`` the requester calls ``timeout`` itself when a phase is
+        overdue (a provider that never committed is replaced, one that never
+        revealed is slashed), so its job cannot hang on someone else's silence.
+        """
+        deadline = time.monotonic() + timeout
+        last: JobState | None = None
+        while True:
+            info = self.status()
+            if on_progress is not None and info.state != last:
+                on_progress(info)
+                last = info.state
+            if info.closed:
+                return info
+            if push:
+                self.compute.push(info)
+            if time.monotonic() > deadline:
+                raise AgoraError(
+                    f"job {self.id} is still {info.state.label} after {timeout:.0f}s",
+                    hint=f"check it later with `agora job status {self.id}`",
+                )
+            time.sleep(poll)
+
+    def revealed(self) -> list[dict[str, Any]]:
+        """Every Revealed event of this job (provider, digest, result CID)."""
+        evs = self.compute.market.contract.get_events("Revealed", self.compute.market.dep.block)
+        return [
+            {"provider": e.args["provider"], "digest": bytes(e.args["digest"]),
+             "result_cid": bytes32_to_cid(e.args["result"]), "tx": e.tx_hash}
+            for e in evs if e.args["job_id"] == self.id
+        ]
+
+    def result(self) -> bytes | list[bytes]:
+        """The verified output (a list of outputs for a batch).
+
+        Raises JobFailed if the job has no agreed result, ResultMismatch if no
+        revealed blob matches the agreed digest.
+        """
+        info = self.status()
+        if not info.closed:
+            raise AgoraError(f"job {self.id} is not finished ({info.state.label})", hint="wait for it first")
+        if info.state == JobState.REFUNDED or info.result == bytes(32):
+            raise JobFailed(f"job {self.id} closed without an agreed result ({info.state.label}); it was refunded")
+        last_error: AgoraError | None = None
+        for rev in self.revealed():
+            if rev["digest"] != info.result:
+                continue
+            try:
+                outs = verify_result(self.compute.storage, rev["result_cid"], info.result, self.items_count(info))
+            except AgoraError as exc:  # that provider's copy is missing or bad: try the next
+                last_error = exc
+                continue
+            return outs[0] if self.items_count(info) == 1 else outs
+        raise last_error or JobFailed(f"no revealed result of job {self.id} matches its agreed digest")
+
+    def items_count(self, info: JobInfo | None = None) -> int:
+        """How many items the job has (from its JobPosted event)."""
+        if self.items > 1:
+            return self.items
+        for e in self.compute.market.contract.get_events("JobPosted", self.compute.market.dep.block):
+            if e.args["job_id"] == self.id:
+                self.items = int(e.args["items"])
+                break
+        return self.items
+
+
+class ComputeClient:
+    """``Client.compute``: post jobs and get verified results."""
+
+    def __init__(self, market: Market, storage: Storage, signer: Signer | None) -> None:
+        self.market = market
+        self.storage = storage
+        self.signer = signer
+
+    def _signer(self) -> Signer:
+        if self.signer is None:
+            raise ConfigError("no account to post jobs from", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
+        return self.signer
+
+    def _blob(self, value: bytes | str) -> str:
+        if isinstance(value, bytes | bytearray):
+            return self.storage.put(bytes(value))
+        if is_cid(value):
+            return value
+        raise ConfigError(f"{value!r} is neither bytes nor a CID")
+
+    def build_spec(
+        self,
+        kind: int | str,
+        model: bytes | str,
+        data: bytes | str | list[bytes],
+        *,
+        policy: Policy | None = None,
+        price_per_unit: int = DEFAULT_PRICE_PER_UNIT,
+        duration: int = 3_600,
+        units: int | None = None,
+    ) -> JobSpec:
+        """A job spec; bytes are stored first (and their CIDs used). A list of inputs
+        makes a batch job: one chain record, one Merkle root over the results."""
+        workload = get_workload(kind)
+        model_cid = self._blob(model)
+        if isinstance(data, list):
+            if not data:
+                raise ConfigError("a batch needs at least one input")
+            n_units = units or sum(workload.units(d) for d in data)
+            input_cid = self.storage.put(build_batch_manifest([self._blob(d) for d in data]))
+            items = len(data)
+        else:
+            if units is None:
+                raw = data if isinstance(data, bytes) else self.storage.get(data)
+                units = workload.units(raw)
+            n_units, input_cid, items = units, self._blob(data), 1
+        return JobSpec(
+            kind=workload.kind_id, model=model_cid, input=input_cid, units=max(n_units, items),
+            price_per_unit=price_per_unit, policy=policy or Policy.audit(0.1), items=items, duration=duration,
+        )
+
+    def submit(self, kind: int | str, model: bytes | str, data: bytes | str | list[bytes], **kw: Any) -> Job:
+        """Post one job (or one batch, if ``data`` is a list) and return it."""
+        spec = self.build_spec(kind, model, data, **kw)
+        ids, receipt = self.market.post([spec], self._signer())
+        return Job(ids[0], self, spec.items, receipt.tx_hash)
+
+    def submit_many(self, specs: list[JobSpec]) -> list[Job]:
+        """Post many jobs in one transaction."""
+        ids, receipt = self.market.post(specs, self._signer())
+        return [Job(i, self, s.items, receipt.tx_hash) for i, s in zip(ids, specs, strict=True)]
+
+    def job(self, job_id: int) -> Job:
+        """A handle on an existing job."""
+        self.market.job(job_id)  # raises if there is none
+        return Job(job_id, self)
+
+    def push(self, info: JobInfo) -> Receipt | None:
+        """Call ``timeout`` on a job whose current phase is overdue; None if it is not."""
+        now = max(self.market.chain.timestamp(), int(time.time()))
+        due = info.deadline if info.state == JobState.COMMITTED else info.mark
+        if info.closed or now <= due:
+            return None
+        try:
+            return self.market.timeout(info.id, self._signer())
+        except AgoraError:
+            return None  # someone else moved it first
