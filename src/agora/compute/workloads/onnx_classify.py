@@ -1,0 +1,183 @@
+"""``onnx-classify``: run an ONNX classifier on a batch with onnxruntime, on one CPU thread."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from agora.compute.workloads.base import Workload, WorkloadError, one_line
+from agora.compute.workloads.canonical import ResultTensor, quantize, result_digest
+
+__all__ = ["OnnxClassify", "MAX_MODEL_BYTES", "MAX_BATCH"]
+
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+MAX_BATCH = 65_536
+_SESSION_CACHE = 8
+_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+
+
+class OnnxClassify(Workload):
+    """Classify a batch of feature vectors with an ONNX model; output labels and quantized probabilities.
+
+    ``model``: ONNX bytes with one float or double input of shape ``(n, features)`` and a
+    probabilities output of shape ``(n, classes)`` (the output named ``probabilities``, else
+    the only rank-2 float output). External tensor data is refused. ``data``: a ``.npy``
+    array, float32 or float64, shape ``(n, features)``, finite. Output tensors: ``label``
+    (int, ``(n,)``, the first index of the largest *quantized* probability, so labels never
+    disagree where probabilities agree) and ``probabilities`` (``(n, classes)``, step 1e-4).
+    """
+
+    kind = "onnx-classify"
+    kind_id = 1
+    tolerance = 1e-4
+    description = "ONNX classification (onnxruntime, CPU, one thread): labels and probabilities to 1e-4"
+
+    def __init__(self) -> None:
+        self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def validate_input(self, model: bytes, data: bytes) -> None:
+        """Check that ``model`` is a runnable ONNX classifier and ``data`` a matching batch."""
+        session = self._session(bytes(model))
+        array = _read_npy(bytes(data))
+        if session.features is not None and array.shape[1] != session.features:
+            raise WorkloadError(
+                f"data has {array.shape[1]} features per row but the model takes {session.features}"
+            )
+
+    def compute(self, model: bytes, data: bytes) -> list[ResultTensor]:
+        """Run the batch through onnxruntime and quantize the probabilities."""
+        session = self._session(model)
+        array = _read_npy(data).astype(session.input_dtype)
+        try:
+            (scores,) = session.session.run([session.output], {session.input: array})
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise WorkloadError(f"the ONNX model failed to run: {one_line(exc)}") from None
+        scores = np.asarray(scores)
+        if scores.ndim != 2 or scores.shape[0] != array.shape[0] or scores.shape[1] < 1:
+            raise WorkloadError(
+                f"the model's output {session.output!r} has shape {scores.shape}, expected ({array.shape[0]}, classes)"
+            )
+        probabilities = quantize(scores, self.tolerance)
+        labels = np.argmax(probabilities, axis=1)
+        return [ResultTensor("label", labels), ResultTensor("probabilities", probabilities, self.tolerance)]
+
+    def units(self, data: bytes) -> int:
+        """The number of rows (inputs) in the batch."""
+        return int(_read_npy(bytes(data)).shape[0])
+
+    def _session(self, model: bytes) -> _Session:
+        key = result_digest(model)
+        with self._lock:
+            cached = self._sessions.get(key)
+            if cached is not None:
+                self._sessions.move_to_end(key)
+                return cached
+        session = _Session.load(model)
+        with self._lock:
+            self._sessions[key] = session
+            while len(self._sessions) > _SESSION_CACHE:
+                self._sessions.popitem(last=False)
+        return session
+
+
+class _Session:
+    """An onnxruntime session set up for reproducible results, and the names it is run with."""
+
+    def __init__(self, session: Any, input_name: str, input_dtype: type, features: int | None, output: str) -> None:
+        self.session = session
+        self.input = input_name
+        self.input_dtype = input_dtype
+        self.features = features
+        self.output = output
+
+    @classmethod
+    def load(cls, model: bytes) -> _Session:
+        if not model:
+            raise WorkloadError("model is empty; onnx-classify needs ONNX model bytes")
+        if len(model) > MAX_MODEL_BYTES:
+            raise WorkloadError(f"model is {len(model)} bytes; onnx-classify accepts at most {MAX_MODEL_BYTES}")
+        _refuse_external_data(model)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # One thread, sequential, deterministic kernels, and only the graph rewrites that do not
+        # depend on the CPU: the same model gives the same numbers run after run.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.use_deterministic_compute = True
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise WorkloadError(f"onnxruntime cannot load the model: {one_line(exc)}") from None
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise WorkloadError(f"the model has {len(inputs)} inputs; onnx-classify needs exactly one")
+        (feed,) = inputs
+        if feed.type not in _FLOAT_TYPES or len(feed.shape) != 2:
+            raise WorkloadError(f"the model's input must be a float or double matrix, got {feed.type} {feed.shape}")
+        features = feed.shape[1] if isinstance(feed.shape[1], int) else None
+        return cls(session, feed.name, _FLOAT_TYPES[feed.type], features, _pick_output(session.get_outputs()))
+
+
+def _pick_output(outputs: list[Any]) -> str:
+    named = [o for o in outputs if o.name == "probabilities"]
+    if named:
+        return named[0].name
+    matrices = [o for o in outputs if o.type in _FLOAT_TYPES and len(o.shape or ()) == 2]
+    if len(matrices) != 1:
+        raise WorkloadError(
+            "the model needs an output named 'probabilities' or exactly one float output of shape (n, classes)"
+        )
+    return matrices[0].name
+
+
+def _refuse_external_data(model: bytes) -> None:
+    """Refuse models whose tensors point at files: a job must not read the provider's disk."""
+    import onnx
+
+    try:
+        proto = onnx.ModelProto.FromString(model)  # a plain parse: nothing is read from disk
+    except Exception as exc:  # protobuf raises DecodeError and others
+        raise WorkloadError(f"model is not an ONNX model: {one_line(exc)}") from None
+    for tensor in _all_tensors(proto.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            raise WorkloadError(f"the model's tensor {tensor.name[:40]!r} uses external data; embed all weights")
+
+
+def _all_tensors(graph: Any) -> Any:
+    yield from graph.initializer
+    yield from (sparse.values for sparse in graph.sparse_initializer)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _all_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _all_tensors(subgraph)
+
+
+def _read_npy(data: bytes) -> np.ndarray:
+    if not data.startswith(b"\x93NUMPY"):
+        raise WorkloadError("data must be a .npy array of float32 (n, features); see encode_digits_input")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError and others on a malformed file
+        raise WorkloadError(f"data is not a readable .npy array: {one_line(exc)}") from None
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        raise WorkloadError(f"data must hold float32 or float64 values, got {array.dtype}")
+    if array.ndim != 2 or not 1 <= array.shape[0] <= MAX_BATCH or array.shape[1] < 1:
+        raise WorkloadError(f"data must have shape (n, features) with 1 <= n <= {MAX_BATCH}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise WorkloadError("data holds NaN or infinity")
+    return array
