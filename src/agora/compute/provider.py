@@ -308,6 +308,7 @@ class ProviderDaemon:
     def _reveal_ready(self) -> None:
         ready: list[WorkItem] = []
         block = self.chain.block_number()
+        mined = False
         for item in self.items(("committed",)):
             job = self.market.job(item.job_id)
             if job.closed:
@@ -320,7 +321,12 @@ class ProviderDaemon:
             st = job.state
             if st == JobState.COMMITTED and item.slot == 0:
                 if block <= job.mark:
-                    continue  # the audit draw needs the commit block's hash
+                    # the audit draw needs the commit block's hash, so the reveal waits for
+                    # the next block; a devnet that mines only on demand gets an empty one
+                    if self.chain.is_devnet and not mined:
+                        self.chain.mine(1)
+                        mined = True
+                    continue
                 if job.policy.name == "audit" and self.market.is_audited(item.job_id):
                     self._send_one(self.market.contract.open_audit.build(item.job_id), "open_audit", item.job_id)
                     continue
