@@ -83,6 +83,12 @@ def run_demo(
     _check(supply_after == supply + hundred, "supply grew by exactly the minted 100 AGR")
     _check(total == supply_after, "the holders' balances add up to the supply, to the wei")
 
+    from agora.compute.demo import run_compute_chapter
+
+    compute = run_compute_chapter(
+        chain, dep, providers=chain.dev_signers[3:6], requester=chain.dev_signers[6], workdir=workdir, step=step
+    )
+
     return {
         "chain": {"uri": chain.uri, "chain_id": chain.chain_id, "blocks": chain.block_number()},
         "contracts": dict(dep.addresses),
@@ -101,5 +107,6 @@ def run_demo(
             "reconciled": True,
         },
         "storage": {"cid": cid, "bytes": len(blob), "verified": True},
+        "compute": compute,
         "seconds": round(time.perf_counter() - t0, 2),
     }

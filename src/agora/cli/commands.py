@@ -432,4 +432,34 @@ def _print_demo(s: dict[str, Any]) -> None:
     st = s["storage"]
     out.print(kv_table("\n3. blob stored and fetched", [
         ("cid", st["cid"]), ("bytes", st["bytes"]), ("verified", "hash matches the CID")]))
+    _print_compute_demo(s["compute"], t["symbol"])
     out.print(f"\n[green]done in {s['seconds']} s[/green] — every step above was checked.")
+
+
+def _print_compute_demo(c: dict[str, Any], symbol: str) -> None:
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    out.print("\n[bold]4. the compute market[/bold] — three staked providers, one dishonest; "
+              f"{len(c['jobs'])} jobs of the real ONNX digits classifier")
+    jt = Table("job", "policy", "assigned to", "verification", box=None, pad_edge=False)
+    for j in c["jobs"]:
+        how = ("tie-break: majority of three" if j["tie_break"] else "audited: re-executed, digests compared"
+               if j["audited"] else "replicated: majority digest" if j["policy"].startswith("replicate")
+               else "not drawn for audit" if j["policy"].startswith("audit") else "reputation only")
+        jt.add_row(str(j["id"]), j["policy"], ", ".join(p.split(" (")[0] for p in j["providers"]), how)
+    out.print(jt)
+    pt = Table("provider", "jobs", "earned", "slashed", "stake now", "reputation", box=None, pad_edge=False)
+    for p in c["providers"]:
+        pt.add_row(p["name"], str(p["jobs"]), format_amount(p["earned_wei"], symbol=symbol),
+                   format_amount(p["slashed_wei"], symbol=symbol), format_amount(p["stake_wei"], symbol=symbol),
+                   f"{p['reputation'] / 100:.1f}%")
+    out.print(pt)
+    r = c["reconciled"]
+    out.print(kv_table("", [
+        ("results verified", f"{c['results_verified']} of {len(c['jobs'])} against the on-chain digest"),
+        ("cheater caught", f"slashed {c['slashes']} times (audits, tie-breaks, replication)"),
+        ("reconciled", f"market holds {format_amount(r['market_balance_wei'], symbol=symbol)} = escrows + owed; "
+                       "registry holds exactly the stakes; balances add up to the supply, to the wei"),
+    ]))

@@ -111,6 +111,7 @@ class ProviderDaemon:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agora-job")
         self._running: dict[tuple[int, int], Future[Outcome]] = {}
         self._stop = threading.Event()
+        self._views: dict[int, Any] = {}
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -266,6 +267,13 @@ class ProviderDaemon:
             _jlog("computed", job=item.job_id, slot=item.slot, digest="0x" + out.digest.hex())
 
     # -- chain actions ------------------------------------------------------------
+    def _job(self, job_id: int) -> Any:
+        """The job's chain view, read at most once per round."""
+        view = self._views.get(job_id)
+        if view is None:
+            view = self._views[job_id] = self.market.job(job_id)
+        return view
+
     def should_commit(self, item: WorkItem) -> bool:
         """Whether to commit this result now (adversaries in tests override it)."""
         return True
@@ -281,7 +289,7 @@ class ProviderDaemon:
         for item in self.items(("computed",)):
             if not self.should_commit(item):
                 continue
-            job = self.market.job(item.job_id)
+            job = self._job(item.job_id)
             who, onchain, _ = self.market.assignment(item.job_id, item.slot)
             mine = commitment(item.job_id, self.address, item.digest or b"", item.salt or b"")
             if onchain == mine:
@@ -310,7 +318,7 @@ class ProviderDaemon:
         block = self.chain.block_number()
         mined = False
         for item in self.items(("committed",)):
-            job = self.market.job(item.job_id)
+            job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
                 continue
@@ -351,7 +359,7 @@ class ProviderDaemon:
         (a replica or auditor that never committed or revealed), so we get paid."""
         now = max(self.chain.timestamp(), int(time.time()))
         for item in self.items(("committed", "revealed")):
-            job = self.market.job(item.job_id)
+            job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
                 continue
@@ -373,6 +381,8 @@ class ProviderDaemon:
     ) -> None:
         if not items:
             return
+        for i in items:
+            self._views.pop(i.job_id, None)
         if len(items) > 1:
             try:
                 receipt = self.chain.send(build_many(items), self.signer)
@@ -392,6 +402,7 @@ class ProviderDaemon:
             _jlog(what, jobs=[i.job_id], tx=receipt.tx_hash, gas=receipt.gas_used)
 
     def _send_one(self, tx: dict[str, Any], what: str, job_id: int) -> None:
+        self._views.pop(job_id, None)
         try:
             receipt = self.chain.send(tx, self.signer)
             _jlog(what, job=job_id, tx=receipt.tx_hash)
@@ -401,6 +412,7 @@ class ProviderDaemon:
     # -- the loop -------------------------------------------------------------------
     def step(self) -> None:
         """One round: read events, start and collect work, commit, reveal, push timeouts."""
+        self._views: dict[int, Any] = {}
         self.sync()
         self._collect_work()
         self._start_work()

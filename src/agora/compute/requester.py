@@ -40,8 +40,9 @@ class Job:
 
     id: int
     compute: ComputeClient
-    items: int = 1
+    items: int | None = None  # None: read from the JobPosted event when needed
     post_tx: str | None = None
+    post_block: int | None = None  # where to start reading this job's events
 
     def __repr__(self) -> str:
         return f"Job({self.id})"
@@ -83,12 +84,7 @@ class Job:
 
     def revealed(self) -> list[dict[str, Any]]:
         """Every Revealed event of this job (provider, digest, result CID)."""
-        evs = self.compute.market.contract.get_events("Revealed", self.compute.market.dep.block)
-        return [
-            {"provider": e.args["provider"], "digest": bytes(e.args["digest"]),
-             "result_cid": bytes32_to_cid(e.args["result"]), "tx": e.tx_hash}
-            for e in evs if e.args["job_id"] == self.id
-        ]
+        return self.compute.revealed(self.id, self._from_block())
 
     def result(self) -> bytes | list[bytes]:
         """The verified output (a list of outputs for a batch).
@@ -113,15 +109,23 @@ class Job:
             return outs[0] if self.items_count(info) == 1 else outs
         raise last_error or JobFailed(f"no revealed result of job {self.id} matches its agreed digest")
 
-    def items_count(self, info: JobInfo | None = None) -> int:
-        """How many items the job has (from its JobPosted event)."""
-        if self.items > 1:
-            return self.items
-        for e in self.compute.market.contract.get_events("JobPosted", self.compute.market.dep.block):
+    def _from_block(self) -> int:
+        if self.post_block is None:
+            self._read_posted()
+        return self.post_block if self.post_block is not None else self.compute.market.dep.block
+
+    def _read_posted(self) -> None:
+        for e in self.compute.market.contract.iter_events("JobPosted", self.compute.market.dep.block):
             if e.args["job_id"] == self.id:
-                self.items = int(e.args["items"])
-                break
-        return self.items
+                self.items, self.post_block, self.post_tx = int(e.args["items"]), e.block_number, e.tx_hash
+                return
+        raise AgoraError(f"job {self.id} has no JobPosted event on this chain")
+
+    def items_count(self, info: JobInfo | None = None) -> int:
+        """How many items the job has (from its JobPosted event if not known)."""
+        if self.items is None:
+            self._read_posted()
+        return self.items or 1
 
 
 class ComputeClient:
@@ -131,6 +135,25 @@ class ComputeClient:
         self.market = market
         self.storage = storage
         self.signer = signer
+        # Revealed events read so far, by job: each block is read once, however many
+        # jobs ask (some nodes, py-evm among them, are slow to search long ranges)
+        self._reveals: dict[int, list[dict[str, Any]]] = {}
+        self._reveals_from: int | None = None
+        self._reveals_next = 0
+
+    def revealed(self, job_id: int, from_block: int) -> list[dict[str, Any]]:
+        """The Revealed events of ``job_id`` (posted at or after ``from_block``)."""
+        if self._reveals_from is None or from_block < self._reveals_from:
+            self._reveals, self._reveals_from, self._reveals_next = {}, from_block, from_block
+        head = self.market.chain.block_number()
+        if head >= self._reveals_next:
+            for e in self.market.contract.iter_events("Revealed", self._reveals_next, head):
+                self._reveals.setdefault(e.args["job_id"], []).append(
+                    {"provider": e.args["provider"], "digest": bytes(e.args["digest"]),
+                     "result_cid": bytes32_to_cid(e.args["result"]), "tx": e.tx_hash}
+                )
+            self._reveals_next = head + 1
+        return list(self._reveals.get(job_id, []))
 
     def _signer(self) -> Signer:
         if self.signer is None:
@@ -179,12 +202,12 @@ class ComputeClient:
         """Post one job (or one batch, if ``data`` is a list) and return it."""
         spec = self.build_spec(kind, model, data, **kw)
         ids, receipt = self.market.post([spec], self._signer())
-        return Job(ids[0], self, spec.items, receipt.tx_hash)
+        return Job(ids[0], self, spec.items, receipt.tx_hash, receipt.block_number)
 
     def submit_many(self, specs: list[JobSpec]) -> list[Job]:
         """Post many jobs in one transaction."""
         ids, receipt = self.market.post(specs, self._signer())
-        return [Job(i, self, s.items, receipt.tx_hash) for i, s in zip(ids, specs, strict=True)]
+        return [Job(i, self, s.items, receipt.tx_hash, receipt.block_number) for i, s in zip(ids, specs, strict=True)]
 
     def job(self, job_id: int) -> Job:
         """A handle on an existing job."""
