@@ -486,6 +486,7 @@ def open_audit(job_id: uint256):
         # nobody else can audit: the job goes on unaudited
         j.state = ST_COMMITTED
         j.param = 0
+        j.deadline = max(j.deadline, block.timestamp + self.reveal_window)
         self._store(job_id, j)
         return
     self._extra[job_id][1] = auditor
@@ -531,11 +532,13 @@ def timeout(job_id: uint256):
             repl = self._draw_excluding(j, job_id, slot)
         if repl == empty(address):
             if st == ST_AUDIT_COMMIT:
-                # no auditor available: the provider reveals unaudited
+                # no auditor available: the provider reveals unaudited, with time to do it
+                # even if the stalled auditors used up its deadline
                 self._extra[job_id][1] = empty(address)
                 j.state = ST_COMMITTED
                 j.param = 0
                 j.mark = block.number - 1
+                j.deadline = max(j.deadline, block.timestamp + self.reveal_window)
                 self._store(job_id, j)
             else:
                 self._settle_audit(job_id, j, PHASE_NO_TIE)
@@ -628,8 +631,9 @@ def assignment(job_id: uint256, slot: uint256) -> (address, bytes32, bool):
 def verify_item(job_id: uint256, index: uint256, leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]) -> bool:
     """
     @notice Checks that item `index` of a settled batch had digest `leaf`.
-    @dev Leaves are keccak256(abi_encode(index, item digest)); parents are
-         keccak256(left ++ right), an odd node is carried up unchanged.
+    @dev Leaves are keccak256(0x00 ++ abi_encode(index, item digest)), 65
+         bytes, so no inner node (keccak256 of 64 bytes: left ++ right)
+         can pose as a leaf; an odd node is paired with 32 zero bytes.
     @param job_id The job id.
     @param index The item's position in the batch.
     @param leaf The item's result digest.
@@ -639,7 +643,7 @@ def verify_item(job_id: uint256, index: uint256, leaf: bytes32, proof: DynArray[
     root: bytes32 = self._agreed(job_id)
     if root == empty(bytes32):
         return False
-    node: bytes32 = keccak256(abi_encode(index, leaf))
+    node: bytes32 = keccak256(concat(b"\x00", abi_encode(index, leaf)))
     idx: uint256 = index
     for sib: bytes32 in proof:
         if idx & 1 == 0:

@@ -1,7 +1,8 @@
 """Merkle trees over batch results, exactly as ``ComputeMarket.verify_item`` checks them.
 
 A batch job's result digest is the root of a tree whose leaves are
-``keccak256(abi_encode(index, item_digest))``; a parent is
+``keccak256(0x00 ++ abi_encode(index, item_digest))`` (65 bytes, so no inner
+node — the hash of 64 bytes — can be passed off as a leaf); a parent is
 ``keccak256(left ++ right)`` and an odd node at the end of a level is paired
 with 32 zero bytes, so every level has a sibling and a proof is just the
 list of siblings, read left or right from the index's bits. Binding the index into the leaf means a proof for item 3 can
@@ -21,7 +22,7 @@ def leaf_hash(index: int, digest: bytes) -> bytes:
     """The leaf of item ``index`` with result digest ``digest``."""
     if len(digest) != 32:
         raise ValueError("an item digest is 32 bytes")
-    return keccak(index.to_bytes(32, "big") + digest)
+    return keccak(b"\x00" + index.to_bytes(32, "big") + digest)
 
 
 def _levels(digests: list[bytes]) -> list[list[bytes]]:
