@@ -15,6 +15,8 @@ MODULES = [
     "agora.config",
     "agora.client",
     "agora.protocol",
+    "agora.compute",
+    *(f"agora.compute.{m}" for m in ("market", "merkle", "execution", "requester", "provider", "adversaries", "demo")),
 ]
 COMPLETE = ["agora.chain", "agora.storage"]
 
