@@ -88,6 +88,8 @@ BPS: constant(uint256) = 10_000
 MASK160: constant(uint256) = (1 << 160) - 1
 MASK96: constant(uint256) = (1 << 96) - 1
 MASK80: constant(uint256) = (1 << 80) - 1
+MASK128: constant(uint256) = (1 << 128) - 1
+MASK64: constant(uint256) = (1 << 64) - 1
 MASK32: constant(uint256) = (1 << 32) - 1
 MASK16: constant(uint256) = (1 << 16) - 1
 MASK8: constant(uint256) = (1 << 8) - 1
@@ -213,17 +215,15 @@ event ParamsChanged:
 # --- storage ---------------------------------------------------------------
 token: public(immutable(address))
 registry: public(immutable(IProviderRegistry))
-treasury: public(address)
-min_fee: public(uint256)              # flat fee per posted job or batch (anti-spam), to the treasury
-fee_bps: public(uint256)              # protocol fee on every payment, to the treasury
-slash_bps: public(uint256)            # share of stake slashed for a wrong or missing result
-harmed_bps: public(uint256)           # share of a slash that goes to the harmed requester
-commit_window: public(uint256)        # seconds a provider has to commit
-reveal_window: public(uint256)        # seconds to reveal once reveals open
-max_replacements: public(uint256)     # replacements per job before it is refunded
-
-job_count: public(uint256)
-owed: public(HashMap[address, uint256])   # pull balances: payments, refunds, deposits, slash shares
+# Parameters, packed so that a job's hot path reads one word each:
+#   _p1: treasury(160) | fee_bps(16) | slash_bps(16) | harmed_bps(16) | max_replacements(8)
+#   _p2: min_fee(128) | commit_window(32) | reveal_window(32)
+_p1: uint256
+_p2: uint256
+# job_count(64) | protocol fees accrued for the treasury(192): posting a job writes this
+# word anyway, so charging its fee costs no extra storage write
+_counter: uint256
+_owed: HashMap[address, uint256]   # pull balances: payments, refunds, deposits, slash shares
 
 _job_a: HashMap[uint256, uint256]
 _job_b: HashMap[uint256, uint256]
@@ -260,7 +260,7 @@ def __init__(
     assert token_ != empty(address) and treasury_ != empty(address) and registry_ != empty(address), "ComputeMarket: zero address"
     token = token_
     registry = IProviderRegistry(registry_)
-    self.treasury = treasury_
+    self._p1 = convert(treasury_, uint256)
     self._set_params(min_fee_, fee_bps_, slash_bps_, harmed_bps_, commit_window_, reveal_window_, 2)
 
 
@@ -295,12 +295,16 @@ def set_params(
 @external
 def set_treasury(treasury_: address):
     """
-    @notice Moves the treasury (owner only). Fees already owed stay with the old one.
+    @notice Moves the treasury (owner only). Fees accrued so far are
+            credited to the old one.
     @param treasury_ The 20-byte new treasury.
     """
     ownable._check_owner()
     assert treasury_ != empty(address), "ComputeMarket: zero address"
-    self.treasury = treasury_
+    c: uint256 = self._counter
+    self._owed[self._treasury()] += c >> 64
+    self._counter = c & MASK64
+    self._p1 = (self._p1 & ~MASK160) | convert(treasury_, uint256)
 
 
 @internal
@@ -312,17 +316,146 @@ def _set_params(
     assert commit_window_ > 0 and reveal_window_ > 0, "ComputeMarket: zero window"
     assert commit_window_ <= 30 * 86400 and reveal_window_ <= 30 * 86400, "ComputeMarket: window too long"
     assert max_replacements_ <= 15, "ComputeMarket: too many replacements"
-    self.min_fee = min_fee_
-    self.fee_bps = fee_bps_
-    self.slash_bps = slash_bps_
-    self.harmed_bps = harmed_bps_
-    self.commit_window = commit_window_
-    self.reveal_window = reveal_window_
-    self.max_replacements = max_replacements_
+    assert min_fee_ <= MASK128, "ComputeMarket: fee too large"
+    self._p1 = (self._p1 & MASK160) | fee_bps_ << 160 | slash_bps_ << 176 | harmed_bps_ << 192 | max_replacements_ << 208
+    self._p2 = min_fee_ | commit_window_ << 128 | reveal_window_ << 160
     log ParamsChanged(
         min_fee=min_fee_, fee_bps=fee_bps_, slash_bps=slash_bps_, harmed_bps=harmed_bps_,
         commit_window=commit_window_, reveal_window=reveal_window_, max_replacements=max_replacements_,
     )
+
+
+# ===========================================================================
+# parameters and balances
+# ===========================================================================
+@view
+@external
+def treasury() -> address:
+    """
+    @notice The address that receives protocol fees and the treasury's share of slashes.
+    @return The 20-byte treasury.
+    """
+    return self._treasury()
+
+
+@view
+@external
+def min_fee() -> uint256:
+    """
+    @notice The flat fee per posted job or batch (anti-spam).
+    @return The 32-byte fee.
+    """
+    return self._p2 & MASK128
+
+
+@view
+@external
+def fee_bps() -> uint256:
+    """
+    @notice The protocol fee on every payment, in basis points.
+    @return The fee rate.
+    """
+    return (self._p1 >> 160) & MASK16
+
+
+@view
+@external
+def slash_bps() -> uint256:
+    """
+    @notice The share of stake slashed for a wrong or missing result.
+    @return The rate in basis points.
+    """
+    return (self._p1 >> 176) & MASK16
+
+
+@view
+@external
+def harmed_bps() -> uint256:
+    """
+    @notice The share of a slash paid to the harmed requester.
+    @return The rate in basis points.
+    """
+    return (self._p1 >> 192) & MASK16
+
+
+@view
+@external
+def max_replacements() -> uint256:
+    """
+    @notice Replacements per job before it is refunded.
+    @return The limit.
+    """
+    return (self._p1 >> 208) & MASK8
+
+
+@view
+@external
+def commit_window() -> uint256:
+    """
+    @notice Seconds a provider has to commit.
+    @return The window.
+    """
+    return self._commit_window()
+
+
+@view
+@external
+def reveal_window() -> uint256:
+    """
+    @notice Seconds to reveal once reveals open.
+    @return The window.
+    """
+    return self._reveal_window()
+
+
+@view
+@external
+def job_count() -> uint256:
+    """
+    @notice How many jobs were ever posted (ids run from 1).
+    @return The count.
+    """
+    return self._counter & MASK64
+
+
+@view
+@external
+def owed(account: address) -> uint256:
+    """
+    @notice What the market owes `account` (withdrawable): payments,
+            refunds, deposits, slash shares, and for the treasury the
+            fees accrued.
+    @param account The 20-byte account.
+    @return The 32-byte amount.
+    """
+    amount: uint256 = self._owed[account]
+    if account == self._treasury():
+        amount += self._counter >> 64
+    return amount
+
+
+@internal
+@view
+def _treasury() -> address:
+    return convert(convert(self._p1 & MASK160, uint160), address)
+
+
+@internal
+@view
+def _commit_window() -> uint256:
+    return (self._p2 >> 128) & MASK32
+
+
+@internal
+@view
+def _reveal_window() -> uint256:
+    return (self._p2 >> 160) & MASK32
+
+
+@internal
+def _accrue(fees: uint256):
+    """Credits protocol fees to the treasury (in the job-count word)."""
+    self._counter += fees << 64
 
 
 # ===========================================================================
@@ -338,7 +471,7 @@ def deposit(amount: uint256):
     """
     assert amount > 0, "ComputeMarket: zero amount"
     self._pull(msg.sender, amount)
-    self.owed[msg.sender] += amount
+    self._owed[msg.sender] += amount
     log Deposited(account=msg.sender, amount=amount)
 
 
@@ -356,7 +489,7 @@ def deposit_with_permit(amount: uint256, deadline: uint256, v: uint8, r: bytes32
     assert amount > 0, "ComputeMarket: zero amount"
     extcall IERC20Permit(token).permit(msg.sender, self, amount, deadline, v, r, s)
     self._pull(msg.sender, amount)
-    self.owed[msg.sender] += amount
+    self._owed[msg.sender] += amount
     log Deposited(account=msg.sender, amount=amount)
 
 
@@ -367,9 +500,13 @@ def withdraw():
     @notice Pays out everything the market owes the caller (payments,
             refunds, unspent deposits, slash shares).
     """
-    amount: uint256 = self.owed[msg.sender]
+    amount: uint256 = self._owed[msg.sender]
+    self._owed[msg.sender] = 0
+    if msg.sender == self._treasury():
+        c: uint256 = self._counter
+        amount += c >> 64
+        self._counter = c & MASK64
     assert amount > 0, "ComputeMarket: nothing owed"
-    self.owed[msg.sender] = 0
     self._push(msg.sender, amount)
     log Withdrawal(account=msg.sender, amount=amount)
 
@@ -385,10 +522,13 @@ def post(spec: JobSpec) -> uint256:
     @param spec What to run, how to verify it and the price offered.
     @return The 32-byte job id.
     """
-    job_id: uint256 = self.job_count + 1
-    self.job_count = job_id
-    cost: uint256 = self._open(job_id, spec)
-    self._charge(msg.sender, cost)
+    c: uint256 = self._counter
+    job_id: uint256 = (c & MASK64) + 1
+    p2: uint256 = self._p2
+    cost: uint256 = self._open(job_id, spec, (p2 >> 128) & MASK32)
+    fee: uint256 = p2 & MASK128
+    self._counter = (c + 1) + (fee << 64)
+    self._charge(msg.sender, cost + fee)
     return job_id
 
 
@@ -401,12 +541,15 @@ def post_many(specs: DynArray[JobSpec, MAX_BATCH]) -> uint256:
     @return The id of the first job; the others follow consecutively.
     """
     assert len(specs) > 0, "ComputeMarket: no jobs"
-    first: uint256 = self.job_count + 1
+    c: uint256 = self._counter
+    first: uint256 = (c & MASK64) + 1
+    p2: uint256 = self._p2
     cost: uint256 = 0
     for i: uint256 in range(len(specs), bound=MAX_BATCH):
-        cost += self._open(first + i, specs[i])
-    self.job_count = first + len(specs) - 1
-    self._charge(msg.sender, cost)
+        cost += self._open(first + i, specs[i], (p2 >> 128) & MASK32)
+    fee: uint256 = p2 & MASK128
+    self._counter = (c + len(specs)) + ((fee * len(specs)) << 64)
+    self._charge(msg.sender, cost + fee * len(specs))
     return first
 
 
@@ -486,12 +629,12 @@ def open_audit(job_id: uint256):
         # nobody else can audit: the job goes on unaudited
         j.state = ST_COMMITTED
         j.param = 0
-        j.deadline = max(j.deadline, block.timestamp + self.reveal_window)
+        j.deadline = max(j.deadline, block.timestamp + self._reveal_window())
         self._store(job_id, j)
         return
     self._extra[job_id][1] = auditor
     j.state = ST_AUDIT_COMMIT
-    j.mark = block.timestamp + self.commit_window
+    j.mark = block.timestamp + self._commit_window()
     self._store(job_id, j)
     log AuditOpened(job_id=job_id, auditor=auditor)
     log Assigned(job_id=job_id, provider=auditor, slot=1, role=1, commit_by=j.mark)
@@ -528,7 +671,7 @@ def timeout(job_id: uint256):
         self._penalize_stall(staller)
         log Replaced(job_id=job_id, provider=staller, slot=slot)
         repl: address = empty(address)
-        if j.replacements < self.max_replacements:
+        if j.replacements < ((self._p1 >> 208) & MASK8):
             repl = self._draw_excluding(j, job_id, slot)
         if repl == empty(address):
             if st == ST_AUDIT_COMMIT:
@@ -538,14 +681,14 @@ def timeout(job_id: uint256):
                 j.state = ST_COMMITTED
                 j.param = 0
                 j.mark = block.number - 1
-                j.deadline = max(j.deadline, block.timestamp + self.reveal_window)
+                j.deadline = max(j.deadline, block.timestamp + self._reveal_window())
                 self._store(job_id, j)
             else:
                 self._settle_audit(job_id, j, PHASE_NO_TIE)
             return
         j.replacements += 1
         self._extra[job_id][slot] = repl
-        j.mark = block.timestamp + self.commit_window
+        j.mark = block.timestamp + self._commit_window()
         self._store(job_id, j)
         log Assigned(job_id=job_id, provider=repl, slot=slot, role=slot, commit_by=j.mark)
     else:
@@ -696,10 +839,10 @@ def _store(job_id: uint256, j: Job):
 
 
 @internal
-def _open(job_id: uint256, spec: JobSpec) -> uint256:
+def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
     assert spec.kind < MAX_KINDS, "ComputeMarket: unknown kind"
     assert spec.items > 0 and spec.units >= spec.items, "ComputeMarket: bad units"
-    assert spec.duration > self.commit_window and spec.duration <= 365 * 86400, "ComputeMarket: bad duration"
+    assert spec.duration > commit_window and spec.duration <= 365 * 86400, "ComputeMarket: bad duration"
     pay: uint256 = spec.units * spec.price_per_unit
     assert pay > 0 and pay <= MASK80, "ComputeMarket: bad price"
     policy: uint256 = spec.policy
@@ -718,7 +861,7 @@ def _open(job_id: uint256, spec: JobSpec) -> uint256:
     j.kind = spec.kind
     j.policy = policy
     j.deadline = block.timestamp + spec.duration
-    j.mark = block.timestamp + self.commit_window
+    j.mark = block.timestamp + commit_window
     j.state = ST_ASSIGNED
     j.param = spec.param
     self._job_a[job_id] = convert(msg.sender, uint256) | pay << 160 | spec.kind << 240 | policy << 244
@@ -748,14 +891,11 @@ def _open(job_id: uint256, spec: JobSpec) -> uint256:
 
 
 @internal
-def _charge(payer: address, cost: uint256):
-    fee: uint256 = self.min_fee
-    if fee > 0:
-        self.owed[self.treasury] += fee
-    total: uint256 = cost + fee
-    bal: uint256 = self.owed[payer]
+def _charge(payer: address, total: uint256):
+    """Draws `total` from the payer's market balance, or pulls it with transferFrom."""
+    bal: uint256 = self._owed[payer]
     if bal >= total:
-        self.owed[payer] = bal - total
+        self._owed[payer] = bal - total
     else:
         self._pull(payer, total)
 
@@ -779,10 +919,17 @@ def _slots(job_id: uint256, j: Job) -> uint256:
     if j.policy == POLICY_REPLICATE:
         return j.param
     if j.policy == POLICY_AUDIT:
-        if self._extra[job_id][2] != empty(address):
+        st: uint256 = j.state
+        if st == ST_TIE_COMMIT or st == ST_TIE_REVEAL:
             return 3
-        if self._extra[job_id][1] != empty(address):
+        if st == ST_AUDIT_COMMIT or st == ST_AUDIT_REVEAL:
             return 2
+        if st >= ST_SETTLED:
+            # closed: as many as took part (read only by views)
+            if self._extra[job_id][2] != empty(address):
+                return 3
+            if self._extra[job_id][1] != empty(address):
+                return 2
     return 1
 
 
@@ -824,14 +971,14 @@ def _commit_one(job_id: uint256, commitment: bytes32):
         if j.policy == POLICY_REPLICATE:
             if self._all_committed(job_id, j.param):
                 j.state = ST_REVEALING
-                j.mark = block.timestamp + self.reveal_window
+                j.mark = block.timestamp + self._reveal_window()
                 self._store(job_id, j)
             return
         j.state = ST_COMMITTED
         j.mark = block.number
     else:
         j.state = ST_AUDIT_REVEAL if st == ST_AUDIT_COMMIT else ST_TIE_REVEAL
-        j.mark = block.timestamp + self.reveal_window
+        j.mark = block.timestamp + self._reveal_window()
     self._store(job_id, j)
 
 
@@ -870,8 +1017,9 @@ def _reveal_one(job_id: uint256, digest: bytes32, result: bytes32, salt: bytes32
     j.revealed |= 1 << slot
     log Revealed(job_id=job_id, provider=msg.sender, digest=digest, result=result)
     if st == ST_COMMITTED:
+        # paid, but nothing was verified: reputation moves only with verified outcomes
+        # (an audit, a replica, a tie-break), so an unaudited result earns none
         self._pay_and_close(job_id, j, digest, 1 << 0)
-        self._reward(msg.sender)
         return
     if st == ST_REVEALING:
         if self._all_revealed(j.revealed, j.param):
@@ -915,20 +1063,20 @@ def _pay_and_close(job_id: uint256, j: Job, digest: bytes32, winners: uint256) -
     escrow: uint256 = j.pay * self._max_execs(j.policy, j.param)
     paid: uint256 = 0
     fee_total: uint256 = 0
-    fee_bps: uint256 = self.fee_bps
+    fee_bps: uint256 = (self._p1 >> 160) & MASK16
     for i: uint256 in range(MAX_K):
         if winners >> i == 0:
             break
         if (winners >> i) & 1 == 1:
             fee: uint256 = j.pay * fee_bps // BPS
-            self.owed[self._assignee(job_id, j, i)] += j.pay - fee
+            self._owed[self._assignee(job_id, j, i)] += j.pay - fee
             fee_total += fee
             paid += j.pay
     if fee_total > 0:
-        self.owed[self.treasury] += fee_total
+        self._accrue(fee_total)
     refund: uint256 = escrow - paid
     if refund > 0:
-        self.owed[j.requester] += refund
+        self._owed[j.requester] += refund
     if digest != empty(bytes32):
         first: uint256 = 0
         for i: uint256 in range(MAX_K):
@@ -945,7 +1093,7 @@ def _pay_and_close(job_id: uint256, j: Job, digest: bytes32, winners: uint256) -
 @internal
 def _close_refund(job_id: uint256, j: Job):
     escrow: uint256 = j.pay * self._max_execs(j.policy, j.param)
-    self.owed[j.requester] += escrow
+    self._owed[j.requester] += escrow
     j.state = ST_REFUNDED
     self._store(job_id, j)
     log Refunded(job_id=job_id, amount=escrow)
@@ -1018,7 +1166,7 @@ def _settle_audit(job_id: uint256, j: Job, phase: uint256):
             if tb != empty(address):
                 self._extra[job_id][2] = tb
                 j.state = ST_TIE_COMMIT
-                j.mark = block.timestamp + self.commit_window
+                j.mark = block.timestamp + self._commit_window()
                 self._store(job_id, j)
                 log Assigned(job_id=job_id, provider=tb, slot=2, role=2, commit_by=j.mark)
                 return
@@ -1077,7 +1225,7 @@ def _timeout_commits(job_id: uint256, j: Job):
     for i: uint256 in range(k, bound=MAX_K):
         if self._commit[job_id][i] == empty(bytes32):
             missing |= 1 << i
-    if j.replacements >= self.max_replacements:
+    if j.replacements >= ((self._p1 >> 208) & MASK8):
         if missing == (1 << k) - 1:
             for i: uint256 in range(k, bound=MAX_K):
                 self._penalize_stall(self._assignee(job_id, j, i))
@@ -1088,7 +1236,7 @@ def _timeout_commits(job_id: uint256, j: Job):
             if (missing >> i) & 1 == 1:
                 self._penalize_stall(self._assignee(job_id, j, i))
         j.state = ST_REVEALING
-        j.mark = block.timestamp + self.reveal_window
+        j.mark = block.timestamp + self._reveal_window()
         self._store(job_id, j)
         return
     j.replacements += 1
@@ -1101,7 +1249,7 @@ def _timeout_commits(job_id: uint256, j: Job):
         if xi != 0:
             excl_idx.append(xi)
             excl_w.append(xw)
-    j.mark = block.timestamp + self.commit_window
+    j.mark = block.timestamp + self._commit_window()
     seed: uint256 = self._seed(job_id, j.replacements)
     for i: uint256 in range(k, bound=MAX_K):
         if (missing >> i) & 1 == 0:
@@ -1168,12 +1316,12 @@ def _draw_excluding(j: Job, job_id: uint256, slot: uint256) -> address:
 def _slash(who: address, job_id: uint256, harmed: address):
     """Slashes `who` in the registry; the tokens arrive here and are split
     between the harmed party and the treasury."""
-    amount: uint256 = extcall registry.slash(who, self.slash_bps)
-    to_harmed: uint256 = amount * self.harmed_bps // BPS
+    amount: uint256 = extcall registry.slash(who, ((self._p1 >> 176) & MASK16))
+    to_harmed: uint256 = amount * ((self._p1 >> 192) & MASK16) // BPS
     if to_harmed > 0:
-        self.owed[harmed] += to_harmed
+        self._owed[harmed] += to_harmed
     if amount > to_harmed:
-        self.owed[self.treasury] += amount - to_harmed
+        self._accrue(amount - to_harmed)
     log Slashed(provider=who, job_id=job_id, amount=amount, to_harmed=to_harmed)
 
 

@@ -41,6 +41,7 @@ REP_START: public(constant(uint256)) = 5_000
 REP_FLOOR: constant(uint256) = 100
 MASK96: constant(uint256) = (1 << 96) - 1
 MASK64: constant(uint256) = (1 << 64) - 1
+MASK32: constant(uint256) = (1 << 32) - 1
 MASK16: constant(uint256) = (1 << 16) - 1
 MASK8: constant(uint256) = (1 << 8) - 1
 
@@ -119,8 +120,7 @@ _meta: HashMap[address, bytes32]
 _tree: HashMap[uint256, uint256]
 _leaf: HashMap[uint256, uint256]
 _member: HashMap[uint256, address]
-_members: HashMap[uint256, uint256]
-_total: HashMap[uint256, uint256]
+_pool: HashMap[uint256, uint256]            # kind => members(32) | total active stake(224)
 _index: HashMap[address, HashMap[uint256, uint256]]
 
 
@@ -366,13 +366,14 @@ def draw(
     assert len(excl_idx) == len(excl_w), "ProviderRegistry: length mismatch"
     idx_list: DynArray[uint256, MAX_EXCLUDE] = excl_idx
     w_list: DynArray[uint256, MAX_EXCLUDE] = excl_w
-    n: uint256 = self._members[kind]
+    pool: uint256 = self._pool[kind]
+    n: uint256 = pool & MASK32
     top: uint256 = 1
     for _: uint256 in range(64):
         if top * 2 > n:
             break
         top *= 2
-    total: uint256 = self._total[kind]
+    total: uint256 = pool >> 32
     fallback: uint256 = 0
     r: uint256 = seed
     for attempt: uint256 in range(24):
@@ -401,7 +402,8 @@ def draw(
                     target -= w
             step //= 2
         idx: uint256 = pos + 1
-        p: uint256 = self._prov[self._member[kind << 32 | idx]]
+        who: address = self._member[kind << 32 | idx]
+        p: uint256 = self._prov[who]
         if (p >> 96) & MASK96 > max_price:
             if len(idx_list) == MAX_EXCLUDE:
                 break
@@ -409,7 +411,8 @@ def draw(
             w_list.append(self._leaf[kind << 32 | idx])
             continue
         if (r >> 128) % BPS < (p >> 192) & MASK16:
-            return self._member[kind << 32 | idx], idx, self._leaf[kind << 32 | idx]
+            # a drawn provider's leaf weight is its stake (the tree holds active stake)
+            return who, idx, p & MASK96
         if fallback == 0:
             fallback = idx
     if fallback == 0:
@@ -457,7 +460,8 @@ def kind_weight(kind: uint256) -> (uint256, uint256):
     @param kind The kind id.
     @return The number of providers ever listed and their total active stake.
     """
-    return self._members[kind], self._total[kind]
+    pool: uint256 = self._pool[kind]
+    return pool & MASK32, pool >> 32
 
 
 @view
@@ -542,24 +546,24 @@ def _prefix(kind: uint256, i: uint256) -> uint256:
 @internal
 def _set_weight(who: address, kind: uint256, w: uint256):
     idx: uint256 = self._index[who][kind]
-    n: uint256 = self._members[kind]
+    pool: uint256 = self._pool[kind]
+    n: uint256 = pool & MASK32
     if idx == 0:
         if w == 0:
             return
         idx = n + 1
-        self._members[kind] = idx
         self._index[who][kind] = idx
         self._member[kind << 32 | idx] = who
         # a new last node covers (idx - lowbit(idx), idx]: the leaves before it plus its own
         self._tree[kind << 32 | idx] = self._prefix(kind, idx - 1) - self._prefix(kind, idx - self._lowbit(idx)) + w
         self._leaf[kind << 32 | idx] = w
-        self._total[kind] += w
+        self._pool[kind] = ((pool >> 32) + w) << 32 | idx
         return
     old: uint256 = self._leaf[kind << 32 | idx]
     if old == w:
         return
     self._leaf[kind << 32 | idx] = w
-    self._total[kind] = self._total[kind] + w - old
+    self._pool[kind] = ((pool >> 32) + w - old) << 32 | n
     j: uint256 = idx
     for _: uint256 in range(64):
         if j > n:

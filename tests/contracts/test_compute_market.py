@@ -258,6 +258,7 @@ GOOD_PARAMS = (MIN_FEE, FEE_BPS, SLASH_BPS, HARMED_BPS, COMMIT_WINDOW, REVEAL_WI
         (4, 30 * 86400 + 1, "ComputeMarket: window too long"),
         (5, 30 * 86400 + 1, "ComputeMarket: window too long"),
         (6, 16, "ComputeMarket: too many replacements"),
+        (0, 2**128, "ComputeMarket: fee too large"),
     ],
 )
 def test_set_params_rejects_bad_values(w, mkt, index, value, reason):
@@ -534,9 +535,9 @@ def test_post_many(w, mkt):
     assert first == 1 and mkt.job_count() == 3
     assert [log.job_id for log in market_events(w, "JobPosted")] == [1, 2, 3]
     assert [w.job(i).escrow for i in (1, 2, 3)] == [PAY, 3 * PAY, 6 * PAY]
-    # one flat fee for the whole call
-    assert w.token.balanceOf(r) == before - 10 * PAY - MIN_FEE
-    assert w.owed(w.treasury) == MIN_FEE
+    # the flat fee is per job: batching jobs into one call does not dodge it
+    assert w.token.balanceOf(r) == before - 10 * PAY - 3 * MIN_FEE
+    assert w.owed(w.treasury) == 3 * MIN_FEE
     assert w.act(r, mkt.post_many, [spec()]) == 4
     w.check_books()
 
@@ -820,7 +821,7 @@ def test_none_job_pays_worker_and_fee(w, mkt):
     next_block()
     before = owed_snapshot(w)
     w.reveal(j, worker)
-    assert event_names(w.last_logs) == ["Revealed", "Settled", "ReputationChanged"]
+    assert event_names(w.last_logs) == ["Revealed", "Settled"]  # unverified: no reputation
     rev = market_events(w, "Revealed")[0]
     assert (rev.job_id, rev.provider, rev.digest, rev.result) == (j, worker, GOOD, RESULT_CID)
     s = settled(w, j)
@@ -829,7 +830,7 @@ def test_none_job_pays_worker_and_fee(w, mkt):
     view = w.job(j)
     assert (view.state, view.escrow, view.result) == (ST_SETTLED, 0, GOOD)
     assert mkt.assignment(j, 0) == (worker, GOOD, True)
-    assert w.rep(worker) == REP_START + (BPS - REP_START) // 32
+    assert w.rep(worker) == REP_START
     w.check_books()
     # the worker and the treasury take their money out
     for who in (worker, w.treasury):
