@@ -311,7 +311,9 @@ class Market:
         return self.contract.timeout(job_id, sender=sender)
 
     # -- provider -------------------------------------------------------------
-    def register(self, sender: Signer, *, kinds: list[int], price: int, stake: int, metadata: bytes = bytes(32)) -> Receipt:
+    def register(
+        self, sender: Signer, *, kinds: list[int], price: int, stake: int, metadata: bytes = bytes(32)
+    ) -> Receipt:
         """Register ``sender`` as a provider of ``kinds`` at ``price`` per unit with ``stake``."""
         mask = 0
         for k in kinds:
