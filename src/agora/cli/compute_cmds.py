@@ -56,9 +56,10 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         ctx: typer.Context,
         kind: Annotated[str, typer.Option("--kind", "-k", help="Workload kind (onnx-classify, embed-minilm, "
                                           "train-digits) or its id.")],
-        model: Annotated[str, typer.Option("--model", "-m", help="Model file or CID (empty file for embed-minilm).")],
         inputs: Annotated[list[str], typer.Option("--input", "-i", help="Input file or CID; repeat it for a "
                                                   "batch (one job record, one Merkle root).")],
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model file or CID (none for "
+                                                  "embed-minilm and train-digits).")] = None,
         policy: Annotated[str, typer.Option("--policy", "-p", help="none, audit:<p> or replicate:<k>.")] = "audit:0.1",
         price: Annotated[str, typer.Option("--price", help="Price offered per work unit, in tokens.")] = "0.001",
         duration: Annotated[int, typer.Option("--duration", help="Seconds until the job's deadline.")] = 3600,
@@ -73,7 +74,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         client = st.client
         warn_embedded(st)
         pol = Policy.parse(policy)
-        model_cid = _blob_arg(client, model)
+        model_cid = _blob_arg(client, model) if model else client.storage.put(b"")
         cids = [_blob_arg(client, i) for i in inputs]
         if len(cids) == 1:
             data: Any = cids[0]
