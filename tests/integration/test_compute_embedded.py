@@ -303,9 +303,6 @@ class MalformedManifestProvider(ProviderDaemon):
         return Outcome(out.digest, self.storage.put(bogus), out.outputs)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="BUG: Job.result() only moves past a revealed result "
-                   "that raises an AgoraError; verify_result raises TypeError on a malformed batch manifest, so "
-                   "one bad copy hides the good one another provider revealed")
 def test_a_malformed_copy_does_not_hide_a_good_one(world: World) -> None:
     w = world
     w.register(1)

@@ -179,9 +179,6 @@ def test_a_result_that_is_not_a_manifest(storage: Storage, blob: bytes) -> None:
         verify_result(storage, storage.put(blob), keccak(b"root"), 2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: verify_result indexes manifest entries without checking they are "
-                   "objects with a 'cid', so a malformed manifest raises TypeError/KeyError, not ResultMismatch",
-                   raises=(TypeError, KeyError))
 @pytest.mark.parametrize("entries", [["bafkreia", "bafkreib"], [1, 2], [{"digest": "0x00"}, {"digest": "0x00"}]])
 def test_malformed_manifest_entries_are_a_mismatch(storage: Storage, entries: list[object]) -> None:
     with pytest.raises(ResultMismatch):
@@ -259,9 +256,6 @@ def test_a_batch_spec_runs_as_built(storage: Storage, model: bytes) -> None:
     assert out.outputs == [_run(model, x) for x in inputs]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ComputeClient.build_spec turns a one-element list into a batch "
-                   "manifest with items=1, and execute_job treats items=1 as a plain input, so it runs the "
-                   "workload on the manifest's JSON", raises=WorkloadError)
 def test_a_batch_of_one_runs(storage: Storage, model: bytes) -> None:
     client = ComputeClient(None, storage, None)  # type: ignore[arg-type]
     data = digits_inputs(2)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agora.compute.merkle import merkle_root
 from agora.compute.workloads import Workload, WorkloadError, get_workload, result_digest
 from agora.errors import AgoraError
-from agora.storage import Storage, validate_cid
+from agora.storage import Storage, is_cid, validate_cid
 
 __all__ = [
     "BATCH_MANIFEST",
@@ -112,10 +112,15 @@ def verify_result(storage: Storage, result_cid: str, digest: bytes, items: int =
         entries = doc["items"] if doc.get("agora") == BATCH_RESULT else None
     except (ValueError, AttributeError, KeyError, TypeError):
         entries = None
-    if not isinstance(entries, list) or len(entries) != items:
+    well_formed = isinstance(entries, list) and len(entries) == items and all(
+        isinstance(e, dict) and isinstance(e.get("cid"), str) and isinstance(e.get("digest"), str) for e in entries
+    )
+    if not well_formed:
         raise ResultMismatch(f"the result {result_cid} is not a manifest of {items} items")
     outputs, digests = [], []
     for e in entries:
+        if not is_cid(e["cid"]):
+            raise ResultMismatch(f"the result {result_cid} lists {e['cid'][:60]!r}, which is not a CID")
         out = storage.get(e["cid"])
         d = result_digest(out)
         if "0x" + d.hex() != e.get("digest"):

@@ -182,6 +182,8 @@ class ComputeClient:
         makes a batch job: one chain record, one Merkle root over the results."""
         workload = get_workload(kind)
         model_cid = self._blob(model)
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]  # a batch of one is a single job
         if isinstance(data, list):
             if not data:
                 raise ConfigError("a batch needs at least one input")
