@@ -183,7 +183,14 @@ def test_honest_paid_dishonest_slashed(world: World) -> None:
         assert n.stop() == 0
 
 
-def test_crash_after_commit_resumes_without_a_second_commit(world: World) -> None:
+def test_crash_recovery(world: World) -> None:
+    """One provider, two crashes: after committing (it resumes on restart without a second
+    commit), then before committing (its job is reassigned and completed)."""
+    _crash_after_commit_resumes_without_a_second_commit(world)
+    _crash_before_commit_job_is_reassigned_and_completed(world)
+
+
+def _crash_after_commit_resumes_without_a_second_commit(world: World) -> None:
     w = world
     node = w.add(4, [sys.executable, "-m", "agora.compute.adversaries", "--behavior", "crash",
                      "--crash-after", "committed"], kinds=[3])
@@ -205,7 +212,7 @@ def test_crash_after_commit_resumes_without_a_second_commit(world: World) -> Non
     _money_adds_up(w)
 
 
-def test_crash_before_commit_job_is_reassigned_and_completed(world: World) -> None:
+def _crash_before_commit_job_is_reassigned_and_completed(world: World) -> None:
     w = world
     crasher = w.nodes[4]
     crasher.start([sys.executable, "-m", "agora.compute.adversaries", "--behavior", "crash",

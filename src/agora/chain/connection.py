@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from eth_utils import to_checksum_address
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint
 
 from agora.chain.accounts import Signer, dev_signers
 from agora.chain.receipts import Receipt
@@ -39,6 +40,7 @@ EMBEDDED = "embedded://"
 DEVNET_CHAIN_IDS = frozenset({31337, 1337, 131277322940537})
 
 _SCHEMES = ("embedded", "http", "https", "ws", "wss")
+_NEVER_CHANGE = {RPCEndpoint("eth_chainId"), RPCEndpoint("net_version"), RPCEndpoint("web3_clientVersion")}
 
 
 def _short(exc: BaseException) -> str:
@@ -353,8 +355,11 @@ def connect(
         chain = Chain(EMBEDDED, w3, embedded=True)
     else:
         if parsed.scheme in ("http", "https"):
+            # web3's validation asks for the chain id before nearly every call: cache
+            # it (and only what never changes for a node) so a call is one round trip
             provider: Any = HTTPProvider(
-                uri, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+                uri, request_kwargs={"timeout": timeout}, exception_retry_configuration=None,
+                cache_allowed_requests=True, cacheable_requests=_NEVER_CHANGE,
             )
         else:
             from agora.chain.ws import SyncWebSocketProvider

@@ -112,6 +112,11 @@ class ProviderDaemon:
         self._running: dict[tuple[int, int], Future[Outcome]] = {}
         self._stop = threading.Event()
         self._views: dict[int, Any] = {}
+        self._dirty: set[int] = set()  # jobs an event mentioned since the last round
+        self._wake: dict[int, float] = {}  # job -> monotonic time to look at it again
+        self._due: set[int] = set()
+        self.chain_now = 0
+        self.recheck = 5.0
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -154,6 +159,7 @@ class ProviderDaemon:
         item.status = status
         for k, v in fields.items():
             setattr(item, k, v)
+        self._due.add(item.job_id)  # it moved: look at it again in this same round
 
     def _posted(self, job_id: int) -> tuple[Any, ...] | None:
         return self.db.execute(
@@ -169,7 +175,8 @@ class ProviderDaemon:
             return 0
         end = min(head, start + max_blocks - 1)
         events = self.market.contract.get_events(
-            ["JobPosted", "Assigned", "Replaced", "Settled", "Refunded"], start, end
+            ["JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded"],
+            start, end,
         )
         mine = 0
         self.db.execute("BEGIN IMMEDIATE")
@@ -207,6 +214,7 @@ class ProviderDaemon:
                         _jlog("closed", job=a["job_id"], how=ev.name.lower())
             self._set_meta("next_block", str(end + 1))
             self.db.execute("COMMIT")
+            self._dirty.update(int(ev.args["job_id"]) for ev in events)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -285,7 +293,7 @@ class ProviderDaemon:
 
     def _commit_ready(self) -> None:
         ready: list[WorkItem] = []
-        now = self.chain.timestamp()
+        now = self.chain_now
         for item in self.items(("computed",)):
             if not self.should_commit(item):
                 continue
@@ -318,6 +326,8 @@ class ProviderDaemon:
         block = self.chain.block_number()
         mined = False
         for item in self.items(("committed",)):
+            if item.job_id not in self._due:
+                continue
             job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
@@ -341,6 +351,8 @@ class ProviderDaemon:
                 ready.append(item)
             elif st in (JobState.REVEALING, JobState.AUDIT_REVEAL) or (st == JobState.TIE_REVEAL and item.slot == 2):
                 ready.append(item)
+            else:
+                self._snooze(job)  # waiting on others: their events wake us, or the phase's end
         for chunk in _chunks(ready, MAX_PER_TX):
             self._send_batch(
                 chunk, "reveal",
@@ -357,13 +369,18 @@ class ProviderDaemon:
     def _push_overdue(self) -> None:
         """Call ``timeout`` on jobs of ours stuck behind someone else's missed deadline
         (a replica or auditor that never committed or revealed), so we get paid."""
-        now = max(self.chain.timestamp(), int(time.time()))
+        now = max(self.chain_now, int(time.time()))
         for item in self.items(("committed", "revealed")):
+            if item.job_id not in self._due:
+                continue
             job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
                 continue
-            if job.state == JobState.COMMITTED or now <= job.mark:
+            if job.state == JobState.COMMITTED:
+                continue
+            if now <= job.mark:
+                self._snooze(job)
                 continue
             if item.status == "committed" and job.state in (
                 JobState.REVEALING, JobState.AUDIT_REVEAL, JobState.TIE_REVEAL
@@ -410,10 +427,29 @@ class ProviderDaemon:
             _jlog(f"{what}_refused", job=job_id, reason=exc.reason)
 
     # -- the loop -------------------------------------------------------------------
+    def _snooze(self, job: Any) -> None:
+        """Leave ``job`` alone until an event about it arrives or its phase ends (checked
+        at least every few seconds, in case the chain's clock jumps)."""
+        left = job.mark - max(self.chain_now, 0)
+        self._wake[job.id] = time.monotonic() + min(max(left + 0.5, 0.2), self.recheck)
+
     def step(self) -> None:
-        """One round: read events, start and collect work, commit, reveal, push timeouts."""
-        self._views: dict[int, Any] = {}
+        """One round: read events, start and collect work, commit, reveal, push timeouts.
+
+        Jobs are looked at when an event about them arrived this round, or when the time
+        they were waiting for has come: a round costs RPC calls per job that moved, not
+        per job open.
+        """
+        self._views = {}
         self.sync()
+        self.chain_now = self.chain.timestamp()
+        clock = time.monotonic()
+        open_ids = {i.job_id for i in self.items(("committed", "revealed"))}
+        self._due = {j for j in open_ids if j in self._dirty or clock >= self._wake.get(j, 0.0)}
+        self._dirty.clear()
+        for j in list(self._wake):
+            if j not in open_ids:
+                del self._wake[j]
         self._collect_work()
         self._start_work()
         self._commit_ready()
