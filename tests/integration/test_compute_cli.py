@@ -4,6 +4,7 @@ embedded chain (a fresh chain per invocation), and a stateful happy path on a re
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -333,3 +334,33 @@ def test_provider_run_needs_a_registered_provider(
     code, _, err = agora(capsys, "--chain", fresh_anvil.url, "--account", "4", "provider", "run")
     line = one_line_error(err)
     assert code == 1 and "is not a registered provider" in line and "agora provider register" in line
+
+
+@pytest.mark.anvil
+def test_submit_and_wait_while_a_daemon_runs(
+    capsys: pytest.CaptureFixture[str], fresh_anvil: AnvilProcess, agora_home: Path, files: dict[str, str]
+) -> None:
+    url = fresh_anvil.url
+    chain = connect(url)
+    dep = deploy_devnet(chain, book=AddressBook(agora_home / "addressbook.json"))
+    market = Market(dep)
+    market.register(chain.dev_signers[2], kinds=[1], price=10**15, stake=1_000 * E18)
+    daemon = ProviderDaemon(market, chain.dev_signers[2], Storage(LocalStore(agora_home / "blobs")),
+                            daemon_db_path(agora_home, chain.dev_signers[2].address), poll_interval=0.05)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        code, out, _ = agora(capsys, "--chain", url, "--account", "5", "job", "submit", "-k", "onnx-classify",
+                             "-m", files["model.onnx"], "-i", files["a.npy"], "--policy", "none", "--wait",
+                             "--json")
+        assert code == 0
+        job = json.loads(out)
+        assert job["state"] == "settled" and job["result_digest"].startswith("0x") and job["escrow_wei"] == 0
+        code, out, _ = agora(capsys, "--chain", url, "job", "status", str(job["id"]), "--wait", "--json")
+        assert code == 0 and json.loads(out)["state"] == "settled"
+        code, out, _ = agora(capsys, "--chain", url, "job", "result", str(job["id"]))
+        assert code == 0 and "result verified against the on-chain digest (1 item(s))" in out
+    finally:
+        daemon.stop()
+        thread.join(30)
+    assert not thread.is_alive(), "the daemon finishes its round and exits when stopped"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,16 @@ class World:
     def submit(self, policy: Policy, seed: int = 0, batch: int = 0) -> Job:
         data: Any = [digits_inputs(1, seed=seed + i) for i in range(batch)] if batch else digits_inputs(2, seed)
         return self.client.submit(KIND, self.model, data, policy=policy, price_per_unit=PRICE)
+
+    def step_until(self, daemons: Sequence[ProviderDaemon], done: Callable[[], bool], rounds: int = 20) -> None:
+        """Step ``daemons`` in turn, a block between rounds, until ``done()``."""
+        for _ in range(rounds):
+            for d in daemons:
+                d.step()
+            if done():
+                return
+            self.chain.mine(1)
+        raise AssertionError("the daemons did not get there")
 
     def drive(self, daemons: Sequence[ProviderDaemon], jobs: Sequence[Job], rounds: int = 40) -> None:
         """Step every daemon in turn, a block between rounds, until every job is closed."""
@@ -160,6 +171,22 @@ def test_a_restarted_daemon_reveals_what_it_committed_without_committing_again(w
     second.close()
 
 
+def test_run_until_done_then_close(world: World) -> None:
+    w = world
+    w.register(1)
+    job = w.submit(Policy.none())
+    d = w.daemon(1, poll_interval=0.01)
+    d.run(until=lambda: job.status().closed)  # one thread: the daemon mines the blocks its reveal needs
+    assert job.status().state == JobState.SETTLED and job.result() == w.expected_output()
+    with pytest.raises(sqlite3.ProgrammingError):
+        d.status()  # run() closes the database on the way out
+    stopped = w.daemon(1)
+    stopped.stop()
+    stopped.run()  # asked to stop before it starts: returns at once, closed
+    with pytest.raises(sqlite3.ProgrammingError):
+        stopped.sync()
+
+
 def test_the_event_cursor_is_saved_and_never_reset(world: World) -> None:
     w = world
     w.register(1)
@@ -243,18 +270,13 @@ def test_a_copied_reveal_is_refused_and_the_copier_slashed(world: World, caplog:
     copier_addr = w.register(3)
     copier = w.daemon(3, CopyingProvider)
     job = w.submit(Policy.replicate(3))
-    for _ in range(10):  # the copier commits its guess first, so an honest reveal is out when it reveals
-        copier.step()
-        if copier.items(("committed",)):
-            break
-    daemons = [w.daemon(1), w.daemon(2), copier]
-    for _ in range(10):
-        for d in daemons:
-            d.step()
-        if len(w.events("Revealed", job)) == 2:
-            copier.step()
-            break
-        w.chain.mine(1)
+    # the copier commits its guess first; the honest two commit and reveal; only then does the
+    # copier get to reveal, with their digest in view
+    w.step_until([copier], lambda: bool(copier.items(("committed",))))
+    honest_daemons = [w.daemon(1), w.daemon(2)]
+    w.step_until(honest_daemons, lambda: len(w.events("Revealed", job)) == 2)
+    copier.step()
+    daemons = [*honest_daemons, copier]
     assert job.status().state == JobState.REVEALING
     assert sorted(e.args["provider"] for e in w.events("Revealed", job)) == sorted(honest)
     refused = [json.loads(r.getMessage()) for r in caplog.records if '"reveal_refused"' in r.getMessage()]
@@ -289,6 +311,10 @@ def test_refunded_job_has_no_result_and_unknown_jobs_are_config_errors(world: Wo
     assert w.client.job(job.id).status().state == JobState.REFUNDED
     with pytest.raises(ConfigError, match="there is no job 999"):
         w.client.job(999)
+    with pytest.raises(ConfigError, match="workload kind id 16 is not in 0..15"):
+        w.market.register(w.signer(4), kinds=[16], price=PRICE, stake=STAKE)
+    with pytest.raises(ConfigError, match="nothing to post"):
+        w.market.post([], w.requester)
     with pytest.raises(ConfigError, match="no account to post jobs from"):
         ComputeClient(w.market, w.storage, None).submit(KIND, w.model, digits_inputs(1))
     w.check_books()
@@ -309,11 +335,10 @@ def test_a_malformed_copy_does_not_hide_a_good_one(world: World) -> None:
     w.register(2)
     honest, bad = w.daemon(1), w.daemon(2, MalformedManifestProvider)
     job = w.submit(Policy.replicate(2), seed=20, batch=2)
-    for _ in range(10):  # the honest one commits first, so the bad one's reveal comes first
-        honest.step()
-        if honest.items(("committed",)):
-            break
-    w.drive([bad, honest], [job])
+    # the honest one commits first; the bad one commits and reveals; the honest one reveals last
+    w.step_until([honest], lambda: bool(honest.items(("committed",))))
+    w.step_until([bad], lambda: len(w.events("Revealed", job)) == 1)
+    w.drive([honest, bad], [job])
     assert job.status().state == JobState.SETTLED
     assert job.revealed()[0]["provider"] == w.signer(2).address
     run = get_workload(KIND).run
