@@ -20,13 +20,14 @@ reveals go out in one ``commit_many`` / ``reveal_many`` transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,8 @@ class ProviderDaemon:
         self._dirty: set[int] = set()  # jobs an event mentioned since the last round
         self._wake: dict[int, float] = {}  # job -> monotonic time to look at it again
         self._due: set[int] = set()
-        self.chain_now = 0
+        self._fresh: set[int] = set()  # results computed by this process, not yet refused
+        self._chain_now: int | None = None
         self.recheck = 5.0
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
@@ -126,6 +128,9 @@ class ProviderDaemon:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))
         self._set_meta("address", self.address)
+        names = ["JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded"]
+        self._topics = market.contract._topics(names)
+        self._topic_names = {t: market.contract._events[t]["name"] for t in self._topics}
 
     # -- durable state ----------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -149,6 +154,17 @@ class ProviderDaemon:
             statuses,
         ).fetchall()
         return [WorkItem(*r) for r in rows]
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Several updates in one SQLite transaction (one sync to disk, all or none)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _update(self, item: WorkItem, status: str, **fields: Any) -> None:
         sets = ", ".join(f"{k}=?" for k in ("status", *fields, "updated"))
@@ -174,10 +190,7 @@ class ProviderDaemon:
         if head < start:
             return 0
         end = min(head, start + max_blocks - 1)
-        events = self.market.contract.get_events(
-            ["JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded"],
-            start, end,
-        )
+        events = self._read_events(start, end)
         mine = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -202,7 +215,17 @@ class ProviderDaemon:
                         "AND status IN ('assigned','computed')",
                         (time.time(), a["job_id"], a["slot"]),
                     )
+                    self._fresh.discard(a["job_id"])
                     _jlog("replaced", job=a["job_id"], slot=a["slot"])
+                elif ev.name in ("Committed", "Revealed") and a["provider"] == self.address:
+                    # our own action, seen on chain: authoritative even if we crashed before
+                    # recording it
+                    new, before = ("committed", "('assigned','computed')") if ev.name == "Committed" else (
+                        "revealed", "('assigned','computed','committed')")
+                    self.db.execute(
+                        f"UPDATE work SET status=?, updated=? WHERE job_id=? AND status IN {before}",
+                        (new, time.time(), a["job_id"]),
+                    )
                 elif ev.name in ("Settled", "Refunded"):
                     cur = self.db.execute(
                         "UPDATE work SET status='closed', updated=? WHERE job_id=? AND status IN "
@@ -219,6 +242,29 @@ class ProviderDaemon:
             self.db.execute("ROLLBACK")
             raise
         return mine
+
+    def _read_events(self, start: int, end: int) -> list[Any]:
+        """The market's events in ``[start, end]`` that matter here. Every daemon sees every
+        job's events, so only JobPosted and this provider's own events are fully decoded;
+        for the rest the job id and provider are read straight from the indexed topics."""
+        contract = self.market.contract
+        logs = self.chain._rpc(lambda: self.chain.w3.eth.get_logs({  # type: ignore[arg-type]
+            "address": contract.address, "fromBlock": start, "toBlock": end, "topics": [self._topics],
+        }))
+        me = self.address.lower()[2:]
+        out: list[Any] = []
+        for log in logs:
+            topics = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in log["topics"]]
+            name = self._topic_names[topics[0] if topics[0].startswith("0x") else "0x" + topics[0]]
+            who = topics[2][-40:] if len(topics) > 2 and name != "JobPosted" else ""
+            if name == "JobPosted" or who == me:
+                ev = contract.decode_log(dict(log))
+                if ev is not None:
+                    out.append(ev)
+                continue
+            args = {"job_id": int(topics[1], 16), "provider": "0x" + who if who else None}
+            out.append(_LightEvent(name, args, int(log["blockNumber"])))
+        return out
 
     def _fetch_posted(self, job_id: int) -> tuple[Any, ...] | None:
         """A job's JobPosted details, from the database or (for a job posted before our
@@ -272,9 +318,17 @@ class ProviderDaemon:
                 continue
             # the salt is saved with the result, before any commitment leaves this process
             self._update(item, "computed", digest=out.digest, salt=os.urandom(32), result_cid=out.result_cid)
+            self._fresh.add(item.job_id)
             _jlog("computed", job=item.job_id, slot=item.slot, digest="0x" + out.digest.hex())
 
     # -- chain actions ------------------------------------------------------------
+    @property
+    def chain_now(self) -> int:
+        """The chain's time, read at most once per round (and only if a round needs it)."""
+        if self._chain_now is None:
+            self._chain_now = self.chain.timestamp()
+        return self._chain_now
+
     def _job(self, job_id: int) -> Any:
         """The job's chain view, read at most once per round."""
         view = self._views.get(job_id)
@@ -296,6 +350,11 @@ class ProviderDaemon:
         now = self.chain_now
         for item in self.items(("computed",)):
             if not self.should_commit(item):
+                continue
+            if item.job_id in self._fresh:
+                # computed by this process from an assignment it saw, not replaced since:
+                # commit without asking (a refusal sends it through the checks below)
+                ready.append(item)
                 continue
             job = self._job(item.job_id)
             who, onchain, _ = self.market.assignment(item.job_id, item.slot)
@@ -331,10 +390,6 @@ class ProviderDaemon:
             job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
-                continue
-            _, onchain, revealed = self.market.assignment(item.job_id, item.slot)
-            if revealed:
-                self._update(item, "revealed")
                 continue
             st = job.state
             if st == JobState.COMMITTED and item.slot == 0:
@@ -403,8 +458,9 @@ class ProviderDaemon:
         if len(items) > 1:
             try:
                 receipt = self.chain.send(build_many(items), self.signer)
-                for i in items:
-                    self._update(i, status, **{f"{what}_tx": receipt.tx_hash})
+                with self._batch():
+                    for i in items:
+                        self._update(i, status, **{f"{what}_tx": receipt.tx_hash})
                 _jlog(what, jobs=[i.job_id for i in items], tx=receipt.tx_hash, gas=receipt.gas_used)
                 return
             except Reverted:
@@ -414,6 +470,7 @@ class ProviderDaemon:
                 receipt = self.chain.send(build_one(i), self.signer)
             except Reverted as exc:
                 _jlog(f"{what}_refused", job=i.job_id, reason=exc.reason)
+                self._fresh.discard(i.job_id)  # check it against the chain next time
                 continue
             self._update(i, status, **{f"{what}_tx": receipt.tx_hash})
             _jlog(what, jobs=[i.job_id], tx=receipt.tx_hash, gas=receipt.gas_used)
@@ -442,7 +499,7 @@ class ProviderDaemon:
         """
         self._views = {}
         self.sync()
-        self.chain_now = self.chain.timestamp()
+        self._chain_now = None
         clock = time.monotonic()
         open_ids = {i.job_id for i in self.items(("committed", "revealed"))}
         self._due = {j for j in open_ids if j in self._dirty or clock >= self._wake.get(j, 0.0)}
@@ -487,6 +544,15 @@ class ProviderDaemon:
         """How many assignments are in each state."""
         rows = self.db.execute("SELECT status, COUNT(*) FROM work GROUP BY status").fetchall()
         return {s: n for s, n in rows}
+
+
+@dataclass
+class _LightEvent:
+    """An event of someone else's: only its name, job id and provider (from the topics)."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
 
 
 def _chunks(items: list[WorkItem], n: int) -> list[list[WorkItem]]:
