@@ -1573,3 +1573,18 @@ def test_every_revert_reason_is_exercised():
         assert reasons
         missing = sorted(r for r in reasons if f'"{r}"' not in tests)
         assert missing == [], f"revert reasons of {path.name} without a test: {missing}"
+
+
+def test_late_open_audit_without_auditor_gives_the_worker_time_to_reveal(w, mkt):
+    j = w.post(policy=AUDIT, param=BPS, duration=COMMIT_WINDOW + 100)
+    worker = w.assignees(j)[0]
+    w.commit(j, worker)
+    leave_draw(w, keep={worker})
+    boa.env.time_travel(seconds=COMMIT_WINDOW + 200)     # past the deadline, nobody opened the audit
+    w.open_audit(j)                                       # nobody can audit: the job goes on unaudited
+    view = w.job(j)
+    assert (view.state, view.param) == (ST_COMMITTED, 0)
+    assert view.deadline >= now() + REVEAL_WINDOW
+    w.reveal(j, worker)
+    assert settled(w, j).paid == NET
+    w.check_books()
