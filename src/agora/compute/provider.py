@@ -380,17 +380,23 @@ class ProviderDaemon:
                 "committed",
             )
 
-    def _reveal_ready(self) -> None:
-        ready: list[WorkItem] = []
-        block = self.chain.block_number()
-        mined = False
-        for item in self.items(("committed",)):
+    def _open_due(self, statuses: tuple[str, ...]) -> Iterator[tuple[WorkItem, Any]]:
+        """This round's due items in ``statuses`` with their job views; closed jobs are
+        recorded as closed and skipped."""
+        for item in self.items(statuses):
             if item.job_id not in self._due:
                 continue
             job = self._job(item.job_id)
             if job.closed:
                 self._update(item, "closed")
                 continue
+            yield item, job
+
+    def _reveal_ready(self) -> None:
+        ready: list[WorkItem] = []
+        block = self.chain.block_number()
+        mined = False
+        for item, job in self._open_due(("committed",)):
             st = job.state
             if st == JobState.COMMITTED and item.slot == 0:
                 if block <= job.mark:
@@ -425,13 +431,7 @@ class ProviderDaemon:
         """Call ``timeout`` on jobs of ours stuck behind someone else's missed deadline
         (a replica or auditor that never committed or revealed), so we get paid."""
         now = max(self.chain_now, int(time.time()))
-        for item in self.items(("committed", "revealed")):
-            if item.job_id not in self._due:
-                continue
-            job = self._job(item.job_id)
-            if job.closed:
-                self._update(item, "closed")
-                continue
+        for item, job in self._open_due(("committed", "revealed")):
             if job.state == JobState.COMMITTED:
                 continue
             if now <= job.mark:
