@@ -35,6 +35,8 @@ from ethereum.ercs import IERC20
 
 
 MAX_EXCLUDE: constant(uint256) = 16
+MAX_ATTEMPTS: constant(uint256) = 24
+MAX_SKIP: constant(uint256) = MAX_EXCLUDE + MAX_ATTEMPTS
 MAX_KINDS: constant(uint256) = 16
 BPS: constant(uint256) = 10_000
 REP_START: public(constant(uint256)) = 5_000
@@ -364,8 +366,10 @@ def draw(
             and its weight, for the caller to exclude it later.
     """
     assert len(excl_idx) == len(excl_w), "ProviderRegistry: length mismatch"
-    idx_list: DynArray[uint256, MAX_EXCLUDE] = excl_idx
-    w_list: DynArray[uint256, MAX_EXCLUDE] = excl_w
+    # room for the caller's exclusions plus one per attempt, so skipping providers above
+    # the price never runs out of space before the attempts do
+    idx_list: DynArray[uint256, MAX_SKIP] = excl_idx
+    w_list: DynArray[uint256, MAX_SKIP] = excl_w
     pool: uint256 = self._pool[kind]
     n: uint256 = pool & MASK32
     top: uint256 = 1
@@ -376,7 +380,7 @@ def draw(
     total: uint256 = pool >> 32
     fallback: uint256 = 0
     r: uint256 = seed
-    for attempt: uint256 in range(24):
+    for attempt: uint256 in range(MAX_ATTEMPTS):
         avail: uint256 = total
         for w: uint256 in w_list:
             avail -= w
@@ -392,7 +396,7 @@ def draw(
             nxt: uint256 = pos + step
             if nxt <= n:
                 w: uint256 = self._tree[kind << 32 | nxt]
-                for e: uint256 in range(MAX_EXCLUDE):
+                for e: uint256 in range(MAX_SKIP):
                     if e >= len(idx_list):
                         break
                     if idx_list[e] > pos and idx_list[e] <= nxt:
@@ -405,8 +409,6 @@ def draw(
         who: address = self._member[kind << 32 | idx]
         p: uint256 = self._prov[who]
         if (p >> 96) & MASK96 > max_price:
-            if len(idx_list) == MAX_EXCLUDE:
-                break
             idx_list.append(idx)
             w_list.append(self._leaf[kind << 32 | idx])
             continue

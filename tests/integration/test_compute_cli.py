@@ -65,18 +65,12 @@ def test_help(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], words: 
         assert w in out
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: typer 0.29 vendors click (typer._click); agora.cli.main.run "
-                   "catches only click.exceptions.*, so a group without a command ends in 'unexpected "
-                   "NoArgsIsHelpError'")
 def test_no_subcommand_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = agora(capsys, "job")
     assert "submit" in out + err and "Traceback" not in err
     assert "unexpected" not in err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: typer 0.29 vendors click (typer._click); agora.cli.main.run "
-                   "catches only click.exceptions.*, so a missing option is 'unexpected MissingParameter' "
-                   "with exit code 1 instead of click's usage error (exit code 2)")
 def test_a_missing_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = agora(capsys, "job", "submit", "--kind", "onnx-classify")
     assert "unexpected" not in err and "Traceback" not in err
@@ -94,8 +88,6 @@ def test_bad_policy(capsys: pytest.CaptureFixture[str], files: dict[str, str]) -
     assert code == 1 and "unknown policy 'majority'" in line and "replicate:<k>" in line
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `job submit --kind` is documented to take a kind id, but the id "
-                   "reaches get_workload as the string '1' (provider register converts digits, job submit does not)")
 def test_workload_kind_by_id(capsys: pytest.CaptureFixture[str], files: dict[str, str]) -> None:
     code, _, err = agora(capsys, "job", "submit", "-k", "1", "-m", files["model.onnx"], "-i", files["a.npy"])
     # the kind is understood: the job gets as far as the chain, which has no provider for it
@@ -162,8 +154,6 @@ def test_provider_status_of_a_non_provider(capsys: pytest.CaptureFixture[str]) -
     assert code == 1 and f"{ACCOUNT_1} is not a registered provider" in one_line_error(err)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `provider status ADDRESS` passes the address unchecked to "
-                   "to_checksum_address, so a malformed one ends as 'unexpected ValueError'")
 def test_provider_status_of_a_malformed_address(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = agora(capsys, "provider", "status", "0x12")
     assert code == 1 and "'0x12' is not an address" in one_line_error(err)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from eth_utils import is_address
 
 from agora.cli.output import emit_json, kv_table, note, out
 from agora.errors import ConfigError
@@ -80,7 +81,8 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
             data: Any = cids[0]
         else:
             data = [client.storage.get(c) for c in cids]
-        job = client.compute.submit(kind, model_cid, data, policy=pol, price_per_unit=parse_amount(price),
+        kind_arg: int | str = int(kind) if kind.strip().isdigit() else kind
+        job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=parse_amount(price),
                                     duration=duration)
         info = job.status()
         if wait:
@@ -216,6 +218,8 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         who = address or client.address
         if who is None:
             raise ConfigError("no address given and no account configured")
+        if not is_address(who):
+            raise ConfigError(f"{who!r} is not an address")
         market = Market(client.deployment)
         info = market.provider(who)
         if not info.registered:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from typer import exceptions as typer_exceptions
 
 from agora import __version__
 from agora.cli.output import emit_json, err, kv_table, note, out
@@ -147,16 +148,24 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turn errors into one line (tracebacks with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("AGORA_DEBUG", "") not in ("", "0")
+    # typer may bring its own copy of click (typer._click): catch both families
+    exits = (click.exceptions.Exit, typer_exceptions.Exit)
+    aborts = (click.exceptions.Abort, typer_exceptions.Abort)
+    usage = (click.ClickException, typer_exceptions.TyperException)
     try:
         rv = app(args=args, prog_name="agora", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except exits as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         err.print("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
+    except usage as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc}")
+        return int(getattr(exc, "exit_code", 2))
     except AgoraError as exc:
         if debug:
             traceback.print_exc()

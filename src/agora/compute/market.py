@@ -47,6 +47,9 @@ def bytes32_to_cid(digest: bytes) -> str:
     """The CID whose sha2-256 digest is ``digest``."""
     import base64
 
+    if len(bytes(digest)) != 32:
+        raise ConfigError(f"a CID digest is 32 bytes, not {len(bytes(digest))}")
+
     raw = _PREFIX + bytes(digest)
     return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
 
