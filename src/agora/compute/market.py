@@ -307,6 +307,37 @@ class Market:
         self.ensure_allowance(sender, self.contract.address, amount)
         return self.contract.deposit(amount, sender=sender)
 
+    def deposit_with_permit(self, amount: int, sender: Signer, *, valid_for: int = 3_600) -> Receipt:
+        """Deposit ``amount`` with an EIP-2612 permit signed locally (EIP-712 typed data),
+        instead of a separate approval transaction. The token must support EIP-2612 and
+        EIP-5267 (``eip712Domain``), as AgoraToken and most stablecoins do."""
+        try:
+            _, name, version, chain_id, verifying, _, _ = self.token.eip712Domain()
+            nonce = int(self.token.nonces(sender.address))
+        except Exception as exc:  # noqa: BLE001 - any failure here means "no permit support"
+            raise ConfigError(f"the token at {self.token.address} does not support EIP-2612 permits") from exc
+        deadline = self.chain.timestamp() + valid_for
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
+            "message": {"owner": sender.address, "spender": self.contract.address, "value": amount,
+                        "nonce": nonce, "deadline": deadline},
+        }
+        sig = sender.sign_typed_data(typed)
+        r, s_, v = sig[:32], sig[32:64], sig[64]
+        return self.contract.deposit_with_permit(amount, deadline, v, r, s_, sender=sender)
+
     def withdraw(self, sender: Signer) -> int:
         """Withdraw everything the market owes the sender; return the amount (0 if nothing)."""
         amount = self.owed(sender.address)
