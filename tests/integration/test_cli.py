@@ -11,22 +11,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from agora.cli.main import run
 from agora.devnet.anvil import AnvilProcess
-
-
-def agora(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
-def one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, f"expected one error line, got: {err!r}"
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    return lines[0]
+from tests.integration.cli_helpers import agora, one_line_error
 
 
 def test_help_reads_well(capsys: pytest.CaptureFixture[str]) -> None:

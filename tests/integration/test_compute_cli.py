@@ -11,31 +11,17 @@ from pathlib import Path
 import pytest
 
 from agora.chain import connect
-from agora.cli.main import run
 from agora.compute import JobState, Market, ProviderDaemon
 from agora.compute.provider import daemon_db_path
 from agora.compute.workloads import build_digits_model, digits_inputs
 from agora.devnet.anvil import AnvilProcess
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
+from tests.integration.cli_helpers import agora, one_line_error
 
 E18 = 10**18
 ACCOUNT_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # dev account 1
 ACCOUNT_5 = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # dev account 5
-
-
-def agora(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
-def one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, f"expected one error line, got: {err!r}"
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
