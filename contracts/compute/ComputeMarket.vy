@@ -61,6 +61,7 @@ interface IProviderRegistry:
     def reward(who: address): nonpayable
     def penalize(who: address): nonpayable
     def slash(who: address, bps: uint256) -> uint256: nonpayable
+    def is_market(market: address) -> bool: view
 
 
 # --- policies and states ------------------------------------------------
@@ -1316,6 +1317,8 @@ def _draw_excluding(j: Job, job_id: uint256, slot: uint256) -> address:
 def _slash(who: address, job_id: uint256, harmed: address):
     """Slashes `who` in the registry; the tokens arrive here and are split
     between the harmed party and the treasury."""
+    if not self._authorised():
+        return
     amount: uint256 = extcall registry.slash(who, ((self._p1 >> 176) & MASK16))
     to_harmed: uint256 = amount * ((self._p1 >> 192) & MASK16) // BPS
     if to_harmed > 0:
@@ -1326,13 +1329,24 @@ def _slash(who: address, job_id: uint256, harmed: address):
 
 
 @internal
+@view
+def _authorised() -> bool:
+    """Whether the registry still lets this market score providers. A market the registry
+    has retired can no longer slash or move reputation, but it still settles and refunds
+    its open jobs: their escrow is never stuck."""
+    return staticcall registry.is_market(self)
+
+
+@internal
 def _reward(who: address):
-    extcall registry.reward(who)
+    if self._authorised():
+        extcall registry.reward(who)
 
 
 @internal
 def _penalize_stall(who: address):
-    extcall registry.penalize(who)
+    if self._authorised():
+        extcall registry.penalize(who)
 
 
 @internal

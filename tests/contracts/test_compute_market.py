@@ -1588,3 +1588,29 @@ def test_late_open_audit_without_auditor_gives_the_worker_time_to_reveal(w, mkt)
     w.reveal(j, worker)
     assert settled(w, j).paid == NET
     w.check_books()
+
+
+# --------------------------------------------------------------------------- a retired market
+
+
+def test_a_retired_market_still_settles_and_refunds_its_jobs(w, mkt):
+    # the registry's owner retires this market: it can no longer slash or score anyone ...
+    silent = w.post()
+    worker = w.assignees(silent)[0]
+    w.commit(silent, worker)
+    done = w.post(policy=REPLICATE, param=3)
+    for p in w.assignees(done):
+        w.commit(done, p)
+    with boa.env.prank(w.owner):
+        w.registry.set_market(mkt.address, False)
+    stake_before = w.registry.provider(worker).stake
+    # ... but its open jobs still settle: the replicas are paid, the silent worker's job is refunded
+    for p in w.assignees(done):
+        w.reveal(done, p)
+    assert w.job(done).state == ST_SETTLED
+    boa.env.time_travel(seconds=DURATION + 1)
+    w.timeout(silent)
+    assert w.job(silent).state == ST_REFUNDED
+    assert market_events(w, "Slashed") == []
+    assert w.registry.provider(worker).stake == stake_before
+    w.check_books()
