@@ -96,9 +96,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
 
         st = get_state(ctx)
         client = st.client
-        target = address or client.address
-        if target is None:
-            raise ConfigError("no address given and no account configured")
+        target = address_arg(client, address)
         amount, wei = parse_amount(tokens), parse_amount(eth)
         warn_embedded(st)
         hashes = fund_account(client.deployment, target, tokens=amount, eth=wei)
@@ -193,14 +191,11 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         json_: JsonOpt = False,
     ) -> None:
         """Token balance of an address."""
-        from eth_utils import is_address
 
         from agora.units import format_amount
 
         client = get_state(ctx).client
-        who = address or client.address
-        if who is None or not is_address(who):
-            raise ConfigError(f"{who!r} is not an address")
+        who = address_arg(client, address)
         bal = client.token.balanceOf(who)
         if json_:
             emit_json({"address": who, "balance_wei": bal})
@@ -402,6 +397,18 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
             emit_json({**data, "config_file": str(s.config_file)})
             return
         out.print(kv_table(f"settings (file: {s.config_file})", list(data.items())))
+
+
+def address_arg(client: Any, address: str | None) -> str:
+    """``address``, or the acting account's when none is given; one clear error otherwise."""
+    from eth_utils import is_address
+
+    who = address or client.address
+    if who is None:
+        raise ConfigError("no address given and no account configured")
+    if not is_address(who):
+        raise ConfigError(f"{who!r} is not an address")
+    return str(who)
 
 
 def _read_file(file: str) -> bytes:

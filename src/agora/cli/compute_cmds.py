@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eth_utils import is_address
 
+from agora.cli.commands import address_arg
 from agora.cli.output import emit_json, kv_table, note, out
 from agora.errors import ConfigError
 
@@ -215,11 +215,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
 
         st = get_state(ctx)
         client = st.client
-        who = address or client.address
-        if who is None:
-            raise ConfigError("no address given and no account configured")
-        if not is_address(who):
-            raise ConfigError(f"{who!r} is not an address")
+        who = address_arg(client, address)
         market = Market(client.deployment)
         info = market.provider(who)
         if not info.registered:
