@@ -72,6 +72,8 @@ from compute_fixtures import (
 from eth_account import Account
 from eth_utils import keccak
 
+from agora.chain import sign_permit as sign_chain_permit
+from agora.chain import signer_from_key
 from agora.compute.market import commitment as py_commitment
 from agora.compute.merkle import merkle_proof, merkle_root
 
@@ -82,15 +84,6 @@ TO_HARMED = SLASH * HARMED_BPS // BPS
 
 PERMIT_KEY = keccak(text="compute-permit-signer")
 PERMIT_SIGNER = Account.from_key(PERMIT_KEY)
-PERMIT_TYPES = {
-    "Permit": [
-        {"name": "owner", "type": "address"},
-        {"name": "spender", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +175,7 @@ def sign_permit(w, owner_key, spender, value, deadline, nonce=0):
         "name": "Agora Token", "version": "1", "chainId": boa.env.evm.patch.chain_id,
         "verifyingContract": w.token.address,
     }
-    message = {
-        "owner": Account.from_key(owner_key).address, "spender": str(spender), "value": value,
-        "nonce": nonce, "deadline": deadline,
-    }
-    signed = Account.sign_typed_data(owner_key, domain, PERMIT_TYPES, message)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    return sign_chain_permit(signer_from_key(owner_key), domain, str(spender), value, nonce, deadline)
 
 
 # --------------------------------------------------------------------------- deployment and owner

@@ -23,6 +23,7 @@ from agora.chain.compiler import (
 )
 from agora.chain.connection import DEVNET_CHAIN_IDS, EMBEDDED, Chain, connect
 from agora.chain.contracts import Contract, ContractFunction, EventCursor, deploy
+from agora.chain.permits import PERMIT_TYPES, permit_typed_data, sign_permit
 from agora.chain.receipts import Event, Receipt
 from agora.chain.tx import PendingTx, TxSender
 
@@ -36,6 +37,7 @@ __all__ = [
     "DEV_MNEMONIC",
     "EMBEDDED",
     "EVM_VERSIONS",
+    "PERMIT_TYPES",
     "Event",
     "EventCursor",
     "PendingTx",
@@ -49,6 +51,8 @@ __all__ = [
     "dev_signer",
     "dev_signers",
     "list_contracts",
+    "permit_typed_data",
     "load_keystore",
+    "sign_permit",
     "signer_from_key",
 ]

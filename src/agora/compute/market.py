@@ -14,7 +14,7 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
-from agora.chain import Contract, Receipt, Signer
+from agora.chain import Contract, Receipt, Signer, sign_permit
 from agora.errors import ConfigError
 from agora.protocol import Deployment
 from agora.storage import cid_digest
@@ -317,25 +317,8 @@ class Market:
         except Exception as exc:  # noqa: BLE001 - any failure here means "no permit support"
             raise ConfigError(f"the token at {self.token.address} does not support EIP-2612 permits") from exc
         deadline = self.chain.timestamp() + valid_for
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
-            "message": {"owner": sender.address, "spender": self.contract.address, "value": amount,
-                        "nonce": nonce, "deadline": deadline},
-        }
-        sig = sender.sign_typed_data(typed)
-        r, s_, v = sig[:32], sig[32:64], sig[64]
+        domain = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
+        v, r, s_ = sign_permit(sender, domain, self.contract.address, amount, nonce, deadline)
         return self.contract.deposit_with_permit(amount, deadline, v, r, s_, sender=sender)
 
     def withdraw(self, sender: Signer) -> int:
