@@ -250,6 +250,15 @@ class Chain:
             out.append(Receipt.from_web3(raw) if ok else None)
         return out
 
+    def knows_transaction(self, tx_hash: str) -> bool:
+        """Whether the node has ``tx_hash`` (pending or mined); errors count as yes."""
+        try:
+            return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        except Exception:  # noqa: BLE001 - unsure: do not replace on a flaky answer
+            return True
+
     def rebroadcast(self, raw: bytes) -> None:
         """Send a signed transaction again; errors such as "already known" are ignored."""
         try:

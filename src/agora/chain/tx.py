@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from web3.exceptions import TransactionNotFound
@@ -38,8 +38,14 @@ class PendingTx:
     raw: bytes
     nonce: int
     tx: dict[str, Any]
-    sent_at: float
+    sent_at: float  # last broadcast
     outcome: Receipt | ChainError | None = None  # set once the receipt is in
+    first_sent: float = 0.0  # the receipt timeout counts from here
+    replaced: list[str] = field(default_factory=list)  # earlier hashes of this nonce
+
+    def __post_init__(self) -> None:
+        if not self.first_sent:
+            self.first_sent = self.sent_at
 
 
 class TxSender:
@@ -139,7 +145,7 @@ class TxSender:
             if now > deadline:
                 raise self._drop(pending, timeout)
             if now - last_send > self.rebroadcast_after:
-                self.chain.rebroadcast(pending.raw)
+                self._nudge(pending)
                 last_send = now
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
@@ -164,12 +170,14 @@ class TxSender:
         done = 0
         now = time.monotonic()
         for p, receipt in zip(pendings, receipts, strict=True):
+            if receipt is None and p.replaced:
+                # a replaced transaction: the original may have been mined after all
+                receipt = next((r for r in self.chain.fetch_receipts(p.replaced) if r is not None), None)
             if receipt is None:
-                if now - p.sent_at > self.receipt_timeout:
+                if now - p.first_sent > self.receipt_timeout:
                     self._drop(p, self.receipt_timeout)
                 elif now - p.sent_at > self.rebroadcast_after:
-                    self.chain.rebroadcast(p.raw)
-                    p.sent_at = now
+                    self._nudge(p)
                 continue
             with self._lock:
                 self._in_flight.pop(p.tx_hash, None)
@@ -178,6 +186,30 @@ class TxSender:
             )
             done += 1
         return done
+
+    def _nudge(self, p: PendingTx) -> None:
+        """A transaction slow to be mined: broadcast it again, or, if the node has lost it
+        (it no longer knows the hash, yet may refuse the same bytes as "already known"),
+        replace it: the same nonce, re-signed with fees 25 % higher (a new hash)."""
+        p.sent_at = time.monotonic()
+        if self.chain.knows_transaction(p.tx_hash):
+            self.chain.rebroadcast(p.raw)
+            return
+        tx = dict(p.tx)
+        for key in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            if key in tx:
+                tx[key] = int(tx[key]) * 5 // 4 + 1
+        raw = self.signer.sign_transaction({k: v for k, v in tx.items() if k != "from"})
+        try:
+            new_hash = self.chain.send_raw(raw, tx)
+        except ChainError:
+            self.chain.rebroadcast(p.raw)  # refused (e.g. mined meanwhile): the receipt will tell
+            return
+        with self._lock:
+            self._in_flight.pop(p.tx_hash, None)
+            p.replaced.append(p.tx_hash)
+            p.tx_hash, p.raw, p.tx = new_hash, raw, tx
+            self._in_flight[new_hash] = p
 
     def _drop(self, pending: PendingTx, timeout: float) -> TransactionDropped:
         with self._lock:

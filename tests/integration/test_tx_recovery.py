@@ -1,0 +1,34 @@
+"""A transaction the node loses is replaced, not waited on forever.
+
+Anvil has been seen to leave a gap in a burst: one nonce missing from its pool while it
+still answers "already known" to the same bytes, so every later nonce stays queued. The
+sender notices that the node no longer knows the hash and re-signs the nonce with higher
+fees.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agora.chain import connect
+
+pytestmark = pytest.mark.anvil
+
+
+def test_a_lost_transaction_is_replaced_and_the_queue_behind_it_mined(fresh_anvil: object) -> None:
+    chain = connect(fresh_anvil.url)  # type: ignore[attr-defined]
+    a, b = chain.dev_signers[0], chain.dev_signers[1]
+    sender = chain.sender(a, rebroadcast_after=0.05, receipt_timeout=30)
+    rpc = chain.w3.provider.make_request
+    rpc("evm_setAutomine", [False])  # type: ignore[arg-type]
+    lost = sender.submit({"to": b.address, "value": 1, "gas": 21_000})
+    behind = [sender.submit({"to": b.address, "value": 2 + i, "gas": 21_000}) for i in range(3)]
+    rpc("anvil_dropTransaction", [lost.tx_hash])  # type: ignore[arg-type]
+    assert not chain.knows_transaction(lost.tx_hash)
+    rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
+    rpc("evm_mine", [])  # type: ignore[arg-type]
+    first_hash = lost.tx_hash
+    receipts = [sender.wait(p) for p in (lost, *behind)]
+    assert all(r.status == 1 for r in receipts)
+    assert lost.replaced == [first_hash] and lost.tx_hash != first_hash
+    assert chain.w3.eth.get_transaction_count(a.address) == lost.nonce + 4
