@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agora.chain import Chain, Contract, Signer, connect, load_keystore, signer_from_key
@@ -23,6 +24,7 @@ from agora.storage import HttpStore, LocalStore, Storage
 
 if TYPE_CHECKING:
     from agora.compute.requester import ComputeClient
+    from agora.value.client import ModelsClient
 
 __all__ = ["Client", "resolve_signer"]
 
@@ -99,8 +101,28 @@ class Client:
         """The compute market: submit jobs, follow them, get verified results."""
         from agora.compute.market import Market
         from agora.compute.requester import ComputeClient
+    from agora.value.client import ModelsClient
 
         return ComputeClient(Market(self.deployment), self.storage, self.signer)
+
+    @cached_property
+    def models(self) -> ModelsClient:
+        """Registered models as paid APIs: ``client.models.call(model_id, inputs)``."""
+        from agora.value.channels import Channels
+        from agora.value.client import ModelsClient
+        from agora.value.models import ModelRegistry
+
+        who = self.address or "anonymous"
+        if self.chain.embedded:  # a fresh chain per process: no state to keep
+            import tempfile
+
+            state = Path(tempfile.mkdtemp(prefix="agora-models-")) / "client.sqlite"
+        else:
+            state = self.settings.home / "value" / f"{self.chain.chain_id}-{who}.sqlite"
+        return ModelsClient(
+            ModelRegistry(self.deployment, self.storage), Channels(self.deployment), self.signer, state,
+            storage=self.storage,
+        )
 
     @cached_property
     def storage(self) -> Storage:

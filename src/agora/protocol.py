@@ -94,6 +94,8 @@ PROTOCOL_CONTRACTS: list[ContractSpec] = [
         ),
         after=_authorise_market,
     ),
+    ContractSpec("models", "ModelRegistry"),
+    ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"])),
 ]
 
 

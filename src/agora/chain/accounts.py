@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import coincurve
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -60,8 +61,14 @@ class Signer:
         return bytes(signed.signature)
 
     def sign_hash(self, digest: bytes) -> bytes:
-        """Sign a 32-byte digest as is (no prefix); return the 65-byte signature."""
-        return bytes(self._account.unsafe_sign_hash(digest).signature)
+        """Sign a 32-byte digest as is (no prefix); return the 65-byte ``r‖s‖v`` signature
+        (v = 27/28, low s). Straight to libsecp256k1: ~35 µs, for per-call cheques."""
+        key = self.__dict__.get("_curve_key")
+        if key is None:
+            key = coincurve.PrivateKey(bytes(self._account.key))
+            object.__setattr__(self, "_curve_key", key)
+        sig = key.sign_recoverable(digest, hasher=None)
+        return sig[:64] + bytes([sig[64] + 27])
 
     def encrypt(self, password: str) -> dict[str, Any]:
         """Return this key as an encrypted keystore (scrypt) JSON object."""

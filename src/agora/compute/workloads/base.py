@@ -53,6 +53,14 @@ class Workload(ABC):
         self.validate_input(model, data)
         return encode_output(self.kind, self.compute(model, data))
 
+    def weights_hash(self, model: bytes) -> bytes:
+        """keccak256 of the weights that ``model`` runs: what a model registry records and a
+        receipt names. By default the model bytes themselves; a kind whose weights live
+        elsewhere (an installed package) hashes those."""
+        from eth_hash.auto import keccak
+
+        return keccak(bytes(model))
+
     @abstractmethod
     def validate_input(self, model: bytes, data: bytes) -> None:
         """Check ``model`` and ``data`` without running the job; raise WorkloadError if they are bad."""

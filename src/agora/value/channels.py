@@ -1,0 +1,147 @@
+"""Client of the ``PaymentChannels`` contract: open, fund, claim, split, withdraw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+from agora.chain import Contract, Receipt, Signer, sign_permit
+from agora.chain.eip712 import Domain
+from agora.errors import ConfigError
+from agora.protocol import Deployment
+from agora.value.cheques import Cheque, channels_domain
+
+__all__ = ["ChannelInfo", "Channels", "MAX_CLAIM_BATCH"]
+
+#: Cheques per ``claim_many`` transaction (the contract takes up to 512).
+MAX_CLAIM_BATCH = 200
+_CHANNEL_SELECTOR = function_signature_to_4byte_selector("channel(uint256)")
+_CHANNEL_TYPES = ["address", "address", "uint256", "uint256", "uint256", "uint256", "uint256"]
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A channel as the chain holds it."""
+
+    id: int
+    payer: str
+    signer: str
+    model_id: int
+    deposit: int
+    claimed: int
+    nonce: int
+    expiry: int  # 0 once closed
+
+    @property
+    def exists(self) -> bool:
+        """False for an id never opened."""
+        return self.deposit != 0 or self.expiry != 0
+
+    @property
+    def open(self) -> bool:
+        """True until the payer closed it."""
+        return self.expiry != 0
+
+    @property
+    def unclaimed(self) -> int:
+        """Deposit not yet claimed."""
+        return self.deposit - self.claimed
+
+
+class Channels:
+    """The payment-channel contract of one deployment."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.chain = dep.chain
+        self.contract: Contract = dep.contract("channels")
+        self.token: Contract = dep.token
+        self.domain: Domain = channels_domain(self.chain.chain_id, self.contract.address)
+
+    @property
+    def address(self) -> str:
+        """The contract's address."""
+        return self.contract.address
+
+    # -- reads ----------------------------------------------------------------
+    def get(self, channel_id: int) -> ChannelInfo:
+        """The channel's state (one ``eth_call``; all zero for an unknown id)."""
+        raw = self.chain.call_raw(self.contract.address, _CHANNEL_SELECTOR + encode(["uint256"], [channel_id]))
+        payer, signer, model, deposit, claimed, nonce, expiry = decode(_CHANNEL_TYPES, raw)
+        return ChannelInfo(
+            channel_id, to_checksum_address(payer), to_checksum_address(signer), model, deposit, claimed, nonce, expiry
+        )
+
+    def pot(self, model_id: int) -> int:
+        """Claimed revenue of ``model_id`` not yet split."""
+        return int(self.contract.pot(model_id))
+
+    def balance_of(self, address: str) -> int:
+        """Split revenue ``address`` may withdraw."""
+        return int(self.contract.balance_of(to_checksum_address(address)))
+
+    # -- payer ------------------------------------------------------------------
+    def open(
+        self, model_id: int, deposit: int, expiry: int, sender: Signer, *, signer: str | None = None,
+        permit: bool = False,
+    ) -> tuple[int, Receipt]:
+        """Open a channel to ``model_id`` with ``deposit``, until ``expiry`` (unix time).
+        ``permit``: one transaction with an EIP-2612 permit instead of an approval."""
+        key = to_checksum_address(signer) if signer else "0x" + "00" * 20
+        if permit:
+            _, name, version, chain_id, verifying, _, _ = self.token.eip712Domain()
+            domain = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
+            deadline = self.chain.timestamp() + 3_600
+            v, r, s = sign_permit(sender, domain, self.address, deposit, int(self.token.nonces(sender.address)), deadline)
+            receipt = self.contract.open_with_permit(model_id, deposit, expiry, key, deadline, v, r, s, sender=sender)
+        else:
+            self._ensure_allowance(sender, deposit)
+            receipt = self.contract.open(model_id, deposit, expiry, key, sender=sender)
+        (event,) = self.contract.events_in(receipt, "ChannelOpened")
+        return int(event.args["channel_id"]), receipt
+
+    def top_up(self, channel_id: int, amount: int, sender: Signer) -> Receipt:
+        """Add ``amount`` to the channel's deposit."""
+        self._ensure_allowance(sender, amount)
+        return self.contract.top_up(channel_id, amount, sender=sender)
+
+    def extend(self, channel_id: int, expiry: int, sender: Signer) -> Receipt:
+        """Move the channel's expiry to ``expiry``."""
+        return self.contract.extend(channel_id, expiry, sender=sender)
+
+    def close(self, channel_id: int, sender: Signer) -> Receipt:
+        """After the expiry: take back what was never claimed."""
+        return self.contract.close(channel_id, sender=sender)
+
+    def _ensure_allowance(self, owner: Signer, amount: int) -> None:
+        if int(self.token.allowance(owner.address, self.address)) < amount:
+            self.token.approve(self.address, 2**256 - 1, sender=owner)
+
+    # -- service ----------------------------------------------------------------
+    def claim(self, cheque: Cheque, sender: Signer) -> Receipt:
+        """Settle one cheque."""
+        v, r, s = cheque.vrs()
+        return self.contract.claim(cheque.channel_id, cheque.nonce, cheque.amount, v, r, s, sender=sender)
+
+    def claim_many(self, cheques: list[Cheque], sender: Signer) -> list[Receipt]:
+        """Settle many cheques, :data:`MAX_CLAIM_BATCH` per transaction, sorted by channel."""
+        if not cheques:
+            raise ConfigError("no cheques to claim")
+        ordered = sorted(cheques, key=lambda c: c.channel_id)
+        txs = [
+            self.contract.claim_many.build([(c.channel_id, c.nonce, c.amount, *c.vrs()) for c in batch])
+            for batch in (ordered[i : i + MAX_CLAIM_BATCH] for i in range(0, len(ordered), MAX_CLAIM_BATCH))
+        ]
+        return self.chain.sender(sender).send_many(txs)
+
+    def distribute(self, model_id: int, sender: Signer) -> Receipt:
+        """Split ``model_id``'s pot into its recipients' balances."""
+        return self.contract.distribute(model_id, sender=sender)
+
+    def withdraw(self, sender: Signer, model_ids: list[int] = ()) -> int:  # type: ignore[assignment]
+        """Distribute ``model_ids``' pots, then pay ``sender`` its whole balance; return the amount."""
+        receipt = self.contract.withdraw(list(model_ids), sender=sender)
+        (event,) = self.contract.events_in(receipt, "Withdrawn")
+        return int(event.args["amount"])

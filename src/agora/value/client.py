@@ -1,0 +1,390 @@
+"""``Client.models``: call registered models as paid APIs.
+
+    >>> result = client.models.call(model_id, ["a cat sits on the mat"], budget=10**18)
+    >>> result.output            # the decoded answer (agora.compute.workloads.WorkloadOutput)
+    >>> result.receipt           # signed by the model's service, checked here
+
+The client finds the endpoint in the model card (checked against its digest on
+chain), opens or tops up a channel within the budget, signs one cheque per call
+(a running total, so nothing is paid twice), checks every receipt (service key
+from the registry, input, output and weights hashes, amount) and keeps it. Its
+channel state lives in SQLite, so a restart resumes the running total; if it is
+lost anyway, the server's last cheque (signed by this client, so it cannot be
+forged) restores it. No chain call is made per paid call.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_hash.auto import keccak
+
+from agora.chain import Signer
+from agora.compute.workloads import WorkloadOutput, decode_output, get_workload
+from agora.errors import AgoraError, ConfigError
+from agora.storage import Storage
+from agora.value.channels import Channels
+from agora.value.cheques import sign_cheque
+from agora.value.models import ModelCard, ModelInfo, ModelRegistry
+from agora.value.receipts import Receipt, ReceiptError, receipts_domain
+from agora.value.x402 import (
+    PAYMENT_REQUIRED,
+    PAYMENT_RESPONSE,
+    PAYMENT_SIGNATURE,
+    SCHEME,
+    X402_VERSION,
+    PaymentError,
+    decode_header,
+    encode_header,
+)
+
+__all__ = ["ModelsClient", "CallResult", "encode_input"]
+
+#: Calls' worth of deposit put into a new channel (capped by the budget).
+CALLS_PER_DEPOSIT = 200
+CHANNEL_DURATION_S = 86_400
+_EXTEND_BELOW_S = 3_600
+
+
+def encode_input(kind: str, inputs: Any) -> bytes:
+    """The request body for ``inputs``: bytes as they are; a list of texts as JSON; an array as .npy."""
+    if isinstance(inputs, bytes | bytearray):
+        return bytes(inputs)
+    if isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
+        return json.dumps(inputs).encode()
+    try:
+        import numpy as np
+
+        from agora.compute.workloads import encode_digits_input
+
+        if isinstance(inputs, np.ndarray) and kind == "onnx-classify":
+            return encode_digits_input(inputs)
+    except ImportError:  # pragma: no cover
+        pass
+    raise ConfigError(f"cannot encode {type(inputs).__name__} as input for {kind}; pass bytes")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One paid call: the raw answer, its decoded form and the checked receipt."""
+
+    data: bytes
+    receipt: Receipt
+
+    @property
+    def output(self) -> WorkloadOutput:
+        """The decoded canonical output."""
+        return decode_output(self.data)
+
+
+@dataclass
+class _Model:
+    info: ModelInfo
+    card: ModelCard
+    service: str
+    url: str
+
+
+@dataclass
+class _Chan:
+    id: int
+    deposit: int
+    expiry: int
+    total: int  # charges of answered calls
+    signed: int  # largest amount signed
+    nonce: int  # last nonce signed
+    inflight: int = 0
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    channels TEXT NOT NULL, model INTEGER NOT NULL, id INTEGER NOT NULL, deposit TEXT NOT NULL,
+    expiry INTEGER NOT NULL, total TEXT NOT NULL, signed TEXT NOT NULL, nonce INTEGER NOT NULL,
+    PRIMARY KEY (channels, model)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    channels TEXT NOT NULL, channel INTEGER NOT NULL, nonce INTEGER NOT NULL, model INTEGER NOT NULL,
+    receipt TEXT NOT NULL, PRIMARY KEY (channels, channel, nonce)
+);
+CREATE TABLE IF NOT EXISTS budgets (channels TEXT NOT NULL, model INTEGER NOT NULL, deposited TEXT NOT NULL,
+    PRIMARY KEY (channels, model));
+"""
+
+
+class ModelsClient:
+    """Paid calls to registered models from one account."""
+
+    def __init__(
+        self, registry: ModelRegistry, channels: Channels, signer: Signer | None, state_path: Path, *,
+        storage: Storage | None = None, http: httpx.Client | None = None, budget: int | None = None,
+    ) -> None:
+        self.registry = registry
+        self.channels = channels
+        self.chain = channels.chain
+        self.signer = signer
+        self.storage = storage
+        #: default most tokens deposited per model in total (None: no cap)
+        self.budget = budget
+        self.http = http or httpx.Client(timeout=60, trust_env=False)
+        self.receipt_domain = receipts_domain(self.chain.chain_id, registry.contract.address)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(state_path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._models: dict[int, _Model] = {}
+        self._chans: dict[int, _Chan] = {}
+        self._lock = threading.Lock()
+        self._chain_lock = threading.Lock()
+        self._clock_offset: int | None = None
+
+    # -- public -------------------------------------------------------------------------
+    def call(
+        self, model_id: int, inputs: Any, *, budget: int | None = None, endpoint: str | None = None,
+    ) -> CallResult:
+        """Call ``model_id`` with ``inputs`` and pay for it; return the checked answer.
+
+        ``budget`` caps what this account deposits to the model in total (default: the
+        client's ``budget``). Raises PaymentError if the service refuses payment,
+        ReceiptError if its receipt does not check out, ConfigError on bad input.
+        """
+        signer = self._require_signer()
+        m = self._model(model_id, endpoint)
+        data = encode_input(m.card.kind, inputs)
+        cost = self._price(m, data)
+        for attempt in range(3):
+            header, ch, nonce = self._pay(m, cost, budget if budget is not None else self.budget, signer)
+            try:
+                resp = self.http.post(m.url, content=data, headers={PAYMENT_SIGNATURE: header})
+            except httpx.HTTPError as exc:
+                self._settle(ch, cost, answered=False)
+                raise ConfigError(f"model {model_id}'s service at {m.url} is unreachable: {exc}") from None
+            if resp.status_code == 200:
+                receipt = self._check_answer(m, resp, data, cost, ch.id, nonce)
+                self._settle(ch, cost, answered=True, receipt=receipt)
+                return CallResult(resp.content, receipt)
+            self._settle(ch, cost, answered=False)
+            if resp.status_code == 402 and attempt < 2 and self._recover(m, ch, resp):
+                continue
+            raise _error_of(resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def receipts(self, model_id: int | None = None) -> list[Receipt]:
+        """The receipts kept for this account's calls (of one model, or all)."""
+        q = "SELECT receipt FROM receipts WHERE channels = ?" + (" AND model = ?" if model_id is not None else "")
+        args: tuple[Any, ...] = (self.channels.address,) + ((model_id,) if model_id is not None else ())
+        with self._lock:
+            rows = self._db.execute(q + " ORDER BY channel, nonce", args).fetchall()
+        return [Receipt.from_json(json.loads(r[0])) for r in rows]
+
+    def channel_of(self, model_id: int) -> dict[str, int] | None:
+        """This account's channel to ``model_id`` (id, deposit, expiry, total charged, signed)."""
+        ch = self._load_chan(model_id)
+        if ch is None:
+            return None
+        return {"id": ch.id, "deposit": ch.deposit, "expiry": ch.expiry, "total": ch.total, "signed": ch.signed}
+
+    # -- model resolution -------------------------------------------------------------------
+    def _model(self, model_id: int, endpoint: str | None) -> _Model:
+        m = self._models.get(model_id)
+        if m is None:
+            with self._chain_lock:
+                info = self.registry.get(model_id)
+                card = self.registry.fetch_card(model_id, info)
+                service = self.registry.service_of(model_id)
+            if card.weights_hash != "0x" + info.weights_hash.hex():
+                raise ConfigError(f"model {model_id}'s card names other weights than its registration")
+            base = endpoint or card.endpoint
+            if not base:
+                raise ConfigError(f"model {model_id}'s card has no endpoint", hint="pass endpoint=")
+            m = _Model(info, card, service, base.rstrip("/") + "/call")
+            self._models[model_id] = m
+        elif endpoint:
+            m.url = endpoint.rstrip("/") + "/call"
+        return m
+
+    @staticmethod
+    def _price(m: _Model, data: bytes) -> int:
+        try:
+            items = get_workload(m.card.kind).units(data)
+        except AgoraError as exc:
+            raise ConfigError(f"bad input for model {m.info.id} ({m.card.kind}): {exc}") from None
+        if items > m.card.max_items:
+            raise ConfigError(f"model {m.info.id} takes at most {m.card.max_items} input items per call, got {items}")
+        return m.card.price * items
+
+    # -- channel and cheque -----------------------------------------------------------------
+    def _pay(self, m: _Model, cost: int, budget: int | None, signer: Signer) -> tuple[str, _Chan, int]:
+        with self._lock:
+            ch = self._chans.get(m.info.id) or self._load_chan(m.info.id, locked=True)
+        need = max(ch.signed if ch else 0, (ch.total + ch.inflight if ch else 0) + cost)
+        now = self._now()
+        if ch is None or need > ch.deposit or ch.expiry - now < _EXTEND_BELOW_S:
+            ch = self._fund(m, ch, need, budget, signer)
+        with self._lock:
+            amount = max(ch.signed, ch.total + ch.inflight + cost)
+            ch.nonce += 1
+            nonce = ch.nonce
+            ch.signed = amount
+            ch.inflight += cost
+            self._save_chan(m.info.id, ch)
+        cheque = sign_cheque(signer, self.channels.domain, ch.id, nonce, amount)
+        payment = {
+            "x402Version": X402_VERSION,
+            "accepted": {
+                "scheme": SCHEME, "network": f"eip155:{self.chain.chain_id}", "amount": str(cost),
+                "asset": self.channels.token.address, "payTo": self.channels.address,
+            },
+            "payload": cheque.to_json(),
+        }
+        return encode_header(payment), ch, nonce
+
+    def _fund(self, m: _Model, ch: _Chan | None, need: int, budget: int | None, signer: Signer) -> _Chan:
+        """Open, top up or extend (chain transactions; only when the channel runs short)."""
+        with self._chain_lock:
+            now = self.chain.timestamp()
+            self._clock_offset = now - int(time.time())
+            deposited = self._deposited(m.info.id)
+            if ch is not None:
+                info = self.channels.get(ch.id)
+                ch.deposit, ch.expiry = info.deposit, info.expiry
+                if not info.open:
+                    ch = None
+            size = max(need - (ch.deposit if ch else 0), m.card.price * CALLS_PER_DEPOSIT)
+            if budget is not None:
+                size = min(size, budget - deposited)
+            if ch is None:
+                if size <= 0 or size < need:
+                    raise PaymentError("budget_exhausted", f"the budget for model {m.info.id} is spent ({deposited} deposited)")
+                cid, _ = self.channels.open(m.info.id, size, now + CHANNEL_DURATION_S, signer)
+                ch = _Chan(cid, size, now + CHANNEL_DURATION_S, 0, 0, 0)
+                self._add_deposited(m.info.id, size)
+            else:
+                if need > ch.deposit:
+                    if size <= 0 or ch.deposit + size < need:
+                        raise PaymentError("budget_exhausted", f"the budget for model {m.info.id} is spent ({deposited} deposited)")
+                    self.channels.top_up(ch.id, size, signer)
+                    ch.deposit += size
+                    self._add_deposited(m.info.id, size)
+                if ch.expiry - now < _EXTEND_BELOW_S:
+                    ch.expiry = now + CHANNEL_DURATION_S
+                    self.channels.extend(ch.id, ch.expiry, signer)
+        with self._lock:
+            self._chans[m.info.id] = ch
+            self._save_chan(m.info.id, ch)
+        return ch
+
+    def _settle(self, ch: _Chan, cost: int, *, answered: bool, receipt: Receipt | None = None) -> None:
+        with self._lock:
+            ch.inflight -= cost
+            if answered:
+                ch.total += cost
+            model = next((k for k, v in self._chans.items() if v is ch), None)
+            if model is not None:
+                self._save_chan(model, ch)
+            if receipt is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?)",
+                    (self.channels.address, receipt.channel_id, receipt.nonce, receipt.model_id,
+                     json.dumps(receipt.to_json())),
+                )
+
+    def _recover(self, m: _Model, ch: _Chan, resp: httpx.Response) -> bool:
+        """After a 402: resume from the server's view if it proves (with our own signed cheque)
+        that more was charged than we recorded; top up or extend if that is what it wants."""
+        try:
+            req = decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED)
+            code = resp.json().get("code", "")
+        except (PaymentError, ValueError):
+            return False
+        extra = (req.get("accepts") or [{}])[0].get("extra", {})
+        state = extra.get("channel") or {}
+        if code in ("insufficient_amount", "cheque_replayed", "nonce_not_rising") and state.get("latestCheque"):
+            from agora.value.cheques import Cheque
+
+            q = state["latestCheque"]
+            cheque = Cheque(int(q["channelId"]), int(q["nonce"]), int(q["amount"]), bytes.fromhex(q["signature"][2:]))
+            if cheque.channel_id != ch.id or cheque.signer(self.channels.domain) != self._require_signer().address:
+                return False
+            with self._lock:
+                ch.total = max(ch.total, int(state["spent"]))
+                ch.signed = max(ch.signed, cheque.amount)
+                ch.nonce = max(ch.nonce, cheque.nonce)
+                self._save_chan(m.info.id, ch)
+            return True
+        if code in ("amount_above_deposit", "channel_expiring", "channel_closed"):
+            with self._lock:
+                ch.expiry = 0 if code != "amount_above_deposit" else ch.expiry
+                ch.deposit = 0 if code == "amount_above_deposit" else ch.deposit
+            return True
+        return False
+
+    def _check_answer(self, m: _Model, resp: httpx.Response, data: bytes, cost: int, channel: int, nonce: int) -> Receipt:
+        try:
+            info = decode_header(resp.headers.get(PAYMENT_RESPONSE, ""), PAYMENT_RESPONSE)
+            receipt = Receipt.from_json(info["receipt"])
+        except (PaymentError, KeyError, TypeError) as exc:
+            raise ReceiptError(f"model {m.info.id}'s answer carries no valid receipt: {exc}") from None
+        receipt.verify(self.receipt_domain, m.service, weights_hash=m.info.weights_hash)
+        if receipt.input_hash != keccak(data) or receipt.output_hash != keccak(resp.content):
+            raise ReceiptError("the receipt does not match this call's input and output")
+        if receipt.amount != cost or receipt.channel_id != channel or receipt.nonce != nonce or receipt.model_id != m.info.id:
+            raise ReceiptError("the receipt names another charge, cheque or model than this call's")
+        return receipt
+
+    # -- persistence --------------------------------------------------------------------------
+    def _load_chan(self, model_id: int, locked: bool = False) -> _Chan | None:
+        if model_id in self._chans:
+            return self._chans[model_id]
+        row = self._db.execute(
+            "SELECT id, deposit, expiry, total, signed, nonce FROM channels WHERE channels = ? AND model = ?",
+            (self.channels.address, model_id),
+        ).fetchone()
+        if row is None:
+            return None
+        ch = _Chan(row[0], int(row[1]), row[2], int(row[3]), int(row[4]), row[5])
+        self._chans[model_id] = ch
+        return ch
+
+    def _save_chan(self, model_id: int, ch: _Chan) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.channels.address, model_id, ch.id, str(ch.deposit), ch.expiry, str(ch.total), str(ch.signed), ch.nonce),
+        )
+
+    def _deposited(self, model_id: int) -> int:
+        row = self._db.execute(
+            "SELECT deposited FROM budgets WHERE channels = ? AND model = ?", (self.channels.address, model_id)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _add_deposited(self, model_id: int, amount: int) -> None:
+        total = self._deposited(model_id) + amount
+        self._db.execute("INSERT OR REPLACE INTO budgets VALUES (?, ?, ?)", (self.channels.address, model_id, str(total)))
+
+    def _now(self) -> int:
+        return int(time.time()) + (self._clock_offset or 0)
+
+    def _require_signer(self) -> Signer:
+        if self.signer is None:
+            raise ConfigError("paying for a call needs an account", hint="set AGORA_PRIVATE_KEY or AGORA_KEYSTORE")
+        return self.signer
+
+
+def _error_of(resp: httpx.Response) -> AgoraError:
+    try:
+        body = resp.json()
+        message, code = str(body.get("error", resp.text)), str(body.get("code", "error"))
+    except ValueError:
+        message, code = resp.text[:200] or f"HTTP {resp.status_code}", "error"
+    if resp.status_code == 402:
+        return PaymentError(code, f"the service refused the payment: {message}")
+    if resp.status_code == 400:
+        return ConfigError(f"the service refused the input: {message}")
+    return AgoraError(f"the service answered HTTP {resp.status_code}: {message}")

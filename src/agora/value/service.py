@@ -1,0 +1,395 @@
+"""The paid service: checks cheques locally, charges calls durably, signs receipts, claims.
+
+Nothing here calls the chain on a paid call. Each channel's chain state
+(deposit, expiry, signer, what was claimed) is cached and kept current from
+the contract's events by :meth:`PaidService.sync`; a channel the node has never
+seen is read once (one ``eth_call``) on its first cheque, and again only if a
+cheque exceeds the cached deposit (the payer topped up) or a stale expiry.
+
+Accounting per channel: ``spent`` is the sum of the charges of answered calls.
+A call is admitted if its cheque is fresh (a nonce never used on the channel and
+above the last claimed one), signed by the channel's signer in this contract's
+EIP-712 domain, within the deposit, and if the best cheque seen so far covers
+``spent`` + calls in flight + this call. So calls on one channel may run
+concurrently and arrive out of order, and a replayed cheque buys nothing. The
+charge and the cheque are stored in SQLite before the answer leaves. A claim
+submits, per channel, the highest stored cheque whose amount is at most
+``spent``: the service never claims more than it served.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+from agora.chain import Chain, Signer
+from agora.chain.eip712 import Domain
+from agora.compute.workloads import Workload
+from agora.errors import AgoraError
+from agora.value.channels import ChannelInfo, Channels
+from agora.value.cheques import Cheque
+from agora.value.ledger import Ledger
+from agora.value.models import ModelCard, ModelRegistry
+from agora.value.receipts import Receipt, receipts_domain, sign_receipt
+from agora.value.x402 import PaymentError
+
+__all__ = ["PaidService", "Ticket", "ServiceStats"]
+
+
+@dataclass
+class _Channel:
+    info: ChannelInfo
+    spent: int = 0
+    reserved: int = 0
+    best: Cheque | None = None
+    stored: list[Cheque] = field(default_factory=list)  # answered calls' cheques above the claimable one
+    claimable: Cheque | None = None
+    used: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def state(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "id": str(self.info.id), "spent": str(self.spent), "deposit": str(self.info.deposit),
+            "claimed": str(self.info.claimed), "expiry": self.info.expiry,
+            "latestCheque": best.to_json() if best else None,
+        }
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """An admitted call: its cheque and charge, reserved until :meth:`PaidService.commit` or
+    :meth:`PaidService.release`."""
+
+    channel: int
+    cheque: Cheque
+    charge: int
+    payer: str
+
+
+@dataclass
+class ServiceStats:
+    """Counters of one service (for logs, /health and the benchmark)."""
+
+    calls: int = 0
+    rejected: int = 0
+    chain_reads: int = 0
+    claims: int = 0
+    claimed: int = 0
+
+
+class PaidService:
+    """Sells calls to one registered model over payment channels."""
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        registry: ModelRegistry,
+        channels: Channels,
+        model_id: int,
+        card: ModelCard,
+        workload: Workload,
+        model_bytes: bytes,
+        signer: Signer,
+        ledger_path: Path,
+        claim_threshold: int | None = None,
+        expiry_margin_s: int = 120,
+        durable: bool = False,
+    ) -> None:
+        self.chain = chain
+        self.registry = registry
+        self.channels = channels
+        self.model_id = model_id
+        self.card = card
+        self.workload = workload
+        self.model_bytes = model_bytes
+        self.signer = signer
+        self.weights_hash = bytes.fromhex(card.weights_hash[2:])
+        self.domain: Domain = channels.domain
+        self.receipt_domain: Domain = receipts_domain(chain.chain_id, registry.contract.address)
+        self.ledger = Ledger(ledger_path, durable=durable)
+        #: claim once the unclaimed charges pass this (default: 100 calls' worth)
+        self.claim_threshold = claim_threshold if claim_threshold is not None else max(card.price, 1) * 100
+        #: refuse cheques on channels expiring within this margin, and claim before it
+        self.expiry_margin_s = expiry_margin_s
+        self.stats = ServiceStats()
+        self._chans: dict[int, _Channel] = {}
+        self._chans_lock = threading.Lock()
+        self._chain_lock = threading.RLock()  # the embedded chain is not thread-safe
+        self._clock_offset = 0
+        self._restore()
+
+    # -- startup -------------------------------------------------------------------
+    def _restore(self) -> None:
+        for row in self.ledger.load_channels():
+            self._chans[row[0]] = _Channel(ChannelInfo(*row))
+        for cid in self.ledger.channel_ids_with_calls():
+            ch = self._chans.get(cid)
+            if ch is None:
+                ch = self._chans[cid] = _Channel(self._read_chain(cid))
+            for cheque, charge in self.ledger.cheques(cid):
+                ch.spent += charge
+                ch.used.add(cheque.nonce)
+                self._note_best(ch, cheque)
+                ch.stored.append(cheque)
+            self._advance_claimable(ch)
+
+    def close(self) -> None:
+        """Close the ledger."""
+        self.ledger.close()
+
+    # -- the paid call -------------------------------------------------------------
+    def price_of(self, data: bytes) -> int:
+        """What a call with input ``data`` costs (price × input items); WorkloadError if bad."""
+        items = self.workload.units(data)
+        if items > self.card.max_items:
+            from agora.compute.workloads import WorkloadError
+
+            raise WorkloadError(f"a call takes at most {self.card.max_items} input items, got {items}")
+        return self.card.price * items
+
+    def admit(self, cheque: Cheque, charge: int) -> Ticket:
+        """Check ``cheque`` pays for a call costing ``charge`` and reserve it; PaymentError if not.
+        No chain access unless the channel is new to this node or its cached state is stale."""
+        ch = self._channel(cheque.channel_id)
+        with ch.lock:
+            try:
+                self._check(ch, cheque, charge)
+            except PaymentError:
+                self.stats.rejected += 1
+                raise
+            ch.used.add(cheque.nonce)
+            ch.reserved += charge
+            self._note_best(ch, cheque)
+            return Ticket(ch.info.id, cheque, charge, ch.info.payer)
+
+    def _check(self, ch: _Channel, q: Cheque, charge: int) -> None:
+        info = ch.info
+        if info.model_id != self.model_id:
+            raise PaymentError("wrong_model", f"channel {info.id} pays model {info.model_id}, not model {self.model_id}")
+        now = self.now()
+        if not info.open or now + self.expiry_margin_s >= info.expiry:
+            info = self._refresh(ch)  # maybe extended or closed since
+            if not info.open:
+                raise PaymentError("channel_closed", f"channel {info.id} is closed")
+            if now + self.expiry_margin_s >= info.expiry:
+                raise PaymentError(
+                    "channel_expiring",
+                    f"channel {info.id} expires at {info.expiry}, within {self.expiry_margin_s} s",
+                    hint="extend the channel",
+                )
+        if q.nonce <= info.nonce or q.nonce in ch.used:
+            raise PaymentError("cheque_replayed", f"cheque nonce {q.nonce} on channel {info.id} was already used")
+        if q.amount > info.deposit:
+            info = self._refresh(ch)  # maybe topped up since
+            if q.amount > info.deposit:
+                raise PaymentError(
+                    "amount_above_deposit",
+                    f"the cheque's total {q.amount} exceeds channel {info.id}'s deposit {info.deposit}",
+                    hint="top up the channel",
+                )
+        best = ch.best
+        if best is not None and q.amount > best.amount and q.nonce < best.nonce:
+            raise PaymentError("nonce_not_rising", f"a cheque raising the total must have a nonce above {best.nonce}")
+        signer = q.signer(self.domain)
+        if signer is None or signer != info.signer:
+            raise PaymentError(
+                "invalid_signature",
+                f"the cheque is not signed by channel {info.id}'s signer for this chain and contract",
+            )
+        need = ch.spent + ch.reserved + charge
+        cover = max(q.amount, best.amount if best else 0)
+        if cover < need:
+            raise PaymentError(
+                "insufficient_amount",
+                f"the cheque's running total {q.amount} does not cover this call: at least {need} is needed",
+            )
+
+    def commit(self, ticket: Ticket, data: bytes, output: bytes) -> Receipt:
+        """Record the answered call durably and return its signed receipt."""
+        ch = self._chans[ticket.channel]
+        now = int(time.time())
+        with ch.lock:
+            self.ledger.record_call(ticket.cheque, ticket.charge, now)
+            ch.reserved -= ticket.charge
+            ch.spent += ticket.charge
+            ch.stored.append(ticket.cheque)
+            self._advance_claimable(ch)
+        self.stats.calls += 1
+        receipt = Receipt(
+            model_id=self.model_id, weights_hash=self.weights_hash, input_hash=keccak(data),
+            output_hash=keccak(output), amount=ticket.charge, channel_id=ticket.channel,
+            nonce=ticket.cheque.nonce, payer=ticket.payer, time=now,
+        )
+        return sign_receipt(self.signer, self.receipt_domain, receipt)
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back an admitted call's reservation (the model failed: no charge)."""
+        ch = self._chans[ticket.channel]
+        with ch.lock:
+            ch.reserved -= ticket.charge
+            ch.used.discard(ticket.cheque.nonce)
+
+    def run(self, data: bytes) -> bytes:
+        """Run the model on ``data`` (canonical output bytes)."""
+        return self.workload.run(self.model_bytes, data)
+
+    def channel_state(self, channel_id: int) -> dict[str, Any] | None:
+        """The node's view of a known channel (for a client that lost its own)."""
+        ch = self._chans.get(channel_id)
+        return ch.state() if ch is not None else None
+
+    # -- channel bookkeeping -----------------------------------------------------------
+    @staticmethod
+    def _note_best(ch: _Channel, q: Cheque) -> None:
+        best = ch.best
+        if best is None or (q.amount, q.nonce) > (best.amount, best.nonce):
+            ch.best = q
+
+    @staticmethod
+    def _advance_claimable(ch: _Channel) -> None:
+        """claimable := the stored cheque with the largest (amount, nonce) and amount <= spent."""
+        keep: list[Cheque] = []
+        top = ch.claimable
+        for q in ch.stored:
+            if q.amount <= ch.spent:
+                if top is None or (q.amount, q.nonce) > (top.amount, top.nonce):
+                    top = q
+            else:
+                keep.append(q)
+        ch.claimable, ch.stored = top, keep
+
+    def _channel(self, channel_id: int) -> _Channel:
+        ch = self._chans.get(channel_id)
+        if ch is not None:
+            return ch
+        info = self._read_chain(channel_id)
+        if not info.exists:
+            raise PaymentError("unknown_channel", f"there is no channel {channel_id} on chain {self.chain.chain_id}")
+        with self._chans_lock:
+            ch = self._chans.setdefault(channel_id, _Channel(info))
+        if info.model_id == self.model_id:
+            self.ledger.save_channel(_row(info))
+        return ch
+
+    def _read_chain(self, channel_id: int) -> ChannelInfo:
+        with self._chain_lock:
+            self.stats.chain_reads += 1
+            return self.channels.get(channel_id)
+
+    def _refresh(self, ch: _Channel) -> ChannelInfo:
+        info = self._read_chain(ch.info.id)
+        ch.info = info
+        self.ledger.save_channel(_row(info))
+        return info
+
+    def now(self) -> int:
+        """Unix time as the chain sees it (wall clock plus the chain's offset, learned in sync)."""
+        return int(time.time()) + self._clock_offset
+
+    # -- chain side: sync and claims ----------------------------------------------------
+    def sync(self) -> int:
+        """Apply the channel contract's new events to the cache; return how many were read."""
+        with self._chain_lock:
+            start = self.ledger.cursor()
+            if start is None:
+                start = self.channels.dep.block
+            head = self.chain.block_number()
+            self._clock_offset = self.chain.timestamp() - int(time.time())
+            if head < start:
+                return 0
+            events = self.channels.contract.get_events(
+                ["ChannelOpened", "ChannelFunded", "ChannelClosed", "Claimed"], start, head
+            )
+            touched: dict[int, ChannelInfo] = {}
+            for ev in events:
+                cid = int(ev.args["channel_id"])
+                if ev.name == "ChannelOpened" and int(ev.args["model_id"]) != self.model_id:
+                    continue
+                if ev.name != "ChannelOpened" and cid not in self._chans:
+                    continue
+                touched[cid] = self.channels.get(cid)
+            for cid, info in touched.items():
+                with self._chans_lock:
+                    ch = self._chans.setdefault(cid, _Channel(info))
+                with ch.lock:
+                    ch.info = info
+            self.ledger.save_channels((_row(i) for i in touched.values()), cursor=head + 1)
+            return len(events)
+
+    def due_cheques(self, *, force: bool = False) -> list[Cheque]:
+        """The cheques to claim now: all claimable ones once their total passes the threshold
+        (or ``force``), else only those of channels near their expiry."""
+        now = self.now()
+        out: list[Cheque] = []
+        total = 0
+        urgent: list[Cheque] = []
+        for ch in list(self._chans.values()):
+            with ch.lock:
+                q, info = ch.claimable, ch.info
+                if q is None or q.amount <= info.claimed or q.nonce <= info.nonce or not info.open:
+                    continue
+                out.append(q)
+                total += q.amount - info.claimed
+                if now + 2 * self.expiry_margin_s >= info.expiry:
+                    urgent.append(q)
+        if force or total >= self.claim_threshold:
+            return out
+        return urgent
+
+    def claim(self, *, force: bool = False) -> int:
+        """Claim what is due (see :meth:`due_cheques`) in batched transactions; return the amount
+        newly claimed."""
+        cheques = self.due_cheques(force=force)
+        if not cheques:
+            return 0
+        with self._chain_lock:
+            receipts = self.channels.claim_many(cheques, self.signer)
+            claimed = 0
+            for r in receipts:
+                for ev in self.channels.contract.events_in(r, "Claimed"):
+                    ch = self._chans.get(int(ev.args["channel_id"]))
+                    if ch is None:
+                        continue
+                    with ch.lock:
+                        before = ch.info.claimed
+                        ch.info = _replace_claim(ch.info, int(ev.args["amount"]), int(ev.args["nonce"]))
+                        claimed += ch.info.claimed - before
+            self.ledger.save_channels(_row(ch.info) for ch in self._chans.values())
+        self.stats.claims += len(receipts)
+        self.stats.claimed += claimed
+        return claimed
+
+    def unclaimed(self) -> int:
+        """Charges earned but not yet claimed on chain."""
+        return sum(max(ch.spent - ch.info.claimed, 0) for ch in self._chans.values())
+
+    def earned(self) -> int:
+        """Charges of every answered call."""
+        return sum(ch.spent for ch in self._chans.values())
+
+
+def _row(info: ChannelInfo) -> tuple[Any, ...]:
+    return (info.id, info.payer, info.signer, info.model_id, info.deposit, info.claimed, info.nonce, info.expiry)
+
+
+def _replace_claim(info: ChannelInfo, amount: int, nonce: int) -> ChannelInfo:
+    from dataclasses import replace
+
+    return replace(info, claimed=max(info.claimed, amount), nonce=max(info.nonce, nonce))
+
+
+def service_address(signer: Signer) -> str:
+    """The checksummed address of the serving key."""
+    return to_checksum_address(signer.address)
+
+
+class ServiceError(AgoraError):
+    """The service cannot start (a model that does not match its registration, ...)."""

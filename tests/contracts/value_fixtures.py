@@ -1,0 +1,346 @@
+"""Shared helpers for the value contract tests (``ModelRegistry`` + ``PaymentChannels``).
+
+Not a test module: the ``test_value_*`` modules import it. It compiles the
+token, the registry and the channel contract once, deploys them on a pinned
+clock, registers models with revenue splits, funds and approves payers (who
+have private keys, so they can sign EIP-2612 permits and EIP-712 cheques with
+eth-account), signs cheques exactly as a wallet's ``eth_signTypedData_v4``
+would, and checks that the money adds up:
+
+    channels' token balance == sum over open channels of (deposit - claimed)
+                               + sum(pot) + sum(balance_of)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boa
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_utils import keccak
+
+from agora.chain.permits import permit_typed_data
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN_PATH = ROOT / "contracts/token/AgoraToken.vy"
+REGISTRY_PATH = ROOT / "contracts/value/ModelRegistry.vy"
+CHANNELS_PATH = ROOT / "contracts/value/PaymentChannels.vy"
+
+# Compiled once per session (module import), deployed per test module.
+TOKEN = boa.load_partial(str(TOKEN_PATH))
+REGISTRY = boa.load_partial(str(REGISTRY_PATH))
+CHANNELS = boa.load_partial(str(CHANNELS_PATH))
+
+ZERO = "0x0000000000000000000000000000000000000000"
+ZERO32 = b"\x00" * 32
+MAX_UINT256 = 2**256 - 1
+MASK32 = (1 << 32) - 1
+MASK64 = (1 << 64) - 1
+MASK96 = (1 << 96) - 1
+BPS = 10_000
+E18 = 10**18
+SUPPLY = 10**30                     # > 2**96: a deposit can reach the 96-bit limit
+MAX_DURATION = 366 * 86_400
+MAX_SHARES = 8
+MAX_LINKS = 32
+MAX_BATCH = 512
+MAX_WITHDRAW_MODELS = 32
+#: secp256k1 group order, and the EIP-2 bound on s
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+HALF_N = SECP256K1_N // 2
+
+GENESIS_TIME = 1_800_000_000
+DAY = 86_400
+
+CHANNELS_NAME = "Agora PaymentChannels"
+REGISTRY_NAME = "Agora ModelRegistry"
+TOKEN_NAME = "Agora Token"
+
+DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+CHEQUE_TYPES = {
+    "EIP712Domain": DOMAIN_FIELDS,
+    "Cheque": [
+        {"name": "channelId", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "amount", "type": "uint256"},
+    ],
+}
+NFT_PERMIT_TYPES = {
+    "EIP712Domain": DOMAIN_FIELDS,
+    "Permit": [
+        {"name": "spender", "type": "address"},
+        {"name": "tokenId", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
+
+# A registry that calls every model id active: the only way to reach the channel
+# contract's "model id too large" guard (the real registry counts ids from 1).
+PERMISSIVE_REGISTRY_SOURCE = """
+# pragma version ~=0.4.3
+struct Share:
+    recipient: address
+    bps: uint256
+
+@external
+@view
+def is_active(model_id: uint256) -> bool:
+    return True
+
+@external
+@view
+def payees(model_id: uint256) -> DynArray[Share, 8]:
+    return [Share(recipient=msg.sender, bps=10000)]
+"""
+
+
+def pin_chain() -> None:
+    """Fix the clock: ``registered_at`` and expiries become reproducible."""
+    boa.env.evm.patch.timestamp = GENESIS_TIME
+
+
+def now() -> int:
+    return boa.env.evm.patch.timestamp
+
+
+def chain_id() -> int:
+    return boa.env.evm.patch.chain_id
+
+
+def digest_of(text: str) -> bytes:
+    return keccak(text=text)
+
+
+def key_for(name: str) -> bytes:
+    """A fixed private key per name (reproducible accounts)."""
+    return keccak(text=f"agora-value-test:{name}")
+
+
+def account(name: str):
+    """An eth-account ``LocalAccount`` with a fixed key."""
+    return Account.from_key(key_for(name))
+
+
+def event_names(logs) -> list[str]:
+    return [type(log).__name__ for log in logs]
+
+
+def events(logs, name: str, address=None) -> list:
+    return [
+        log for log in logs
+        if type(log).__name__ == name and (address is None or str(log.address) == str(address))
+    ]
+
+
+def revert_strings(path: Path, prefix: str) -> set[str]:
+    """Every literal revert reason ``"<prefix>: ..."`` in a Vyper source."""
+    return set(re.findall(rf'"({re.escape(prefix)}: [^"]+)"', path.read_text()))
+
+
+# ----------------------------------------------------------------------------- EIP-712
+
+
+def domain(name: str, contract, cid: int | None = None, version: str = "1") -> dict:
+    return {
+        "name": name, "version": version, "chainId": chain_id() if cid is None else cid,
+        "verifyingContract": str(contract),
+    }
+
+
+def cheque_typed_data(contract, channel_id: int, nonce: int, amount: int, cid: int | None = None,
+                      name: str = CHANNELS_NAME, version: str = "1") -> dict:
+    """The full EIP-712 message of a cheque (what ``eth_signTypedData_v4`` takes)."""
+    return {
+        "types": CHEQUE_TYPES,
+        "primaryType": "Cheque",
+        "domain": domain(name, contract, cid, version),
+        "message": {"channelId": channel_id, "nonce": nonce, "amount": amount},
+    }
+
+
+def cheque_hash(contract, channel_id: int, nonce: int, amount: int, cid: int | None = None) -> bytes:
+    """eth-account's EIP-712 digest of a cheque (the reference the contract must match)."""
+    return _hash_eip191_message(encode_typed_data(full_message=cheque_typed_data(contract, channel_id, nonce, amount,
+                                                                                 cid)))
+
+
+def sign_cheque(key, contract, channel_id: int, nonce: int, amount: int, cid: int | None = None,
+                **kw) -> tuple[int, bytes, bytes]:
+    """Sign a cheque with eth-account; return ``(v, r, s)`` as ``claim`` takes them."""
+    sig = Account.sign_typed_data(key, full_message=cheque_typed_data(contract, channel_id, nonce, amount, cid, **kw))
+    return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
+
+def malleate(v: int, r: bytes, s: bytes) -> tuple[int, bytes, bytes]:
+    """The high-s twin of a signature: same signer, other (v, s)."""
+    return 55 - v, r, (SECP256K1_N - int.from_bytes(s, "big")).to_bytes(32, "big")
+
+
+def sign_token_permit(key, token, spender, value: int, deadline: int, nonce: int | None = None):
+    """An EIP-2612 permit of the token, signed with eth-account; ``(v, r, s)``."""
+    owner = Account.from_key(key).address
+    if nonce is None:
+        nonce = token.nonces(owner)
+    msg = permit_typed_data(domain(TOKEN_NAME, token.address), owner, str(spender), value, nonce, deadline)
+    sig = Account.sign_typed_data(key, full_message=msg)
+    return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
+
+def sign_nft_permit(key, registry, spender, token_id: int, deadline: int, nonce: int | None = None):
+    """An ERC-4494 permit of a model token, signed with eth-account; ``(v, r, s)``."""
+    if nonce is None:
+        nonce = registry.nonces(token_id)
+    msg = {
+        "types": NFT_PERMIT_TYPES,
+        "primaryType": "Permit",
+        "domain": domain(REGISTRY_NAME, registry.address),
+        "message": {"spender": str(spender), "tokenId": token_id, "nonce": nonce, "deadline": deadline},
+    }
+    sig = Account.sign_typed_data(key, full_message=msg)
+    return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
+
+def split_parts(amount: int, bps: list[int]) -> list[int]:
+    """The documented rounding rule: every share but the first gets floor(amount * bps / 10,000),
+    the first gets the rest."""
+    parts = [amount * b // BPS for b in bps]
+    parts[0] = amount - sum(parts[1:])
+    return parts
+
+
+# ----------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """One deployment (token, registry, channels) and the accounts that act on it."""
+
+    token: object
+    registry: object
+    channels: object
+    owner: str                                   # token deployer (holds the supply)
+    accounts: list = field(default_factory=list)  # every address the books look at
+    last_logs: list = field(default_factory=list)
+
+    def fork(self) -> World:
+        return World(token=self.token, registry=self.registry, channels=self.channels, owner=self.owner,
+                     accounts=list(self.accounts))
+
+    # -------------------------------------------------------------- accounts
+
+    def _remember(self, who) -> None:
+        if str(who) not in [str(a) for a in self.accounts]:
+            self.accounts.append(str(who))
+
+    def fund(self, who, amount: int) -> None:
+        with boa.env.prank(self.owner):
+            self.token.transfer(who, amount)
+        self._remember(who)
+
+    def address(self, name: str) -> str:
+        """A fresh (keyless) address, remembered for the books."""
+        who = boa.env.generate_address(name)
+        self._remember(who)
+        return who
+
+    def payer(self, name: str, amount: int = 10**24, approve: bool = True):
+        """A funded account with a private key (``LocalAccount``), approved for the channels."""
+        acct = account(name)
+        if amount:
+            self.fund(acct.address, amount)
+        if approve:
+            with boa.env.prank(acct.address):
+                self.token.approve(self.channels.address, MAX_UINT256)
+        self._remember(acct.address)
+        return acct
+
+    # -------------------------------------------------------------- calls
+
+    def act(self, who, fn, *args, **kwargs):
+        """Call ``fn`` as ``who``; keep the call's logs in ``last_logs``."""
+        with boa.env.prank(str(who)):
+            out = fn(*args, **kwargs)
+        self.last_logs = fn.contract.get_logs() if hasattr(fn, "contract") else []
+        return out
+
+    def register(self, owner, split=None, card=None, weights=None, uri="ipfs://card", datasets=(), jobs=(),
+                 parent=0) -> int:
+        """Register a model as ``owner`` (default split: all to the owner)."""
+        self._remember(owner)
+        split = [(ZERO, BPS)] if split is None else split
+        for recipient, _ in split:
+            if recipient != ZERO:
+                self._remember(recipient)
+        n = self.registry.next_id()
+        with boa.env.prank(str(owner)):
+            model_id = self.registry.register(
+                card or digest_of(f"card-{n}"), weights or digest_of(f"weights-{n}"), uri, list(datasets),
+                list(jobs), [(str(r), b) for r, b in split], parent,
+            )
+        self.last_logs = self.registry.get_logs()
+        return model_id
+
+    def open(self, payer, model_id: int, deposit: int, expiry: int | None = None, signer=ZERO) -> int:
+        expiry = now() + DAY if expiry is None else expiry
+        with boa.env.prank(str(payer)):
+            cid = self.channels.open(model_id, deposit, expiry, str(signer))
+        self.last_logs = self.channels.get_logs()
+        return cid
+
+    def cheque(self, key, channel_id: int, nonce: int, amount: int, **kw) -> tuple:
+        """A signed cheque tuple ``(channel_id, nonce, amount, v, r, s)`` for ``claim_many``."""
+        return (channel_id, nonce, amount, *sign_cheque(key, self.channels.address, channel_id, nonce, amount, **kw))
+
+    def claim(self, key, channel_id: int, nonce: int, amount: int, caller=None, **kw) -> int:
+        v, r, s = sign_cheque(key, self.channels.address, channel_id, nonce, amount, **kw)
+        with boa.env.prank(str(caller or self.owner)):
+            out = self.channels.claim(channel_id, nonce, amount, v, r, s)
+        self.last_logs = self.channels.get_logs()
+        return out
+
+    def transfer_model(self, model_id: int, to) -> None:
+        owner = self.registry.ownerOf(model_id)
+        with boa.env.prank(str(owner)):
+            self.registry.transferFrom(owner, str(to), model_id)
+        self._remember(to)
+
+    # -------------------------------------------------------------- the books
+
+    def open_escrow(self) -> int:
+        c = self.channels
+        total = 0
+        for i in range(1, c.next_id()):
+            _, _, _, deposit, claimed, _, expiry = c.channel(i)
+            if expiry != 0:
+                total += deposit - claimed
+        return total
+
+    def pots(self) -> int:
+        return sum(self.channels.pot(m) for m in range(1, self.registry.next_id()))
+
+    def balances(self) -> int:
+        return sum(self.channels.balance_of(a) for a in self.accounts)
+
+    def check_books(self) -> None:
+        """The channel contract holds exactly the open escrow, the pots and the balances."""
+        assert self.token.balanceOf(self.channels.address) == self.open_escrow() + self.pots() + self.balances()
+
+
+def deploy_world() -> World:
+    """Token (supply 1e30 to the owner), registry and channels on a pinned clock."""
+    pin_chain()
+    owner = boa.env.generate_address("value-owner")
+    with boa.env.prank(owner):
+        token = TOKEN.deploy(SUPPLY)
+        registry = REGISTRY.deploy()
+        channels = CHANNELS.deploy(token.address, registry.address)
+    return World(token=token, registry=registry, channels=channels, owner=owner, accounts=[owner])
