@@ -40,13 +40,14 @@ MAX_UINT256 = 2**256 - 1
 MASK32 = (1 << 32) - 1
 MASK64 = (1 << 64) - 1
 MASK96 = (1 << 96) - 1
+MAX_NONCE = MASK32                  # cheque nonces are 32-bit in the channel's word
 BPS = 10_000
 E18 = 10**18
 SUPPLY = 10**30                     # > 2**96: a deposit can reach the 96-bit limit
 MAX_DURATION = 366 * 86_400
 MAX_SHARES = 8
 MAX_LINKS = 32
-MAX_BATCH = 512
+MAX_BATCH = 64
 MAX_WITHDRAW_MODELS = 32
 #: secp256k1 group order, and the EIP-2 bound on s
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -209,6 +210,11 @@ def sign_nft_permit(key, registry, spender, token_id: int, deadline: int, nonce:
     return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
 
 
+def channel_id_of(signer, model_id: int, seq: int) -> int:
+    """A channel id as the contract builds it: signer(160) | model(64) | sequence(32)."""
+    return (int(str(signer), 16) << 96) | (model_id << 32) | seq
+
+
 def split_parts(amount: int, bps: list[int]) -> list[int]:
     """The documented rounding rule: every share but the first gets floor(amount * bps / 10,000),
     the first gets the rest."""
@@ -229,11 +235,12 @@ class World:
     channels: object
     owner: str                                   # token deployer (holds the supply)
     accounts: list = field(default_factory=list)  # every address the books look at
+    channel_ids: list = field(default_factory=list)   # every channel opened (ids are not sequential)
     last_logs: list = field(default_factory=list)
 
     def fork(self) -> World:
         return World(token=self.token, registry=self.registry, channels=self.channels, owner=self.owner,
-                     accounts=list(self.accounts))
+                     accounts=list(self.accounts), channel_ids=list(self.channel_ids))
 
     # -------------------------------------------------------------- accounts
 
@@ -294,7 +301,12 @@ class World:
         with boa.env.prank(str(payer)):
             cid = self.channels.open(model_id, deposit, expiry, str(signer))
         self.last_logs = self.channels.get_logs()
-        return cid
+        return self.track(cid)
+
+    def track(self, channel_id: int) -> int:
+        """Remember a channel for the books (``open`` does it; call it after a direct open)."""
+        self.channel_ids.append(channel_id)
+        return channel_id
 
     def cheque(self, key, channel_id: int, nonce: int, amount: int, **kw) -> tuple:
         """A signed cheque tuple ``(channel_id, nonce, amount, v, r, s)`` for ``claim_many``."""
@@ -318,7 +330,7 @@ class World:
     def open_escrow(self) -> int:
         c = self.channels
         total = 0
-        for i in range(1, c.next_id()):
+        for i in self.channel_ids:
             _, _, _, deposit, claimed, _, expiry = c.channel(i)
             if expiry != 0:
                 total += deposit - claimed

@@ -15,8 +15,8 @@ from agora.value.cheques import Cheque, channels_domain
 
 __all__ = ["ChannelInfo", "Channels", "MAX_CLAIM_BATCH"]
 
-#: Cheques per ``claim_many`` transaction (the contract takes up to 512).
-MAX_CLAIM_BATCH = 200
+#: Cheques per ``claim_many`` transaction (the contract's limit).
+MAX_CLAIM_BATCH = 64
 _CHANNEL_SELECTOR = function_signature_to_4byte_selector("channel(uint256)")
 _CHANNEL_TYPES = ["address", "address", "uint256", "uint256", "uint256", "uint256", "uint256"]
 
@@ -131,7 +131,7 @@ class Channels:
             raise ConfigError("no cheques to claim")
         ordered = sorted(cheques, key=lambda c: c.channel_id)
         txs = [
-            self.contract.claim_many.build([(c.channel_id, c.nonce, c.amount, *c.vrs()) for c in batch])
+            self.contract.claim_many.build([c.packed() for c in batch])
             for batch in (ordered[i : i + MAX_CLAIM_BATCH] for i in range(0, len(ordered), MAX_CLAIM_BATCH))
         ]
         return self.chain.sender(sender).send_many(txs)

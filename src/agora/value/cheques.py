@@ -67,6 +67,13 @@ class Cheque:
         v = self.signature[64]
         return (v if v >= 27 else v + 27), self.signature[:32], self.signature[32:64]
 
+    def packed(self) -> tuple[int, int, bytes, bytes]:
+        """The four words ``claim_many`` takes: (channel id, amount << 32 | nonce, r, vs)
+        with EIP-2098's compact signature ``vs = (v - 27) << 255 | s``."""
+        v, r, s = self.vrs()
+        vs = ((v - 27) << 255) | int.from_bytes(s, "big")
+        return (self.channel_id, (self.amount << 32) | self.nonce, r, vs.to_bytes(32, "big"))
+
     def to_json(self) -> dict[str, Any]:
         """The x402 payload form (decimal strings for the integers)."""
         return {

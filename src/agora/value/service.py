@@ -352,17 +352,22 @@ class PaidService:
             return 0
         with self._chain_lock:
             receipts = self.channels.claim_many(cheques, self.signer)
-            claimed = 0
-            for r in receipts:
-                for ev in self.channels.contract.events_in(r, "Claimed"):
-                    ch = self._chans.get(int(ev.args["channel_id"]))
-                    if ch is None:
-                        continue
-                    with ch.lock:
-                        before = ch.info.claimed
-                        ch.info = _replace_claim(ch.info, int(ev.args["amount"]), int(ev.args["nonce"]))
-                        claimed += ch.info.claimed - before
-            self.ledger.save_channels(_row(ch.info) for ch in self._chans.values())
+            expected = 0
+            for q in cheques:
+                ch = self._chans[q.channel_id]
+                expected += q.amount - ch.info.claimed
+            got = sum(
+                int(ev.args["amount"]) for r in receipts for ev in self.channels.contract.events_in(r, "BatchClaimed")
+            )
+            for q in cheques:
+                ch = self._chans[q.channel_id]
+                with ch.lock:
+                    if got == expected:
+                        ch.info = _replace_claim(ch.info, q.amount, q.nonce)
+                    else:  # some were skipped (closed, or claimed by someone else): ask the chain
+                        ch.info = self.channels.get(q.channel_id)
+            self.ledger.save_channels(_row(self._chans[q.channel_id].info) for q in cheques)
+            claimed = got
         self.stats.claims += len(receipts)
         self.stats.claimed += claimed
         return claimed
