@@ -105,12 +105,12 @@ class _Chan:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
-    channels TEXT NOT NULL, model INTEGER NOT NULL, id INTEGER NOT NULL, deposit TEXT NOT NULL,
+    channels TEXT NOT NULL, model INTEGER NOT NULL, id TEXT NOT NULL, deposit TEXT NOT NULL,
     expiry INTEGER NOT NULL, total TEXT NOT NULL, signed TEXT NOT NULL, nonce INTEGER NOT NULL,
     PRIMARY KEY (channels, model)
 );
 CREATE TABLE IF NOT EXISTS receipts (
-    channels TEXT NOT NULL, channel INTEGER NOT NULL, nonce INTEGER NOT NULL, model INTEGER NOT NULL,
+    channels TEXT NOT NULL, channel TEXT NOT NULL, nonce INTEGER NOT NULL, model INTEGER NOT NULL,
     receipt TEXT NOT NULL, PRIMARY KEY (channels, channel, nonce)
 );
 CREATE TABLE IF NOT EXISTS budgets (channels TEXT NOT NULL, model INTEGER NOT NULL, deposited TEXT NOT NULL,
@@ -291,7 +291,7 @@ class ModelsClient:
             if receipt is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?)",
-                    (self.channels.address, receipt.channel_id, receipt.nonce, receipt.model_id,
+                    (self.channels.address, str(receipt.channel_id), receipt.nonce, receipt.model_id,
                      json.dumps(receipt.to_json())),
                 )
 
@@ -348,14 +348,14 @@ class ModelsClient:
         ).fetchone()
         if row is None:
             return None
-        ch = _Chan(row[0], int(row[1]), row[2], int(row[3]), int(row[4]), row[5])
+        ch = _Chan(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]), row[5])
         self._chans[model_id] = ch
         return ch
 
     def _save_chan(self, model_id: int, ch: _Chan) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.channels.address, model_id, ch.id, str(ch.deposit), ch.expiry, str(ch.total), str(ch.signed), ch.nonce),
+            (self.channels.address, model_id, str(ch.id), str(ch.deposit), ch.expiry, str(ch.total), str(ch.signed), ch.nonce),
         )
 
     def _deposited(self, model_id: int) -> int:

@@ -21,11 +21,11 @@ __all__ = ["Ledger"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
-    id INTEGER PRIMARY KEY, payer TEXT NOT NULL, signer TEXT NOT NULL, model INTEGER NOT NULL,
+    id TEXT PRIMARY KEY, payer TEXT NOT NULL, signer TEXT NOT NULL, model INTEGER NOT NULL,
     deposit TEXT NOT NULL, claimed TEXT NOT NULL, nonce INTEGER NOT NULL, expiry INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cheques (
-    channel INTEGER NOT NULL, nonce INTEGER NOT NULL, amount TEXT NOT NULL, signature BLOB NOT NULL,
+    channel TEXT NOT NULL, nonce INTEGER NOT NULL, amount TEXT NOT NULL, signature BLOB NOT NULL,
     charge TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (channel, nonce)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,21 +56,21 @@ class Ledger:
         with self._lock:
             self._db.execute(
                 "INSERT INTO cheques VALUES (?, ?, ?, ?, ?, ?)",
-                (cheque.channel_id, cheque.nonce, str(cheque.amount), cheque.signature, str(charge), now),
+                (str(cheque.channel_id), cheque.nonce, str(cheque.amount), cheque.signature, str(charge), now),
             )
 
     def cheques(self, channel_id: int) -> list[tuple[Cheque, int]]:
         """Every stored (cheque, charge) of the channel, in nonce order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT nonce, amount, signature, charge FROM cheques WHERE channel = ? ORDER BY nonce", (channel_id,)
+                "SELECT nonce, amount, signature, charge FROM cheques WHERE channel = ? ORDER BY nonce", (str(channel_id),)
             ).fetchall()
         return [(Cheque(channel_id, n, int(a), bytes(s)), int(c)) for n, a, s, c in rows]
 
     def channel_ids_with_calls(self) -> list[int]:
         """Channels that paid for at least one call."""
         with self._lock:
-            return [r[0] for r in self._db.execute("SELECT DISTINCT channel FROM cheques ORDER BY channel")]
+            return sorted(int(r[0]) for r in self._db.execute("SELECT DISTINCT channel FROM cheques"))
 
     def calls(self) -> int:
         """How many paid calls were answered."""
@@ -83,7 +83,7 @@ class Ledger:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row[0], row[1], row[2], row[3], str(row[4]), str(row[5]), row[6], row[7]),
+                (str(row[0]), row[1], row[2], row[3], str(row[4]), str(row[5]), row[6], row[7]),
             )
 
     def save_channels(self, rows: Iterable[tuple[Any, ...]], cursor: int | None = None) -> None:
@@ -94,7 +94,7 @@ class Ledger:
                 for row in rows:
                     self._db.execute(
                         "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (row[0], row[1], row[2], row[3], str(row[4]), str(row[5]), row[6], row[7]),
+                        (str(row[0]), row[1], row[2], row[3], str(row[4]), str(row[5]), row[6], row[7]),
                     )
                 if cursor is not None:
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (str(cursor),))
@@ -107,7 +107,7 @@ class Ledger:
         """Every cached channel."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM channels").fetchall()
-        return [(i, p, s, m, int(d), int(c), n, e) for i, p, s, m, d, c, n, e in rows]
+        return [(int(i), p, s, m, int(d), int(c), n, e) for i, p, s, m, d, c, n, e in rows]
 
     def cursor(self) -> int | None:
         """The first block whose events were not yet read (None: never synced)."""
