@@ -101,7 +101,6 @@ class Client:
         """The compute market: submit jobs, follow them, get verified results."""
         from agora.compute.market import Market
         from agora.compute.requester import ComputeClient
-    from agora.value.client import ModelsClient
 
         return ComputeClient(Market(self.deployment), self.storage, self.signer)
 

@@ -89,6 +89,14 @@ def run_demo(
         chain, dep, providers=chain.dev_signers[3:6], requester=chain.dev_signers[6], workdir=workdir, step=step
     )
 
+    from agora.value.demo import run_value_chapter
+
+    value = run_value_chapter(
+        chain, dep, owner=chain.dev_signers[7], data_owner=chain.dev_signers[8],
+        compute_provider=chain.dev_signers[3], clients=[chain.dev_signers[9], bob], compute_job=1,
+        workdir=workdir, step=step,
+    )
+
     return {
         "chain": {"uri": chain.uri, "chain_id": chain.chain_id, "blocks": chain.block_number()},
         "contracts": dict(dep.addresses),
@@ -108,5 +116,6 @@ def run_demo(
         },
         "storage": {"cid": cid, "bytes": len(blob), "verified": True},
         "compute": compute,
+        "value": value,
         "seconds": round(time.perf_counter() - t0, 2),
     }

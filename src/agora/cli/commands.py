@@ -440,6 +440,7 @@ def _print_demo(s: dict[str, Any]) -> None:
     out.print(kv_table("\n3. blob stored and fetched", [
         ("cid", st["cid"]), ("bytes", st["bytes"]), ("verified", "hash matches the CID")]))
     _print_compute_demo(s["compute"], t["symbol"])
+    _print_value_demo(s["value"], t["symbol"])
     out.print(f"\n[green]done in {s['seconds']} s[/green] — every step above was checked.")
 
 
@@ -470,3 +471,25 @@ def _print_compute_demo(c: dict[str, Any], symbol: str) -> None:
         ("reconciled", f"market holds {format_amount(r['market_balance_wei'], symbol=symbol)} = escrows + owed; "
                        "registry holds exactly the stakes; balances add up to the supply, to the wei"),
     ]))
+
+
+def _print_value_demo(v: dict[str, Any], symbol: str) -> None:
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    out.print(f"\n[bold]5. a model as an economic actor[/bold] — model {v['model_id']} (digits classifier) "
+              f"registered with a three-way split, served as a paid API at {format_amount(v['price_wei'], symbol=symbol)}"
+              " a call")
+    out.print(kv_table("", [
+        ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2, EIP-712 cheques), "
+                       f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),
+        ("receipts", f"{v['receipts_checked']} signed by the service, checked by the clients"),
+        ("settled", f"{format_amount(v['earned_wei'], symbol=symbol)} in {v['claim_transactions']} batched claim"),
+    ]))
+    st = Table("recipient", "share", "withdrawn (wei)", box=None, pad_edge=False)
+    for r in v["split"]:
+        st.add_row(r["recipient"], f"{r['bps'] / 100:.0f}%", f"{r['withdrawn_wei']:,}")
+    out.print(st)
+    out.print(kv_table("", [("reconciled", "shares add up to the claimed total, to the wei; "
+                                          "deposits = claimed + still in the channels")]))

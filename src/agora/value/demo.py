@@ -1,0 +1,183 @@
+"""The value chapter of ``agora demo``: a model that earns for everyone who made it.
+
+A digits classifier is registered with its provenance (a dataset and the compute
+job that trained it) and a three-way revenue split: its owner, the data
+contributor and the compute provider. It is served as a paid HTTP API (x402 v2 over
+payment channels) on a loopback port; two clients make a few hundred paid calls,
+each answer carrying a signed receipt that the client checks. One batched
+claim settles both channels; the pot is split and every recipient withdraws
+exactly its share, to the wei. Every step asserts what it shows.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agora.chain import Chain, Signer
+from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
+from agora.errors import AgoraError
+from agora.protocol import Deployment, fund_account
+from agora.storage import LocalStore, Storage
+from agora.value.channels import Channels
+from agora.value.client import ModelsClient
+from agora.value.models import OWNER, ModelCard, ModelRegistry, Share
+from agora.value.server import create_app
+from agora.value.service import PaidService
+
+__all__ = ["run_value_chapter", "DEMO_SPLIT_BPS", "DEMO_PRICE", "DEMO_CALLS"]
+
+#: owner, data contributor, compute provider
+DEMO_SPLIT_BPS = (6_000, 2_500, 1_500)
+#: wei per call: not a round number, so the split's rounding rule shows
+DEMO_PRICE = 1_000_000_000_000_007
+#: paid calls per client
+DEMO_CALLS = 150
+
+
+class ValueDemoFailed(AgoraError):
+    """A value demo step did not show what it claims."""
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise ValueDemoFailed(f"demo check failed: {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def split_amount(amount: int, bps: list[int]) -> list[int]:
+    """The contract's rounding rule: every share but the first gets floor(amount × bps / 10,000),
+    the first gets the rest."""
+    parts = [amount * b // 10_000 for b in bps]
+    parts[0] = amount - sum(parts[1:])
+    return parts
+
+
+def run_value_chapter(
+    chain: Chain,
+    dep: Deployment,
+    *,
+    owner: Signer,
+    data_owner: Signer,
+    compute_provider: Signer,
+    clients: list[Signer],
+    compute_job: int = 0,
+    workdir: Path | None = None,
+    step: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """Run the chapter; return its summary."""
+    import uvicorn
+
+    token = dep.token
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(workdir or tmp)
+        storage = Storage(LocalStore(root / "value-blobs"))
+        registry, channels = ModelRegistry(dep, storage), Channels(dep)
+        for who in [owner, *clients]:
+            fund_account(dep, who.address, tokens=1_000 * 10**18)
+
+        step("registering a model with a three-way revenue split")
+        model = build_digits_model()
+        workload = get_workload("onnx-classify")
+        port = _free_port()
+        card = ModelCard(
+            name="digits-mlp", description="handwritten digit classifier (8x8), one row per input",
+            kind="onnx-classify", weights_cid=storage.put(model), weights_hash="0x" + workload.weights_hash(model).hex(),
+            price=DEMO_PRICE, endpoint=f"http://127.0.0.1:{port}",
+        )
+        split = [Share(OWNER, DEMO_SPLIT_BPS[0]), Share(data_owner.address, DEMO_SPLIT_BPS[1]),
+                 Share(compute_provider.address, DEMO_SPLIT_BPS[2])]
+        model_id, reg_receipt = registry.register(card, owner, split=split, datasets=[1], jobs=[compute_job] if compute_job else [])
+        info = registry.get(model_id)
+        _check(info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered")
+
+        step("serving it as a paid API (x402 over payment channels)")
+        service = PaidService(
+            chain=chain, registry=registry, channels=channels, model_id=model_id, card=card, workload=workload,
+            model_bytes=model, signer=owner, ledger_path=root / "serve.sqlite",
+        )
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(service, claim_on_exit=False), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+        ))
+        thread = threading.Thread(target=server.run, name="agora-demo-serve", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _check(server.started, "the paid API is listening")
+        try:
+            step(f"two clients make {2 * DEMO_CALLS} paid calls")
+            balances0 = {c.address: int(token.balanceOf(c.address)) for c in clients}
+            sdks = [
+                ModelsClient(registry, channels, c, root / f"client{i}.sqlite", storage=storage)
+                for i, c in enumerate(clients)
+            ]
+            t0 = time.perf_counter()
+            for i in range(DEMO_CALLS):
+                for sdk in sdks:
+                    result = sdk.call(model_id, digits_inputs(1, seed=i), budget=DEMO_PRICE * 1_000)
+                    _check(result.receipt.amount == DEMO_PRICE, "each answer carries a checked receipt for its price")
+            seconds = time.perf_counter() - t0
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
+
+        calls = 2 * DEMO_CALLS
+        earned = service.earned()
+        _check(service.stats.calls == calls and earned == DEMO_PRICE * calls, "the service charged price x calls")
+        receipts = sum(len(sdk.receipts(model_id)) for sdk in sdks)
+        _check(receipts == calls, "every call left a receipt with its client")
+
+        step("one batched claim settles both channels")
+        service.claim(force=True)
+        _check(service.stats.claims == 1 and service.unclaimed() == 0, "one claim_many transaction claimed everything")
+        _check(channels.pot(model_id) == earned, "the model's pot holds every claimed wei")
+        for c in clients:
+            cid = sdks[clients.index(c)].channel_of(model_id)
+            assert cid is not None
+            _check(channels.get(cid["id"]).claimed == DEMO_PRICE * DEMO_CALLS, "each client paid price x its calls")
+
+        step("the revenue is split and withdrawn")
+        expected = split_amount(earned, list(DEMO_SPLIT_BPS))
+        recipients = [("owner", owner), ("data contributor", data_owner), ("compute provider", compute_provider)]
+        got: list[int] = []
+        for i, (_, who) in enumerate(recipients):
+            before = int(token.balanceOf(who.address))
+            paid = channels.withdraw(who, [model_id] if i == 0 else [])
+            _check(int(token.balanceOf(who.address)) - before == paid, "the withdrawal arrived")
+            got.append(paid)
+        _check(got == expected and sum(got) == earned, "the split adds up to the wei")
+
+        step("reconciling the channels")
+        deposits = {c.address: balances0[c.address] - int(token.balanceOf(c.address)) for c in clients}
+        unclaimed = sum(channels.get(sdk.channel_of(model_id)["id"]).unclaimed for sdk in sdks)  # type: ignore[index]
+        _check(sum(deposits.values()) == earned + unclaimed, "deposits = claimed + still in the channels")
+        _check(int(token.balanceOf(channels.address)) >= unclaimed, "the contract holds every unclaimed wei")
+        service.close()
+
+    return {
+        "model_id": model_id,
+        "register_gas": reg_receipt.gas_used,
+        "price_wei": DEMO_PRICE,
+        "calls": calls,
+        "calls_per_s": round(calls / seconds, 1),
+        "chain_reads_while_serving": service.stats.chain_reads,
+        "receipts_checked": receipts,
+        "claim_transactions": service.stats.claims,
+        "earned_wei": earned,
+        "split": [
+            {"recipient": name, "address": who.address, "bps": bps, "withdrawn_wei": amount}
+            for (name, who), bps, amount in zip(recipients, DEMO_SPLIT_BPS, got, strict=True)
+        ],
+        "reconciled": True,
+    }
