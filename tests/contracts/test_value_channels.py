@@ -45,6 +45,7 @@ from value_fixtures import (
     events,
     malleate,
     now,
+    pack,
     revert_strings,
     sign_cheque,
     sign_token_permit,
@@ -107,13 +108,17 @@ def view(w, cid):
                            nonce=nonce, expiry=expiry)
 
 
-def as_(who, fn, *args):
+def send(w, who, fn, *args):
+    """Call ``fn`` as ``who``; keep its logs in ``w.last_logs`` (a later view call would lose them)."""
     with boa.env.prank(str(who)):
-        return fn(*args)
+        out = fn(*args)
+    w.last_logs = fn.contract.get_logs()
+    return out
 
 
 def pc_events(w, name):
-    return events(w.channels.get_logs(), name, w.channels.address)
+    """The channel contract's own ``name`` events of the last call made with ``send`` / ``w.*``."""
+    return events(w.last_logs, name, w.channels.address)
 
 
 def bal(w, who):
@@ -232,12 +237,12 @@ def test_open_unknown_model_reverts(w, pc, model):
 
 def test_open_inactive_model_reverts_but_open_channels_go_on(w, pc):
     cid = open_a(w)
-    as_(w.mo, w.registry.set_active, w.model_a, False)
+    send(w, w.mo, w.registry.set_active, w.model_a, False)
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: model not active"):
         pc.open(w.model_a, DEPOSIT, now() + DAY, ZERO)
-    as_(w.p.address, pc.top_up, cid, 5)
+    send(w, w.p.address, pc.top_up, cid, 5)
     assert w.claim(w.p.key, cid, 1, 10) == 10
-    as_(w.mo, w.registry.set_active, w.model_a, True)
+    send(w, w.mo, w.registry.set_active, w.model_a, True)
     open_a(w)
 
 
@@ -329,12 +334,14 @@ def test_open_with_permit(w, pc):
     before = bal(w, holder.address)
     with boa.env.prank(holder.address):
         cid = w.track(pc.open_with_permit(w.model_a, DEPOSIT, now() + DAY, w.hot.address, deadline, v, r, s))
+    logs = pc.get_logs()
     assert cid == channel_id_of(w.hot.address, w.model_a, 1)
     assert pc.channel(cid)[:4] == (holder.address, w.hot.address, w.model_a, DEPOSIT)
     assert bal(w, holder.address) == before - DEPOSIT
     assert w.token.allowance(holder.address, pc.address) == 0
     assert w.token.nonces(holder.address) == 1
-    assert event_names([x for x in pc.get_logs() if x.address == pc.address]) == ["ChannelOpened"]
+    assert event_names(logs) == ["Approval", "Approval", "Transfer", "ChannelOpened"]
+    assert events(logs, "ChannelOpened", pc.address)[0].payer == holder.address
 
 
 def test_open_with_permit_for_another_amount_reverts(w, pc):
@@ -357,7 +364,7 @@ def test_open_with_permit_checks_the_channel_too(w, pc):
     holder = w.payer("ch-permit-holder", approve=False)
     deadline = now() + 3600
     v, r, s = sign_token_permit(holder.key, w.token, pc.address, DEPOSIT, deadline)
-    as_(w.mo, w.registry.set_active, w.model_a, False)
+    send(w, w.mo, w.registry.set_active, w.model_a, False)
     with boa.env.prank(holder.address), boa.reverts("PaymentChannels: model not active"):
         pc.open_with_permit(w.model_a, DEPOSIT, now() + DAY, ZERO, deadline, v, r, s)
     assert w.token.nonces(holder.address) == 0      # the whole call rolled back
@@ -369,7 +376,7 @@ def test_open_with_permit_checks_the_channel_too(w, pc):
 def test_top_up_by_the_payer(w, pc):
     cid = open_a(w)
     expiry = view(w, cid).expiry
-    as_(w.p.address, pc.top_up, cid, 50)
+    send(w, w.p.address, pc.top_up, cid, 50)
     assert view(w, cid).deposit == DEPOSIT + 50
     e = pc_events(w, "ChannelFunded")
     assert [(x.channel_id, x.deposit, x.expiry) for x in e] == [(cid, DEPOSIT + 50, expiry)]
@@ -378,12 +385,12 @@ def test_top_up_by_the_payer(w, pc):
 def test_top_up_by_a_third_party_is_refunded_to_the_payer(w, pc):
     cid = open_a(w, deposit=100, signer=w.hot.address)
     sponsor_before, payer_before = bal(w, w.sponsor), bal(w, w.p.address)
-    as_(w.sponsor, pc.top_up, cid, 400)
+    send(w, w.sponsor, pc.top_up, cid, 400)
     assert bal(w, w.sponsor) == sponsor_before - 400
     assert view(w, cid).deposit == 500
     w.claim(w.hot.key, cid, 1, 120)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.hot.address, pc.close, cid)                  # the signer closes ...
+    send(w, w.hot.address, pc.close, cid)                  # the signer closes ...
     assert bal(w, w.p.address) == payer_before + 380   # ... the payer gets the unclaimed rest
     assert bal(w, w.sponsor) == sponsor_before - 400
 
@@ -399,7 +406,7 @@ def test_top_up_unknown_or_closed_channel_reverts(w, pc):
         pc.top_up(1, 10)
     cid = open_a(w)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: channel not open"):
         pc.top_up(cid, 10)
 
@@ -407,7 +414,7 @@ def test_top_up_unknown_or_closed_channel_reverts(w, pc):
 def test_top_up_deposit_too_large_reverts(w, pc):
     w.fund(w.p.address, MASK96)
     cid = open_a(w, deposit=MASK96 - 5)
-    as_(w.p.address, pc.top_up, cid, 5)
+    send(w, w.p.address, pc.top_up, cid, 5)
     assert view(w, cid).deposit == MASK96
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: deposit too large"):
         pc.top_up(cid, 1)
@@ -416,14 +423,14 @@ def test_top_up_deposit_too_large_reverts(w, pc):
 def test_top_up_after_expiry_before_close_is_allowed(w, pc):
     cid = open_a(w, deposit=10)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.sponsor, pc.top_up, cid, 10)
+    send(w, w.sponsor, pc.top_up, cid, 10)
     assert view(w, cid).deposit == 20
 
 
 def test_top_up_keeps_claimed_and_nonce(w, pc):
     cid = open_a(w, deposit=100)
     w.claim(w.p.key, cid, 5, 60)
-    as_(w.p.address, pc.top_up, cid, 1)
+    send(w, w.p.address, pc.top_up, cid, 1)
     v = view(w, cid)
     assert (v.deposit, v.claimed, v.nonce) == (101, 60, 5)
 
@@ -434,11 +441,11 @@ def test_top_up_keeps_claimed_and_nonce(w, pc):
 def test_extend_by_payer_and_by_signer(w, pc):
     cid = open_a(w, signer=w.hot.address)
     e1 = now() + 2 * DAY
-    as_(w.p.address, pc.extend, cid, e1)
+    send(w, w.p.address, pc.extend, cid, e1)
     assert view(w, cid).expiry == e1
     assert [(x.channel_id, x.deposit, x.expiry) for x in pc_events(w, "ChannelFunded")] == [(cid, DEPOSIT, e1)]
     e2 = now() + MAX_DURATION
-    as_(w.hot.address, pc.extend, cid, e2)
+    send(w, w.hot.address, pc.extend, cid, e2)
     assert view(w, cid).expiry == e2
 
 
@@ -461,7 +468,7 @@ def test_extend_too_far_reverts(w, pc):
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: expiry too far"):
         pc.extend(cid, now() + MAX_DURATION + 1)
     boa.env.time_travel(seconds=DAY)          # the limit counts from now
-    as_(w.p.address, pc.extend, cid, now() + MAX_DURATION)
+    send(w, w.p.address, pc.extend, cid, now() + MAX_DURATION)
 
 
 def test_extend_unknown_or_closed_channel_reverts(w, pc):
@@ -469,7 +476,7 @@ def test_extend_unknown_or_closed_channel_reverts(w, pc):
         pc.extend(1, now() + DAY)
     cid = open_a(w)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: channel not open"):
         pc.extend(cid, now() + DAY)
 
@@ -477,7 +484,7 @@ def test_extend_unknown_or_closed_channel_reverts(w, pc):
 def test_extend_after_expiry_reopens_the_window(w, pc):
     cid = open_a(w)
     boa.env.time_travel(seconds=DAY + 10)
-    as_(w.p.address, pc.extend, cid, now() + DAY)
+    send(w, w.p.address, pc.extend, cid, now() + DAY)
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: channel not expired"):
         pc.close(cid)
 
@@ -499,7 +506,7 @@ def test_close_refunds_the_unclaimed_rest(w, pc):
     w.claim(w.p.key, cid, 1, 300)
     before = bal(w, w.p.address)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     assert bal(w, w.p.address) == before + 700
     assert [(x.channel_id, x.refund) for x in pc_events(w, "ChannelClosed")] == [(cid, 700)]
     v = view(w, cid)
@@ -513,7 +520,7 @@ def test_close_by_the_signer_refunds_the_payer(w, pc):
     cid = open_a(w, deposit=1000, signer=w.hot.address)
     before = bal(w, w.p.address)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.hot.address, pc.close, cid)
+    send(w, w.hot.address, pc.close, cid)
     assert bal(w, w.p.address) == before + 1000
     assert bal(w, w.hot.address) == 0
     assert view(w, cid).payer == w.p.address
@@ -523,7 +530,7 @@ def test_close_fully_claimed_channel_moves_no_tokens(w, pc):
     cid = open_a(w, deposit=100)
     w.claim(w.p.key, cid, 1, 100)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     logs = pc.get_logs()
     assert event_names(logs) == ["ChannelClosed"]
     assert logs[0].refund == 0
@@ -542,7 +549,7 @@ def test_close_twice_or_unknown_reverts(w, pc):
         pc.close(1)
     cid = open_a(w)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: channel not open"):
         pc.close(cid)
 
@@ -553,11 +560,11 @@ def test_close_twice_or_unknown_reverts(w, pc):
 def test_claim_settles_a_wallet_signed_cheque(w, pc):
     cid = open_a(w)
     v, r, s = sign_cheque(w.p.key, pc.address, cid, 1, 250)
-    delta = as_(w.stranger, pc.claim, cid, 1, 250, v, r, s)     # anyone may submit it
+    delta = send(w, w.stranger, pc.claim, cid, 1, 250, v, r, s)     # anyone may submit it
     assert delta == 250
     assert pc.pot(w.model_a) == 250
     assert (view(w, cid).claimed, view(w, cid).nonce) == (250, 1)
-    assert [(x.channel_id, x.nonce, x.amount) for x in pc_events(w, "Claimed")] == [(cid, 1, 250)]
+    assert [(x.channel_id, x.amount) for x in pc_events(w, "Claimed")] == [(cid, 250)]
     # running totals: the next cheque adds only the difference
     assert w.claim(w.p.key, cid, 2, 400) == 150
     assert pc.pot(w.model_a) == 400
@@ -567,11 +574,11 @@ def test_claim_with_skipped_nonces_and_out_of_order_cheques(w, pc):
     cid = open_a(w)
     cheques = [(n, 10 * n) for n in range(1, 6)]
     sigs = {n: sign_cheque(w.p.key, pc.address, cid, n, a) for n, a in cheques}
-    assert as_(w.mo, pc.claim, cid, 3, 30, *sigs[3]) == 30      # the middle one first
+    assert send(w, w.mo, pc.claim, cid, 3, 30, *sigs[3]) == 30      # the middle one first
     for n in (1, 2, 3):                                          # the older ones are now stale
         with boa.reverts("PaymentChannels: cheque already claimed"):
             pc.claim(cid, n, 10 * n, *sigs[n])
-    assert as_(w.mo, pc.claim, cid, 5, 50, *sigs[5]) == 20      # nonce 4 was never claimed: fine
+    assert send(w, w.mo, pc.claim, cid, 5, 50, *sigs[5]) == 20      # nonce 4 was never claimed: fine
     with boa.reverts("PaymentChannels: cheque already claimed"):
         pc.claim(cid, 4, 40, *sigs[4])
 
@@ -654,7 +661,7 @@ def test_claim_above_deposit_reverts_until_topped_up(w, pc):
     v, r, s = sign_cheque(w.p.key, pc.address, cid, 1, 101)
     with boa.reverts("PaymentChannels: amount above deposit"):
         pc.claim(cid, 1, 101, v, r, s)
-    as_(w.sponsor, pc.top_up, cid, 1)
+    send(w, w.sponsor, pc.top_up, cid, 1)
     assert pc.claim(cid, 1, 101, v, r, s) == 101
 
 
@@ -730,7 +737,7 @@ def test_claim_after_close_reverts(w, pc):
     cid = open_a(w)
     v, r, s = sign_cheque(w.p.key, pc.address, cid, 1, 100)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     with boa.reverts("PaymentChannels: channel not open"):
         pc.claim(cid, 1, 100, v, r, s)
 
@@ -742,11 +749,22 @@ def test_claim_after_expiry_before_close_is_allowed(w, pc):
     boa.env.time_travel(seconds=2 * DAY)
     assert w.claim(w.p.key, cid, 1, 60) == 60
     before = bal(w, w.p.address)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     assert bal(w, w.p.address) == before + 40
 
 
 # --------------------------------------------------------------------------- claim_many
+
+
+def test_pack_matches_the_contracts_layout(w, pc):
+    """``PackedCheque``: (channel id, amount << 32 | nonce, r, (v - 27) << 255 | s), EIP-2098 style."""
+    cid, nonce, amount, v, r, s = w.cheque(w.p.key, 7, 3, 10**18)
+    packed = pack(cid, nonce, amount, v, r, s)
+    assert packed[0] == cid
+    assert (packed[1] >> 32, packed[1] & MASK32) == (amount, nonce)
+    assert packed[2] == r
+    vs = int.from_bytes(packed[3], "big")
+    assert (27 + (vs >> 255), vs & ((1 << 255) - 1)) == (v, int.from_bytes(s, "big"))
 
 
 def test_claim_many_over_many_channels_and_two_models(w, pc):
@@ -756,15 +774,20 @@ def test_claim_many_over_many_channels_and_two_models(w, pc):
         model = w.model_a if i % 3 else w.model_b
         chans.append((open_a(w, deposit=10_000, payer=payers[i % 2], model=model), model, payers[i % 2]))
     batch, expected = [], {w.model_a: 0, w.model_b: 0}
-    for i, (cid, model, payer) in enumerate(chans):      # models interleaved: A, A, B, A, A, B ...
+    for i, (cid, model, payer) in enumerate(chans):      # models interleaved: B, A, A, B, A, A ...
         amount = 100 + i
-        batch.append(w.cheque(payer.key, cid, i + 1, amount))
+        batch.append(w.packed(payer.key, cid, i + 1, amount))
         expected[model] += amount
-    total = as_(w.stranger, pc.claim_many, batch)
+    total = send(w, w.stranger, pc.claim_many, batch)     # anyone may submit a batch
     assert total == sum(expected.values())
     assert pc.pot(w.model_a) == expected[w.model_a]
     assert pc.pot(w.model_b) == expected[w.model_b]
-    assert len(pc_events(w, "Claimed")) == 24
+    # one BatchClaimed per run of consecutive cheques of one model
+    runs = [(x.model_id, x.channels, x.amount) for x in pc_events(w, "BatchClaimed")]
+    assert len(runs) == 16
+    assert sum(a for _, _, a in runs) == total
+    assert sum(n for _, n, _ in runs) == 24
+    assert runs[:3] == [(w.model_b, 1, 100), (w.model_a, 2, 101 + 102), (w.model_b, 1, 103)]
     for i, (cid, _, _) in enumerate(chans):
         assert (view(w, cid).claimed, view(w, cid).nonce) == (100 + i, i + 1)
 
@@ -772,8 +795,10 @@ def test_claim_many_over_many_channels_and_two_models(w, pc):
 def test_claim_many_grouped_by_model(w, pc):
     a = [open_a(w, deposit=100) for _ in range(3)]
     b = [open_a(w, deposit=100, model=w.model_b) for _ in range(3)]
-    batch = [w.cheque(w.p.key, c, 1, 10) for c in a] + [w.cheque(w.p.key, c, 1, 20) for c in b]
-    assert pc.claim_many(batch) == 90
+    batch = [w.packed(w.p.key, c, 1, 10) for c in a] + [w.packed(w.p.key, c, 1, 20) for c in b]
+    assert send(w, w.mo, pc.claim_many, batch) == 90
+    assert [(x.model_id, x.channels, x.amount) for x in pc_events(w, "BatchClaimed")] == [
+        (w.model_a, 3, 30), (w.model_b, 3, 60)]
     assert (pc.pot(w.model_a), pc.pot(w.model_b)) == (30, 60)
 
 
@@ -783,62 +808,107 @@ def test_claim_many_skips_settled_closed_and_unknown_channels(w, pc):
     pc.claim(*stale)
     closing = w.cheque(w.p.key, c2, 1, 100)
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, c2)
+    send(w, w.p.address, pc.close, c2)
     batch = [
-        stale,                                  # already claimed
-        w.cheque(w.p.key, c1, 2, 100),          # higher nonce, same amount: not new
-        closing,                                # closed channel
-        w.cheque(w.p.key, c3, 1, 300),          # good
-        w.cheque(w.p.key, 99, 1, 5),            # unknown channel
-        w.cheque(w.p.key, c4, 4, 400),          # good
-        w.cheque(w.p.key, c4, 3, 350),          # stale inside the batch
-        w.cheque(w.p.key, c4, 5, 450),          # newer inside the batch
-        w.cheque(w.p.key, c1, 3, 150),          # good
+        pack(*stale),                           # already claimed
+        w.packed(w.p.key, c1, 2, 100),          # higher nonce, same amount: not new
+        pack(*closing),                         # closed channel
+        w.packed(w.p.key, c3, 1, 300),          # good
+        w.packed(w.p.key, 99, 1, 5),            # unknown channel
+        w.packed(w.p.key, c4, 4, 400),          # good
+        w.packed(w.p.key, c4, 3, 350),          # stale inside the batch
+        w.packed(w.p.key, c4, 5, 450),          # newer inside the batch
+        w.packed(w.p.key, c1, 3, 150),          # good
     ]
-    assert pc.claim_many(batch) == 300 + 450 + 50
+    assert send(w, w.mo, pc.claim_many, batch) == 300 + 450 + 50
+    assert [(x.model_id, x.channels, x.amount) for x in pc_events(w, "BatchClaimed")] == [
+        (w.model_a, 4, 800)]
     assert pc.pot(w.model_a) == 100 + 800
-    assert [(x.channel_id, x.amount) for x in pc_events(w, "Claimed")] == [(c3, 300), (c4, 400), (c4, 450),
-                                                                              (c1, 150)]
+    assert [(view(w, c).claimed, view(w, c).nonce) for c in (c1, c2, c3, c4)] == [
+        (150, 3), (0, 0), (300, 1), (450, 5)]
 
 
 def test_claim_many_with_nothing_new_returns_zero(w, pc):
     cid = open_a(w)
     ch = w.cheque(w.p.key, cid, 1, 100)
     pc.claim(*ch)
-    assert pc.claim_many([ch, ch]) == 0
+    assert send(w, w.mo, pc.claim_many, [pack(*ch), pack(*ch)]) == 0
+    assert pc_events(w, "BatchClaimed") == []
     assert pc.claim_many([]) == 0
     assert pc.pot(w.model_a) == 100
 
 
 def test_claim_many_reverts_on_a_bad_signature(w, pc):
     c1, c2 = open_a(w), open_a(w)
-    good = w.cheque(w.p.key, c1, 1, 100)
-    bad = w.cheque(w.p2.key, c2, 1, 100)
+    good = w.packed(w.p.key, c1, 1, 100)
     with boa.reverts("PaymentChannels: bad signature"):
-        pc.claim_many([good, bad])
-    high_s = (c2, 1, 100, *malleate(*w.cheque(w.p.key, c2, 1, 100)[3:]))
+        pc.claim_many([good, w.packed(w.p2.key, c2, 1, 100)])          # wrong signer
     with boa.reverts("PaymentChannels: bad signature"):
-        pc.claim_many([good, high_s])
+        pc.claim_many([good, w.packed(w.p.key, c2, 1, 100, cid=chain_id() + 1)])   # another chain
+    cid_, nonce, amount, v, r, s = w.cheque(w.p.key, c2, 1, 100)
+    with boa.reverts("PaymentChannels: bad signature"):
+        pc.claim_many([good, pack(cid_, nonce, amount + 1, v, r, s)])   # tampered amount
+    with boa.reverts("PaymentChannels: bad signature"):
+        pc.claim_many([good, pack(cid_, nonce, amount, 55 - v, r, s)])  # the other recovery id
+    with boa.reverts("PaymentChannels: bad signature"):
+        pc.claim_many([good, pack(cid_, nonce, amount, v, ZERO32, s)])  # r = 0: ecrecover fails
     assert pc.pot(w.model_a) == 0
     assert view(w, c1).claimed == 0
 
 
-def test_claim_many_reverts_above_deposit_or_nonce_too_large(w, pc):
+def test_claim_many_rejects_high_s(w, pc):
+    """The compact form keeps 255 bits of s: a high-s twin that fits them is rejected by the s check."""
+    c1 = open_a(w)
+    for nonce in range(1, 200):
+        cid_, n, amount, v, r, s = w.cheque(w.p.key, c1, nonce, 100)
+        mv, mr, ms = malleate(v, r, s)
+        if int.from_bytes(ms, "big") < 2**255:
+            break
+    else:
+        pytest.fail("no high-s twin below 2**255 found")
+    assert int.from_bytes(ms, "big") > SECP256K1_N // 2
+    with boa.reverts("PaymentChannels: bad signature"):
+        pc.claim_many([pack(cid_, n, amount, mv, mr, ms)])
+    assert pc.claim_many([pack(cid_, n, amount, v, r, s)]) == 100
+
+
+def test_claim_many_reverts_above_deposit(w, pc):
     c1, c2 = open_a(w, deposit=100), open_a(w, deposit=100)
-    good = w.cheque(w.p.key, c1, 1, 100)
+    good = w.packed(w.p.key, c1, 1, 100)
     with boa.reverts("PaymentChannels: amount above deposit"):
-        pc.claim_many([good, w.cheque(w.p.key, c2, 1, 101)])
-    with boa.reverts("PaymentChannels: nonce too large"):
-        pc.claim_many([good, w.cheque(w.p.key, c2, MAX_NONCE + 1, 1)])
+        pc.claim_many([good, w.packed(w.p.key, c2, 1, 101)])
     assert pc.pot(w.model_a) == 0
+
+
+def test_claim_many_amount_and_nonce_share_a_word(w, pc):
+    """The nonce is the low 32 bits of ``amount_nonce``: a nonce above 2**32 - 1 cannot be expressed,
+    and a cheque signed for one is a different cheque (its digest differs): bad signature."""
+    cid = open_a(w)
+    signed = w.cheque(w.p.key, cid, MAX_NONCE + 2, 100)
+    with boa.reverts("PaymentChannels: bad signature"):
+        pc.claim_many([pack(*signed)])                # packs as nonce 1
+    assert pc.claim_many([w.packed(w.p.key, cid, MAX_NONCE, 100)]) == 100
+    assert view(w, cid).nonce == MAX_NONCE
 
 
 def test_claim_many_batch_limit(w, pc):
     cid = open_a(w)
-    ch = w.cheque(w.p.key, cid, 1, 100)
+    ch = w.packed(w.p.key, cid, 1, 100)
     assert pc.claim_many([ch] * MAX_BATCH) == 100
     with boa.reverts():
         pc.claim_many([ch] * (MAX_BATCH + 1))
+
+
+def test_claim_and_claim_many_agree(w, pc):
+    """The batch inlines ``_claim``: the same cheques give the same state either way."""
+    cids = [open_a(w, deposit=1000, model=m) for m in (w.model_a, w.model_b, w.model_a)]
+    cheques = [w.cheque(w.p.key, c, n, 100 * n) for n, c in enumerate(cids, start=1)]
+    with boa.env.anchor():
+        for ch in cheques:
+            pc.claim(*ch)
+        one_by_one = [pc.channel(c) for c in cids], pc.pot(w.model_a), pc.pot(w.model_b)
+    pc.claim_many([pack(*ch) for ch in cheques])
+    assert ([pc.channel(c) for c in cids], pc.pot(w.model_a), pc.pot(w.model_b)) == one_by_one
 
 
 # --------------------------------------------------------------------------- distribute
@@ -855,12 +925,12 @@ def test_distribute_splits_exactly_with_the_rounding_rule(w, pc):
     carol = w.address("ch-carol")
     model = w.register(w.mo, split=[(w.data, 3333), (carol, 3333), (ZERO, 3334)])
     claimed_into_pot(w, 100, model=model)
-    assert as_(w.stranger, pc.distribute, model) == 100
+    assert send(w, w.stranger, pc.distribute, model) == 100
     # every share but the first gets floor(100 * bps / 10,000); the first gets the rest
     assert split_parts(100, [3333, 3333, 3334]) == [34, 33, 33]
     assert (pc.balance_of(w.data), pc.balance_of(carol), pc.balance_of(w.mo)) == (34, 33, 33)
     assert pc.pot(model) == 0
-    logs = [x for x in pc.get_logs() if x.address == pc.address]
+    logs = [x for x in w.last_logs if x.address == pc.address]
     assert event_names(logs) == ["Credited", "Credited", "Credited", "Distributed"]
     assert [(x.recipient, x.model_id, x.amount) for x in logs[:3]] == [
         (carol, model, 33), (w.mo, model, 33), (w.data, model, 34)]
@@ -947,7 +1017,7 @@ def test_withdraw_pays_the_balance(w, pc):
     claimed_into_pot(w, 1000)
     pc.distribute(w.model_a)
     before = bal(w, w.data)
-    assert as_(w.data, pc.withdraw, []) == 300
+    assert send(w, w.data, pc.withdraw, []) == 300
     assert bal(w, w.data) == before + 300
     assert pc.balance_of(w.data) == 0
     assert [(x.recipient, x.amount) for x in pc_events(w, "Withdrawn")] == [(w.data, 300)]
@@ -960,7 +1030,7 @@ def test_withdraw_with_models_distributes_first(w, pc):
     model = w.register(w.mo, split=[(ZERO, 5000), (w.data, 5000)])
     claimed_into_pot(w, 10, model=model)
     before = bal(w, w.mo)
-    assert as_(w.mo, pc.withdraw, [w.model_a, model, w.model_b]) == 700 + 5
+    assert send(w, w.mo, pc.withdraw, [w.model_a, model, w.model_b]) == 700 + 5
     assert bal(w, w.mo) == before + 705
     assert (pc.pot(w.model_a), pc.pot(model)) == (0, 0)
     assert pc.balance_of(w.data) == 300 + 5              # distributed, not withdrawn
@@ -978,7 +1048,7 @@ def test_withdraw_nothing_reverts(w, pc):
 
 def test_withdraw_model_list_limit(w, pc):
     claimed_into_pot(w, 1000)
-    assert as_(w.mo, pc.withdraw, [w.model_a] * MAX_WITHDRAW_MODELS) == 700
+    assert send(w, w.mo, pc.withdraw, [w.model_a] * MAX_WITHDRAW_MODELS) == 700
     with boa.env.prank(w.data), boa.reverts():
         pc.withdraw([w.model_a] * (MAX_WITHDRAW_MODELS + 1))
 
@@ -989,19 +1059,19 @@ def test_withdraw_model_list_limit(w, pc):
 def test_a_channels_whole_life_balances_to_the_wei(w, pc):
     payer_before = bal(w, w.p.address)
     cid = open_a(w, deposit=10_000, signer=w.hot.address)
-    as_(w.sponsor, pc.top_up, cid, 1_000)
+    send(w, w.sponsor, pc.top_up, cid, 1_000)
     last = 0
     for n in range(1, 30):
         last = n * 333
         v, r, s = sign_cheque(w.hot.key, pc.address, cid, n, last)
         if n % 7 == 0:
             pc.claim(cid, n, last, v, r, s)
-    pc.claim_many([w.cheque(w.hot.key, cid, 29, last)])
+    pc.claim_many([w.packed(w.hot.key, cid, 29, last)])
     boa.env.time_travel(seconds=DAY + 1)
-    as_(w.p.address, pc.close, cid)
+    send(w, w.p.address, pc.close, cid)
     assert bal(w, w.p.address) == payer_before - 10_000 + (11_000 - last)
-    as_(w.mo, pc.withdraw, [w.model_a])
-    as_(w.data, pc.withdraw, [])
+    send(w, w.mo, pc.withdraw, [w.model_a])
+    send(w, w.data, pc.withdraw, [])
     assert bal(w, pc.address) == 0
     assert bal(w, w.mo) + bal(w, w.data) == last
 

@@ -181,6 +181,13 @@ def sign_cheque(key, contract, channel_id: int, nonce: int, amount: int, cid: in
     return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
 
 
+def pack(channel_id: int, nonce: int, amount: int, v: int, r: bytes, s: bytes) -> tuple:
+    """A ``PackedCheque`` for ``claim_many``: ``(channel id, amount << 32 | nonce, r, vs)`` with the
+    EIP-2098 compact ``vs = (v - 27) << 255 | s``."""
+    vs = ((v - 27) << 255) | int.from_bytes(s, "big")
+    return (channel_id, (amount << 32) | nonce, r, vs.to_bytes(32, "big"))
+
+
 def malleate(v: int, r: bytes, s: bytes) -> tuple[int, bytes, bytes]:
     """The high-s twin of a signature: same signer, other (v, s)."""
     return 55 - v, r, (SECP256K1_N - int.from_bytes(s, "big")).to_bytes(32, "big")
@@ -309,8 +316,12 @@ class World:
         return channel_id
 
     def cheque(self, key, channel_id: int, nonce: int, amount: int, **kw) -> tuple:
-        """A signed cheque tuple ``(channel_id, nonce, amount, v, r, s)`` for ``claim_many``."""
+        """A signed cheque ``(channel_id, nonce, amount, v, r, s)``: the arguments of ``claim``."""
         return (channel_id, nonce, amount, *sign_cheque(key, self.channels.address, channel_id, nonce, amount, **kw))
+
+    def packed(self, key, channel_id: int, nonce: int, amount: int, **kw) -> tuple:
+        """A signed cheque packed as ``claim_many`` takes it (see :func:`pack`)."""
+        return pack(*self.cheque(key, channel_id, nonce, amount, **kw))
 
     def claim(self, key, channel_id: int, nonce: int, amount: int, caller=None, **kw) -> int:
         v, r, s = sign_cheque(key, self.channels.address, channel_id, nonce, amount, **kw)
