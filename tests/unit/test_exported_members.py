@@ -17,6 +17,11 @@ MODULES = [
     "agora.protocol",
     "agora.compute",
     *(f"agora.compute.{m}" for m in ("market", "merkle", "execution", "requester", "provider", "adversaries", "demo")),
+    "agora.value",
+    *(f"agora.value.{m}" for m in (
+        "models", "channels", "cheques", "receipts", "x402", "ledger", "service", "server", "client", "demo",
+    )),
+    "agora.chain.eip712",
 ]
 COMPLETE = ["agora.chain", "agora.storage"]
 
