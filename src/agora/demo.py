@@ -82,6 +82,9 @@ def run_demo(
     supply_after = token.totalSupply()
     _check(supply_after == supply + hundred, "supply grew by exactly the minted 100 AGR")
     _check(total == supply_after, "the holders' balances add up to the supply, to the wei")
+    # the token chapter's balances, before the later chapters fund their own actors
+    balances = {"deployer": token.balanceOf(deployer.address), "alice": token.balanceOf(alice.address),
+                "bob": token.balanceOf(bob.address)}
 
     from agora.compute.demo import run_compute_chapter
 
@@ -106,11 +109,7 @@ def run_demo(
             "minted_by_faucet_wei": hundred,
             "transfer_wei": paid,
             "transfer_gas": receipt.gas_used,
-            "balances_wei": {
-                "deployer": token.balanceOf(deployer.address),
-                "alice": token.balanceOf(alice.address),
-                "bob": token.balanceOf(bob.address),
-            },
+            "balances_wei": balances,
             "overspend_refused_with": refused,
             "reconciled": True,
         },

@@ -241,7 +241,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         from agora.storage import LocalStore
 
         st = get_state(ctx)
-        data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
+        data = sys.stdin.buffer.read() if file == "-" else read_file(file)
         store = LocalStore(st.settings.blob_dir, st.settings.max_blob_bytes)
         cid = store.put(data)
         if json_:
@@ -411,7 +411,57 @@ def address_arg(client: Any, address: str | None) -> str:
     return str(who)
 
 
-def _read_file(file: str) -> bytes:
+def acting_signer(client: Any) -> Any:
+    """The account commands act as; one clear error if none is configured."""
+    if client.signer is None:
+        raise ConfigError("no account to act as", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
+    return client.signer
+
+
+def need_lasting_chain(client: Any, what: str) -> None:
+    """Refuse the embedded chain for ``what`` (a daemon or server other processes must reach)."""
+    if client.chain.embedded:
+        raise ConfigError(f"{what} needs a chain that outlives it",
+                          hint="start one with `agora devnet up` and pass --chain devnet")
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """Call ``stop`` on SIGINT or SIGTERM, so a long-running command ends cleanly (exit 0)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop())
+
+
+def blob_arg(client: Any, value: str) -> str:
+    """A CID as given, or the CID of a file after storing it."""
+    from agora.storage import is_cid
+
+    if is_cid(value):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{value} is neither a CID nor a file")
+    return str(client.storage.put(path.read_bytes()))
+
+
+def describe_output(blob: bytes) -> Any:
+    """A short, readable summary of one canonical output."""
+    from agora.compute.workloads import decode_output
+
+    try:
+        doc = decode_output(blob)
+    except Exception:  # noqa: BLE001 - a third-party format: show its size only
+        return {"bytes": len(blob)}
+    tensors = {}
+    for t in doc.tensors:
+        flat = t.dequantize().reshape(-1)
+        tensors[t.name] = {"shape": list(t.values.shape), "head": [round(float(x), 4) for x in flat[:8]]}
+    return {"kind": doc.kind, "bytes": len(blob), "tensors": tensors}
+
+
+def read_file(file: str | Path) -> bytes:
+    """The bytes of ``file``; one clear error if it cannot be read."""
     try:
         return Path(file).read_bytes()
     except FileNotFoundError:
@@ -479,8 +529,8 @@ def _print_value_demo(v: dict[str, Any], symbol: str) -> None:
     from agora.units import format_amount
 
     out.print(f"\n[bold]5. a model as an economic actor[/bold] — model {v['model_id']} (digits classifier) "
-              f"registered with a three-way split, served as a paid API at {format_amount(v['price_wei'], symbol=symbol)}"
-              " a call")
+              "registered with a three-way split, served as a paid API at "
+              f"{format_amount(v['price_wei'], symbol=symbol)} a call")
     out.print(kv_table("", [
         ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2, EIP-712 cheques), "
                        f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from agora.cli.commands import address_arg
+from agora.cli.commands import (
+    acting_signer,
+    address_arg,
+    blob_arg,
+    describe_output,
+    need_lasting_chain,
+    stop_on_signals,
+)
 from agora.cli.output import emit_json, kv_table, note, out
 from agora.errors import ConfigError
 
@@ -21,18 +27,6 @@ def _kinds(text: str) -> list[int]:
     from agora.compute.workloads import get_workload
 
     return [get_workload(int(k) if k.strip().isdigit() else k.strip()).kind_id for k in text.split(",") if k.strip()]
-
-
-def _blob_arg(client: Any, value: str) -> str:
-    """A CID as given, or the CID of a file after storing it."""
-    from agora.storage import is_cid
-
-    if is_cid(value):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError(f"{value} is neither a CID nor a file")
-    return str(client.storage.put(path.read_bytes()))
 
 
 def _job_row(info: Any) -> dict[str, Any]:
@@ -75,8 +69,8 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         client = st.client
         warn_embedded(st)
         pol = Policy.parse(policy)
-        model_cid = _blob_arg(client, model) if model else client.storage.put(b"")
-        cids = [_blob_arg(client, i) for i in inputs]
+        model_cid = blob_arg(client, model) if model else client.storage.put(b"")
+        cids = [blob_arg(client, i) for i in inputs]
         if len(cids) == 1:
             data: Any = cids[0]
         else:
@@ -130,8 +124,6 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         json_: JsonOpt = False,
     ) -> None:
         """Fetch a finished job's result and check it against the digest agreed on chain."""
-        from agora.compute.workloads import decode_output
-
         client = get_state(ctx).client
         job = client.compute.job(job_id)
         result = job.result()
@@ -140,7 +132,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
             data = blobs[0] if len(blobs) == 1 else b"".join(blobs)
             output.write_bytes(data)
             note(f"wrote {len(data)} bytes to {output}")
-        decoded = [_describe(decode_output, b) for b in blobs]
+        decoded = [describe_output(b) for b in blobs]
         if json_:
             emit_json({"id": job_id, "verified": True, "items": decoded})
             return
@@ -295,23 +287,19 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
 
         st = get_state(ctx)
         client = st.client
-        if client.chain.embedded:
-            raise ConfigError("the provider daemon needs a chain that outlives it",
-                              hint="start one with `agora devnet up` and pass --chain devnet")
-        if client.signer is None:
-            raise ConfigError("no account to act as", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
+        need_lasting_chain(client, "the provider daemon")
+        signer = acting_signer(client)
         market = Market(client.deployment)
         if not market.provider(client.address).registered:
             raise ConfigError(f"{client.address} is not a registered provider",
                               hint="register first with `agora provider register`")
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-        daemon = ProviderDaemon(market, client.signer, client.storage,
+        daemon = ProviderDaemon(market, signer, client.storage,
                                 daemon_db_path(st.settings.home, client.address),
                                 concurrency=concurrency, start_block=from_block, poll_interval=poll)
         if serve:
             _serve_blobs(client, serve)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: daemon.stop())
+        stop_on_signals(daemon.stop)
         daemon.run()
 
 
@@ -339,16 +327,3 @@ def _provider_row(info: Any) -> dict[str, Any]:
         "price_per_unit_wei": info.price, "reputation": f"{info.reputation / 100:.2f}%",
         "kinds": [names.get(k, str(k)) for k in info.kind_ids], "active": info.active,
     }
-
-
-def _describe(decode: Callable[[bytes], Any], blob: bytes) -> Any:
-    """A short, readable summary of one canonical output."""
-    try:
-        doc = decode(blob)
-    except Exception:  # noqa: BLE001 - a third-party format: show its size only
-        return {"bytes": len(blob)}
-    tensors = {}
-    for t in doc.tensors:
-        flat = t.dequantize().reshape(-1)
-        tensors[t.name] = {"shape": list(t.values.shape), "head": [round(float(x), 4) for x in flat[:8]]}
-    return {"kind": doc.kind, "bytes": len(blob), "tensors": tensors}

@@ -138,10 +138,11 @@ def main(
 
 
 # -- sub-command groups ---------------------------------------------------------------
-from agora.cli import commands, compute_cmds  # noqa: E402  (registers the commands on `app`)
+from agora.cli import commands, compute_cmds, value_cmds  # noqa: E402  (registers the commands on `app`)
 
 commands.register(app, _state, _warn_embedded)
 compute_cmds.register(app, _state, _warn_embedded)
+value_cmds.register(app, _state, _warn_embedded)
 
 
 def run(argv: list[str] | None = None) -> int:
