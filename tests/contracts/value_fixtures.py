@@ -233,7 +233,7 @@ def split_parts(amount: int, bps: list[int]) -> list[int]:
 # ----------------------------------------------------------------------------- the world
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     """One deployment (token, registry, channels) and the accounts that act on it."""
 
@@ -244,6 +244,9 @@ class World:
     accounts: list = field(default_factory=list)  # every address the books look at
     channel_ids: list = field(default_factory=list)   # every channel opened (ids are not sequential)
     last_logs: list = field(default_factory=list)
+
+    def __repr__(self) -> str:      # short: hypothesis prints it with every falsifying example
+        return f"World(channels={self.channels.address}, {len(self.channel_ids)} channels)"
 
     def fork(self) -> World:
         return World(token=self.token, registry=self.registry, channels=self.channels, owner=self.owner,

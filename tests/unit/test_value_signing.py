@@ -23,8 +23,8 @@ from agora.chain import signer_from_key
 from agora.chain.eip712 import SECP256K1_HALF_N, Domain, recover_hash, word
 from agora.errors import ConfigError
 from agora.value import (
-    OWNER,
     CHEQUE_TYPES,
+    OWNER,
     Cheque,
     ModelCard,
     PaymentError,

@@ -226,7 +226,7 @@ class ModelsClient:
         need = max(ch.signed if ch else 0, (ch.total + ch.inflight if ch else 0) + cost)
         now = self._now()
         if ch is None or need > ch.deposit or ch.expiry - now < _EXTEND_BELOW_S:
-            ch = self._fund(m, ch, need, budget, signer)
+            ch = self._fund(m, ch, need, cost, budget, signer)
         with self._lock:
             amount = max(ch.signed, ch.total + ch.inflight + cost)
             ch.nonce += 1
@@ -245,9 +245,19 @@ class ModelsClient:
         }
         return encode_header(payment), ch, nonce
 
-    def _fund(self, m: _Model, ch: _Chan | None, need: int, budget: int | None, signer: Signer) -> _Chan:
+    def _fund(
+        self, m: _Model, ch: _Chan | None, need: int, cost: int, budget: int | None, signer: Signer,
+    ) -> _Chan:
         """Open, top up or extend (chain transactions; only when the channel runs short)."""
         with self._chain_lock:
+            # another thread may have opened, topped up or extended it while this one waited
+            with self._lock:
+                cur = self._chans.get(m.info.id)
+                if cur is not None:
+                    need = max(cur.signed, cur.total + cur.inflight + cost)
+                    if need <= cur.deposit and cur.expiry - self._now() >= _EXTEND_BELOW_S:
+                        return cur
+                    ch = cur
             now = self.chain.timestamp()
             self._clock_offset = now - int(time.time())
             deposited = self._deposited(m.info.id)
