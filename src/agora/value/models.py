@@ -11,7 +11,7 @@ from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agora.chain import Contract, Receipt, Signer
-from agora.errors import ConfigError, StorageError
+from agora.errors import ConfigError, Reverted, StorageError
 from agora.protocol import Deployment
 from agora.storage import Storage, cid_digest, cid_for
 
@@ -165,7 +165,7 @@ class ModelRegistry:
 
         try:
             card, weights, parent, root, version, at, active = self.contract.model(model_id)
-        except Exception:
+        except Reverted:  # "unknown model"; an unreachable node raises its own error
             raise ConfigError(f"there is no model {model_id} on chain {self.chain.chain_id}") from None
         return ModelInfo(
             id=model_id, owner=self.contract.ownerOf(model_id), card_cid=bytes32_to_cid(bytes(card)),
