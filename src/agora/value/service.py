@@ -297,6 +297,9 @@ class PaidService:
     # -- chain side: sync and claims ----------------------------------------------------
     def sync(self) -> int:
         """Apply the channel contract's new events to the cache; return how many were read."""
+        # Lock order: a paid call holds its channel's lock and may then take the chain lock
+        # (to read a channel it cannot vouch for), so the chain lock is never held while
+        # taking a channel's lock: the chain is read first, the cache updated after.
         with self._chain_lock:
             start = self.ledger.cursor()
             if start is None:
@@ -316,13 +319,13 @@ class PaidService:
                 if ev.name != "ChannelOpened" and cid not in self._chans:
                     continue
                 touched[cid] = self.channels.get(cid)
-            for cid, info in touched.items():
-                with self._chans_lock:
-                    ch = self._chans.setdefault(cid, _Channel(info))
-                with ch.lock:
-                    ch.info = info
-            self.ledger.save_channels((_row(i) for i in touched.values()), cursor=head + 1)
-            return len(events)
+        for cid, info in touched.items():
+            with self._chans_lock:
+                ch = self._chans.setdefault(cid, _Channel(info))
+            with ch.lock:
+                ch.info = info
+        self.ledger.save_channels((_row(i) for i in touched.values()), cursor=head + 1)
+        return len(events)
 
     def due_cheques(self, *, force: bool = False) -> list[Cheque]:
         """The cheques to claim now: all claimable ones once their total passes the threshold
@@ -350,7 +353,7 @@ class PaidService:
         cheques = self.due_cheques(force=force)
         if not cheques:
             return 0
-        with self._chain_lock:
+        with self._chain_lock:  # the chain only; channel locks are taken after (see sync)
             receipts = self.channels.claim_many(cheques, self.signer)
             expected = 0
             for q in cheques:
@@ -359,18 +362,16 @@ class PaidService:
             got = sum(
                 int(ev.args["amount"]) for r in receipts for ev in self.channels.contract.events_in(r, "BatchClaimed")
             )
-            for q in cheques:
-                ch = self._chans[q.channel_id]
-                with ch.lock:
-                    if got == expected:
-                        ch.info = _replace_claim(ch.info, q.amount, q.nonce)
-                    else:  # some were skipped (closed, or claimed by someone else): ask the chain
-                        ch.info = self.channels.get(q.channel_id)
-            self.ledger.save_channels(_row(self._chans[q.channel_id].info) for q in cheques)
-            claimed = got
+            # some were skipped (closed, or claimed by someone else): ask the chain
+            fresh = {} if got == expected else {q.channel_id: self.channels.get(q.channel_id) for q in cheques}
+        for q in cheques:
+            ch = self._chans[q.channel_id]
+            with ch.lock:
+                ch.info = fresh[q.channel_id] if fresh else _replace_claim(ch.info, q.amount, q.nonce)
+        self.ledger.save_channels(_row(self._chans[q.channel_id].info) for q in cheques)
         self.stats.claims += len(receipts)
-        self.stats.claimed += claimed
-        return claimed
+        self.stats.claimed += got
+        return got
 
     def unclaimed(self) -> int:
         """Charges earned but not yet claimed on chain."""
