@@ -671,17 +671,20 @@ def test_restart_service_and_clients(world: World) -> None:
     n += 2
     assert count.n == 1
 
-    # a client with no state at all: it cannot name its old channel, so it opens a new one
+    # a client with no state at all finds its open channel on chain, resumes it from what was
+    # claimed, and learns the true running total from the server's latest cheque (one 402)
     mc4 = w.client(s2, payer, w.root / "restart-client-fresh.sqlite")
     res = mc4.call(m.id, digits_inputs(1, seed=400))
-    assert count.n == 1 and res.receipt.channel_id != cid and res.receipt.nonce == 1
-    fresh_cid = res.receipt.channel_id
+    n += 1
+    assert count.n == 2, "one 402, then the retry is paid"
+    assert res.receipt.channel_id == cid and res.receipt.nonce == n
+    assert mc4.channel_of(m.id)["total"] == n * PRICE  # type: ignore[index]
 
-    # every earned wei is claimed, per channel exactly what was served
+    # every earned wei is claimed, exactly what was served
     earned = svc.earned()
-    assert earned == (n + 1) * PRICE
+    assert earned == n * PRICE
     assert svc.claim(force=True) == earned
-    assert w.channels.get(cid).claimed == n * PRICE and w.channels.get(fresh_cid).claimed == PRICE
+    assert w.channels.get(cid).claimed == n * PRICE
     assert svc.unclaimed() == 0
 
     # and another restart after the claim knows it was claimed

@@ -74,6 +74,21 @@ class Channels:
             channel_id, to_checksum_address(payer), to_checksum_address(signer), model, deposit, claimed, nonce, expiry
         )
 
+    def find(self, payer: str, model_id: int) -> list[ChannelInfo]:
+        """Every channel ``payer`` opened to ``model_id``, newest first (one ``eth_getLogs`` per
+        5,000 blocks since the deployment, filtered by the node on the indexed payer and model)."""
+        (topic0,) = self.contract._topics(["ChannelOpened"])
+        who = "0x" + bytes.fromhex(to_checksum_address(payer)[2:]).rjust(32, b"\0").hex()
+        model = "0x" + model_id.to_bytes(32, "big").hex()
+        head, start, ids = self.chain.block_number(), self.dep.block, []
+        while start <= head:
+            end = min(start + 4_999, head)
+            params = {"address": self.address, "fromBlock": start, "toBlock": end, "topics": [topic0, None, who, model]}
+            logs = self.chain._rpc(lambda p=params: self.chain.w3.eth.get_logs(p))  # type: ignore[arg-type]
+            ids += [int.from_bytes(bytes(log["topics"][1]), "big") for log in logs]
+            start = end + 1
+        return [self.get(i) for i in reversed(ids)]
+
     def pot(self, model_id: int) -> int:
         """Claimed revenue of ``model_id`` not yet split."""
         return int(self.contract.pot(model_id))

@@ -143,6 +143,7 @@ class ModelsClient:
         self._lock = threading.Lock()
         self._chain_lock = threading.Lock()
         self._clock_offset: int | None = None
+        self._looked_up: set[int] = set()
 
     # -- public -------------------------------------------------------------------------
     def call(
@@ -260,6 +261,8 @@ class ModelsClient:
                     ch = cur
             now = self.chain.timestamp()
             self._clock_offset = now - int(time.time())
+            if ch is None and m.info.id not in self._looked_up:
+                ch = self._adopt(m, signer, now)
             deposited = self._deposited(m.info.id)
             if ch is not None:
                 info = self.channels.get(ch.id)
@@ -289,6 +292,25 @@ class ModelsClient:
             self._chans[m.info.id] = ch
             self._save_chan(m.info.id, ch)
         return ch
+
+    def _adopt(self, m: _Model, signer: Signer, now: int) -> _Chan | None:
+        """With no local record of a channel to ``m``, look for one on chain (state lost or a new
+        machine): the newest open one is resumed from what was claimed; the first cheque then
+        learns the true running total from the service (see :meth:`_recover`)."""
+        self._looked_up.add(m.info.id)
+        if self._db.execute(
+            "SELECT 1 FROM channels WHERE channels = ? AND model = ?", (self.channels.address, m.info.id)
+        ).fetchone():
+            return None
+        found = self.channels.find(signer.address, m.info.id)
+        if not found:
+            return None
+        if self._deposited(m.info.id) == 0:
+            self._add_deposited(m.info.id, sum(c.deposit for c in found))
+        live = next((c for c in found if c.open and c.expiry > now), None)
+        if live is None:
+            return None
+        return _Chan(live.id, live.deposit, live.expiry, live.claimed, live.claimed, live.nonce)
 
     def _settle(self, ch: _Chan, cost: int, *, answered: bool, receipt: Receipt | None = None) -> None:
         with self._lock:

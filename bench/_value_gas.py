@@ -1,0 +1,135 @@
+"""Gas of payment channels on the embedded chain (helper of ``bench/value.py``).
+
+Every figure is a receipt's ``gas_used``, in steady state unless named ``_first``: storage
+that a running market has already written once is warm. So ``open`` is not the contract's
+first channel (the channel counter and the contract's token balance are already non-zero),
+the payer already holds tokens and has approved the contract once; a ``claim`` is on a
+channel claimed before, with the model's pot non-zero (the split is deferred: a claim only
+adds to the pot, and ``distribute`` splits it later, once for many claims). To be honest
+about that deferral, ``gas_claim_one_plus_split_3way`` is the cycle "claim on an empty pot,
+then distribute it three ways", as a service that split after every claim would pay.
+
+The anchors are SingularityNET's MultiPartyEscrow, measured on the same EVM and kept here as
+constants: ``channelClaim`` 50,115 gas, 24,400 per extra channel in ``multiChannelClaim``,
+``openChannel`` 172,552. MPE's claim credits one recipient and splits nothing, so
+``gas_claim_one_vs_mpe_ratio`` compares like with like, while
+``gas_claim_one_plus_split_3way_vs_mpe_ratio`` shows what a three-way split after every
+single claim would cost instead.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+from eth_account import Account
+
+from agora.chain import connect, signer_from_key
+from agora.protocol import deploy_devnet
+from agora.value import Channels, ModelCard, ModelRegistry, Share, sign_cheque
+from agora.value.models import OWNER
+
+MPE_CLAIM_ONE = 50_115
+MPE_CLAIM_PER_EXTRA_CHANNEL = 24_400
+MPE_OPEN = 172_552
+
+BATCH = 50  # channels in the measured claim_many
+PRICE = 10**15
+DEPOSIT = 10**19
+REPEATS = 5
+
+
+def measure_gas(log: Any = print) -> dict[str, float | int]:
+    """The gas figures of ``bench/results/value.json`` (see the module docstring)."""
+    chain = connect("embedded://")
+    dep = deploy_devnet(chain)
+    reg, chans = ModelRegistry(dep), Channels(dep)
+    dev = chain.dev_signers
+    owner, data_owner, compute_owner = dev[1], dev[2], dev[3]
+    card = ModelCard(
+        name="gas", kind="onnx-classify", weights_cid="bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+        weights_hash="0x" + "11" * 32, price=PRICE,
+    )
+    split = [Share(OWNER, 7000), Share(data_owner.address, 2000), Share(compute_owner.address, 1000)]
+    mid, _ = reg.register(card, owner, split=split, datasets=[1], jobs=[2])
+
+    log(f"gas: {BATCH + 2} payers funded, approved once")
+    payers = [signer_from_key(Account.create().key) for _ in range(BATCH + 2)]
+    for p in payers:
+        chain.transfer_native(p.address, 10**18, dev[0])
+        dep.token.transfer(p.address, 10**21, sender=dev[0])
+        dep.token.approve(chans.address, 2**256 - 1, sender=p)
+    expiry = chain.timestamp() + 86_400
+
+    ids, open_gas = [], []
+    for p in payers:
+        cid, r = chans.open(mid, DEPOSIT, expiry, p)
+        ids.append(cid)
+        open_gas.append(r.gas_used)
+    # a payer's second channel (to a second model) costs the same as a first one: one word
+    open_first, open_steady = open_gas[0], round(median(open_gas[1:]))
+
+    nonce = [0] * len(ids)
+
+    def cheque(i: int) -> Any:
+        nonce[i] += 1
+        return sign_cheque(payers[i], chans.domain, ids[i], nonce[i], nonce[i] * PRICE)
+
+    # single claims on channel 0: the first one fills the empty pot, the rest are steady
+    claim_first = chans.claim(cheque(0), owner).gas_used
+    claim_one = round(median(chans.claim(cheque(0), owner).gas_used for _ in range(REPEATS)))
+
+    # claim_many: one warm-up round (every channel claimed once), then the measured round
+    one, many = [1], list(range(2, 2 + BATCH))
+    for _ in range(2):
+        g1 = chans.claim_many([cheque(i) for i in one], owner)[0].gas_used
+        (rb,) = chans.claim_many([cheque(i) for i in many], owner)
+        gb = rb.gas_used
+    per_extra = (gb - g1) / (BATCH - 1)
+
+    # distribute: the first ever credits three empty balances; then recipients hold balances
+    chans.distribute(mid, owner)
+    chans.claim(cheque(0), owner)
+    dist = chans.distribute(mid, owner).gas_used  # pot non-zero, all three balances non-zero
+    # withdraw: the recipient holds tokens already (dev account), its balance is non-zero
+    withdraw = chans.contract.withdraw([], sender=data_owner).gas_used
+    for who in (owner, compute_owner):
+        chans.contract.withdraw([], sender=who)
+    chans.claim(cheque(0), owner)  # refill the pot
+    dist_after_withdraw = chans.distribute(mid, owner).gas_used  # all three balances were zero
+
+    # claim + split every time: claim on an empty pot, then distribute (balances non-zero)
+    cycle_claim, cycle_dist = [], []
+    for _ in range(REPEATS):
+        cycle_claim.append(chans.claim(cheque(0), owner).gas_used)
+        cycle_dist.append(chans.distribute(mid, owner).gas_used)
+    claim_empty_pot = round(median(cycle_claim))
+    claim_plus_split = round(median(c + d for c, d in zip(cycle_claim, cycle_dist, strict=True)))
+
+    log(f"gas: open {open_steady} (first {open_first}), claim {claim_one} (first {claim_first}), "
+        f"claim_many {g1} / {gb} for 1 / {BATCH}, distribute {dist}, withdraw {withdraw}")
+    return {
+        "gas_channel_open": open_steady,
+        "gas_channel_open_first": open_first,
+        "gas_claim_one": claim_one,
+        "gas_claim_one_first": claim_first,
+        "gas_claim_one_pot_empty": claim_empty_pot,
+        "gas_claim_batch_1": g1,
+        f"gas_claim_batch_{BATCH}": gb,
+        "gas_claim_batch_per_extra_channel": round(per_extra, 1),
+        "gas_distribute_3way": dist,
+        "gas_distribute_3way_balances_empty": dist_after_withdraw,
+        "gas_withdraw": withdraw,
+        "gas_claim_one_plus_split_3way": claim_plus_split,
+        "gas_mpe_claim_one": MPE_CLAIM_ONE,
+        "gas_mpe_claim_per_extra_channel": MPE_CLAIM_PER_EXTRA_CHANNEL,
+        "gas_mpe_open": MPE_OPEN,
+        "gas_claim_one_vs_mpe_ratio": claim_one / MPE_CLAIM_ONE,
+        "gas_claim_batch_per_extra_channel_vs_mpe_ratio": per_extra / MPE_CLAIM_PER_EXTRA_CHANNEL,
+        "gas_channel_open_vs_mpe_ratio": open_steady / MPE_OPEN,
+        "gas_claim_one_plus_split_3way_vs_mpe_ratio": claim_plus_split / MPE_CLAIM_ONE,
+    }
+
+
+if __name__ == "__main__":  # `make bench` runs every bench/*.py; this one only as part of value.py
+    pass
