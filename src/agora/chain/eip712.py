@@ -13,10 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import coincurve
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-__all__ = ["DOMAIN_FIELDS", "Domain", "type_hash", "recover_hash", "word", "SECP256K1_HALF_N"]
+try:  # the C keccak of safe-pysha3: ~1.5 µs a hash against ~9 µs through eth-hash's pycryptodome
+    from sha3 import keccak_256 as _keccak_256
+
+    def keccak256(data: bytes) -> bytes:
+        """keccak256 of ``data``."""
+        return _keccak_256(data).digest()  # type: ignore[no-any-return]
+
+except ImportError:  # pragma: no cover - platforms without its wheel
+    from eth_hash.auto import keccak as keccak256
+
+__all__ = [
+    "DOMAIN_FIELDS", "Domain", "type_hash", "recover_hash", "recover_hash_bytes", "word", "keccak256",
+    "SECP256K1_HALF_N",
+]
+keccak = keccak256
 
 #: The standard four-field EIP-712 domain (name, version, chainId, verifyingContract).
 DOMAIN_FIELDS: list[dict[str, str]] = [
@@ -74,6 +87,12 @@ class Domain:
 def recover_hash(digest: bytes, signature: bytes) -> str | None:
     """The checksummed address that signed ``digest`` (65-byte ``r‖s‖v``, v 27/28 or 0/1), or
     None for a malformed or malleable (high-s) signature."""
+    raw = recover_hash_bytes(digest, signature)
+    return None if raw is None else to_checksum_address(raw)
+
+
+def recover_hash_bytes(digest: bytes, signature: bytes) -> bytes | None:
+    """Like :func:`recover_hash`, as 20 raw bytes (no checksum: ~50 µs less, for hot paths)."""
     if len(signature) != 65:
         return None
     v = signature[64]
@@ -85,4 +104,4 @@ def recover_hash(digest: bytes, signature: bytes) -> str | None:
         pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
     except Exception:
         return None
-    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+    return keccak256(pub.format(compressed=False)[1:])[-20:]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora.chain import Signer
-from agora.chain.eip712 import DOMAIN_FIELDS, Domain, recover_hash, type_hash, word
+from agora.chain.eip712 import DOMAIN_FIELDS, Domain, keccak256, recover_hash, type_hash, word
 
 __all__ = [
     "CHEQUE_FIELDS",
@@ -83,9 +83,7 @@ class Cheque:
 
 
 def _struct_hash(channel_id: int, nonce: int, amount: int) -> bytes:
-    from eth_hash.auto import keccak
-
-    return keccak(CHEQUE_TYPEHASH + word(channel_id) + word(nonce) + word(amount))
+    return keccak256(CHEQUE_TYPEHASH + word(channel_id) + word(nonce) + word(amount))
 
 
 def cheque_typed_data(domain: Domain, channel_id: int, nonce: int, amount: int) -> dict[str, Any]:

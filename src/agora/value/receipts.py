@@ -15,10 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
-
 from agora.chain import Signer
 from agora.chain.eip712 import DOMAIN_FIELDS, Domain, recover_hash, type_hash, word
+from agora.chain.eip712 import keccak256 as keccak
 from agora.errors import AgoraError
 
 __all__ = [

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from agora.chain import Chain, Signer
-from agora.chain.eip712 import Domain
+from agora.chain.eip712 import Domain, recover_hash_bytes
+from agora.chain.eip712 import keccak256 as keccak
 from agora.compute.workloads import Workload
 from agora.errors import AgoraError
 from agora.value.channels import ChannelInfo, Channels
@@ -52,6 +52,11 @@ class _Channel:
     claimable: Cheque | None = None
     used: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def signer_bytes(self) -> bytes:
+        """The channel's signer as 20 raw bytes (it is bits 96..255 of the channel id)."""
+        return (self.info.id >> 96).to_bytes(20, "big")
 
     def state(self) -> dict[str, Any]:
         best = self.best
@@ -198,8 +203,8 @@ class PaidService:
         best = ch.best
         if best is not None and q.amount > best.amount and q.nonce < best.nonce:
             raise PaymentError("nonce_not_rising", f"a cheque raising the total must have a nonce above {best.nonce}")
-        signer = q.signer(self.domain)
-        if signer is None or signer != info.signer:
+        signer = recover_hash_bytes(q.digest(self.domain), q.signature)
+        if signer is None or signer != ch.signer_bytes:
             raise PaymentError(
                 "invalid_signature",
                 f"the cheque is not signed by channel {info.id}'s signer for this chain and contract",
