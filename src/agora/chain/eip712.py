@@ -81,7 +81,9 @@ class Domain:
 
     def to_json(self) -> dict[str, Any]:
         """The domain as EIP-712 JSON (what ``eth_signTypedData_v4`` takes)."""
-        return {"name": self.name, "version": self.version, "chainId": self.chain_id, "verifyingContract": self.contract}
+        return {
+            "name": self.name, "version": self.version, "chainId": self.chain_id, "verifyingContract": self.contract,
+        }
 
 
 def recover_hash(digest: bytes, signature: bytes) -> str | None:

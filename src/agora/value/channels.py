@@ -109,7 +109,8 @@ class Channels:
             _, name, version, chain_id, verifying, _, _ = self.token.eip712Domain()
             domain = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
             deadline = self.chain.timestamp() + 3_600
-            v, r, s = sign_permit(sender, domain, self.address, deposit, int(self.token.nonces(sender.address)), deadline)
+            nonce = int(self.token.nonces(sender.address))
+            v, r, s = sign_permit(sender, domain, self.address, deposit, nonce, deadline)
             receipt = self.contract.open_with_permit(model_id, deposit, expiry, key, deadline, v, r, s, sender=sender)
         else:
             self._ensure_allowance(sender, deposit)

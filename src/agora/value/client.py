@@ -274,14 +274,14 @@ class ModelsClient:
                 size = min(size, budget - deposited)
             if ch is None:
                 if size <= 0 or size < need:
-                    raise PaymentError("budget_exhausted", f"the budget for model {m.info.id} is spent ({deposited} deposited)")
+                    raise _budget_exhausted(m.info.id, deposited)
                 cid, _ = self.channels.open(m.info.id, size, now + CHANNEL_DURATION_S, signer)
                 ch = _Chan(cid, size, now + CHANNEL_DURATION_S, 0, 0, 0)
                 self._add_deposited(m.info.id, size)
             else:
                 if need > ch.deposit:
                     if size <= 0 or ch.deposit + size < need:
-                        raise PaymentError("budget_exhausted", f"the budget for model {m.info.id} is spent ({deposited} deposited)")
+                        raise _budget_exhausted(m.info.id, deposited)
                     self.channels.top_up(ch.id, size, signer)
                     ch.deposit += size
                     self._add_deposited(m.info.id, size)
@@ -357,7 +357,9 @@ class ModelsClient:
             return True
         return False
 
-    def _check_answer(self, m: _Model, resp: httpx.Response, data: bytes, cost: int, channel: int, nonce: int) -> Receipt:
+    def _check_answer(
+        self, m: _Model, resp: httpx.Response, data: bytes, cost: int, channel: int, nonce: int,
+    ) -> Receipt:
         try:
             info = decode_header(resp.headers.get(PAYMENT_RESPONSE, ""), PAYMENT_RESPONSE)
             receipt = Receipt.from_json(info["receipt"])
@@ -366,7 +368,7 @@ class ModelsClient:
         receipt.verify(self.receipt_domain, m.service, weights_hash=m.info.weights_hash)
         if receipt.input_hash != keccak(data) or receipt.output_hash != keccak(resp.content):
             raise ReceiptError("the receipt does not match this call's input and output")
-        if receipt.amount != cost or receipt.channel_id != channel or receipt.nonce != nonce or receipt.model_id != m.info.id:
+        if (receipt.amount, receipt.channel_id, receipt.nonce, receipt.model_id) != (cost, channel, nonce, m.info.id):
             raise ReceiptError("the receipt names another charge, cheque or model than this call's")
         return receipt
 
@@ -387,7 +389,8 @@ class ModelsClient:
     def _save_chan(self, model_id: int, ch: _Chan) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.channels.address, model_id, str(ch.id), str(ch.deposit), ch.expiry, str(ch.total), str(ch.signed), ch.nonce),
+            (self.channels.address, model_id, str(ch.id), str(ch.deposit), ch.expiry, str(ch.total), str(ch.signed),
+             ch.nonce),
         )
 
     def _deposited(self, model_id: int) -> int:
@@ -398,7 +401,9 @@ class ModelsClient:
 
     def _add_deposited(self, model_id: int, amount: int) -> None:
         total = self._deposited(model_id) + amount
-        self._db.execute("INSERT OR REPLACE INTO budgets VALUES (?, ?, ?)", (self.channels.address, model_id, str(total)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO budgets VALUES (?, ?, ?)", (self.channels.address, model_id, str(total))
+        )
 
     def _now(self) -> int:
         return int(time.time()) + (self._clock_offset or 0)
@@ -407,6 +412,10 @@ class ModelsClient:
         if self.signer is None:
             raise ConfigError("paying for a call needs an account", hint="set AGORA_PRIVATE_KEY or AGORA_KEYSTORE")
         return self.signer
+
+
+def _budget_exhausted(model_id: int, deposited: int) -> PaymentError:
+    return PaymentError("budget_exhausted", f"the budget for model {model_id} is spent ({deposited} deposited)")
 
 
 def _error_of(resp: httpx.Response) -> AgoraError:

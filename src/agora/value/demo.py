@@ -92,14 +92,18 @@ def run_value_chapter(
         port = _free_port()
         card = ModelCard(
             name="digits-mlp", description="handwritten digit classifier (8x8), one row per input",
-            kind="onnx-classify", weights_cid=storage.put(model), weights_hash="0x" + workload.weights_hash(model).hex(),
+            kind="onnx-classify", weights_cid=storage.put(model),
+            weights_hash="0x" + workload.weights_hash(model).hex(),
             price=DEMO_PRICE, endpoint=f"http://127.0.0.1:{port}",
         )
         split = [Share(OWNER, DEMO_SPLIT_BPS[0]), Share(data_owner.address, DEMO_SPLIT_BPS[1]),
                  Share(compute_provider.address, DEMO_SPLIT_BPS[2])]
-        model_id, reg_receipt = registry.register(card, owner, split=split, datasets=[1], jobs=[compute_job] if compute_job else [])
+        jobs = [compute_job] if compute_job else []
+        model_id, reg_receipt = registry.register(card, owner, split=split, datasets=[1], jobs=jobs)
         info = registry.get(model_id)
-        _check(info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered")
+        _check(
+            info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered"
+        )
 
         step("serving it as a paid API (x402 over payment channels)")
         service = PaidService(

@@ -63,7 +63,8 @@ class Ledger:
         """Every stored (cheque, charge) of the channel, in nonce order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT nonce, amount, signature, charge FROM cheques WHERE channel = ? ORDER BY nonce", (str(channel_id),)
+                "SELECT nonce, amount, signature, charge FROM cheques WHERE channel = ? ORDER BY nonce",
+                (str(channel_id),),
             ).fetchall()
         return [(Cheque(channel_id, n, int(a), bytes(s)), int(c)) for n, a, s, c in rows]
 

@@ -95,7 +95,9 @@ def create_app(
         )
 
     def payment_required(url: str, amount: int, error: PaymentError | None, channel_id: int | None) -> Response:
-        body = {"error": str(error) if error else "payment required", "code": error.code if error else "payment_required"}
+        body = {
+            "error": str(error) if error else "payment required", "code": error.code if error else "payment_required",
+        }
         header = encode_header(requirements(url, amount, str(error) if error else None, channel_id))
         return JSONResponse(body, status_code=402, headers={PAYMENT_REQUIRED: header})
 

@@ -178,7 +178,9 @@ class PaidService:
     def _check(self, ch: _Channel, q: Cheque, charge: int) -> None:
         info = ch.info
         if info.model_id != self.model_id:
-            raise PaymentError("wrong_model", f"channel {info.id} pays model {info.model_id}, not model {self.model_id}")
+            raise PaymentError(
+                "wrong_model", f"channel {info.id} pays model {info.model_id}, not model {self.model_id}"
+            )
         now = self.now()
         if not info.open or now + self.expiry_margin_s >= info.expiry:
             info = self._refresh(ch)  # maybe extended or closed since

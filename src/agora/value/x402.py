@@ -135,11 +135,14 @@ def parse_payment(value: str, *, chain_id: int, channels: str) -> Cheque:
         raise PaymentError("unsupported_scheme", f"scheme must be {SCHEME!r}, got {accepted.get('scheme')!r}")
     if accepted.get("network") != f"eip155:{chain_id}":
         raise PaymentError(
-            "wrong_network", f"the payment is for network {accepted.get('network')!r}, this service is on eip155:{chain_id}"
+            "wrong_network",
+            f"the payment is for network {accepted.get('network')!r}, this service is on eip155:{chain_id}",
         )
     pay_to = str(accepted.get("payTo", ""))
     if pay_to.lower() != channels.lower():
-        raise PaymentError("wrong_contract", f"the payment is to {pay_to or 'nothing'}, not to this service's channels {channels}")
+        raise PaymentError(
+            "wrong_contract", f"the payment is to {pay_to or 'nothing'}, not to this service's channels {channels}"
+        )
     payload = obj.get("payload")
     if not isinstance(payload, dict):
         raise PaymentError("malformed_header", "the payment lacks 'payload'")
