@@ -375,6 +375,8 @@ class PaidService:
             ch = self._chans[q.channel_id]
             with ch.lock:
                 ch.info = fresh[q.channel_id] if fresh else _replace_claim(ch.info, q.amount, q.nonce)
+                # nonces up to the claimed one are refused by that rule alone: forget them
+                ch.used = {n for n in ch.used if n > ch.info.nonce}
         self.ledger.save_channels(_row(self._chans[q.channel_id].info) for q in cheques)
         self.stats.claims += len(receipts)
         self.stats.claimed += got
