@@ -217,13 +217,17 @@ def set_card(model_id: uint256, card: bytes32, uri: String[256]):
 def set_service(model_id: uint256, service: address):
     """
     @notice Names the key that serves the model and signs its receipts
-            (so the owner's key can stay cold). Cleared by a transfer.
+            (so the owner's key can stay cold). Void once the token changes
+            hands (it is honoured again if the token returns to the owner
+            who named it; a new owner names its own).
     @param model_id The 32-byte model id.
     @param service The 20-byte service address (zero: the owner itself).
     """
     self._check_owner(model_id)
     self._service[model_id] = service
-    self._service_setter[model_id] = msg.sender
+    # the owner at the time (an approved operator acts for it): the key is honoured while that
+    # owner holds the token
+    self._service_setter[model_id] = erc721._owner_of(model_id)
     log ServiceSet(model_id=model_id, service=service)
 
 

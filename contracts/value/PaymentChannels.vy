@@ -240,7 +240,8 @@ def extend(channel_id: uint256, expiry: uint256):
     assert old != 0, "PaymentChannels: channel not open"
     assert msg.sender == self._payer_of(channel_id) or msg.sender == convert(channel_id >> 96, address), "PaymentChannels: not the payer"
     assert expiry > old, "PaymentChannels: expiry must move later"
-    assert expiry <= block.timestamp + MAX_DURATION, "PaymentChannels: expiry too far"
+    # (and within its 32-bit field: unix time until 2106)
+    assert expiry <= block.timestamp + MAX_DURATION and expiry <= _MASK32, "PaymentChannels: expiry too far"
     self._w[channel_id] = (w & _NOT_EXPIRY) | (expiry << 32)
     log ChannelFunded(channel_id=channel_id, deposit=w >> 160, expiry=expiry)
 
@@ -428,7 +429,8 @@ def _open(model_id: uint256, amount: uint256, expiry: uint256, signer: address) 
     assert amount <= _MASK96, "PaymentChannels: deposit too large"
     assert model_id <= _MASK64, "PaymentChannels: model id too large"
     assert expiry > block.timestamp, "PaymentChannels: expiry in the past"
-    assert expiry <= block.timestamp + MAX_DURATION, "PaymentChannels: expiry too far"
+    # (and within its 32-bit field: unix time until 2106)
+    assert expiry <= block.timestamp + MAX_DURATION and expiry <= _MASK32, "PaymentChannels: expiry too far"
     key: address = signer
     if key == empty(address):
         key = msg.sender

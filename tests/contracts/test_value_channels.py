@@ -292,20 +292,15 @@ def test_open_without_allowance_reverts_in_the_token(w, pc):
     assert pc.channel_count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PaymentChannels packs the expiry into 32 bits (word bits 32..63) but bounds it only by "
-    "block.timestamp + MAX_DURATION: from 2**32 - MAX_DURATION (year 2105) an expiry >= 2**32 "
-    "spills into the claimed field"))
-def test_open_expiry_beyond_32_bits_is_rejected_or_kept(w, pc):
+def test_open_or_extend_expiry_beyond_32_bits_reverts(w, pc):
+    """The expiry has a 32-bit field (unix time until 2106): a later one is refused, not wrapped."""
     boa.env.evm.patch.timestamp = 2**32 - DAY
-    expiry = 2**32 + DAY
-    with boa.env.prank(w.p.address):
-        try:
-            cid = w.track(pc.open(w.model_a, DEPOSIT, expiry, ZERO))
-        except boa.BoaError:
-            return                                           # rejecting it would be fine
-    v = view(w, cid)
-    assert (v.expiry, v.claimed, v.deposit) == (expiry, 0, DEPOSIT)    # today: (86400, 1, DEPOSIT)
+    with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: expiry too far"):
+        pc.open(w.model_a, DEPOSIT, 2**32 + DAY, ZERO)
+    cid = open_a(w, expiry=2**32 - 1)
+    with boa.env.prank(w.p.address), boa.reverts("PaymentChannels: expiry too far"):
+        pc.extend(cid, 2**32)
+    assert view(w, cid).expiry == 2**32 - 1
 
 
 def test_too_many_channels_reverts(w, pc):

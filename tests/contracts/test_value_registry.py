@@ -387,15 +387,12 @@ def test_service_set_by_an_owner_returns_if_the_token_comes_back(w, reg):
     assert reg.service_of(mid) == w.service
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ModelRegistry.set_service records msg.sender (the operator) as the setter, so service_of, "
-    "which compares the setter with the owner, ignores a service set by an approved operator"))
 def test_service_set_by_an_approved_operator_is_honoured(w, reg):
     mid = register(w)
     as_(w.alice.address, reg.approve, w.operator, mid)
-    as_(w.operator, reg.set_service, mid, w.service)     # accepted and logged ...
+    as_(w.operator, reg.set_service, mid, w.service)     # accepted, logged ...
     assert events(reg.get_logs(), "ServiceSet")[0].service == w.service
-    assert reg.service_of(mid) == w.service              # ... but not honoured
+    assert reg.service_of(mid) == w.service              # ... and honoured
 
 
 def test_set_service_by_a_stranger_reverts(w, reg):
