@@ -46,10 +46,10 @@ from value_fixtures import (
     malleate,
     now,
     pack,
-    revert_strings,
     sign_cheque,
     sign_token_permit,
     split_parts,
+    untested_reverts,
 )
 
 DEPOSIT = 1_000 * 10**18
@@ -1094,8 +1094,5 @@ def test_a_channels_whole_life_balances_to_the_wei(w, pc):
 
 def test_every_revert_reason_has_a_test():
     """Every literal ``"PaymentChannels: ..."`` in the source appears, quoted, in this file."""
-    reasons = revert_strings(CHANNELS_PATH, "PaymentChannels")
-    assert len(reasons) >= 12
-    tests = open(__file__).read()
-    missing = sorted(r for r in reasons if f'"{r}"' not in tests)
+    missing = untested_reverts(CHANNELS_PATH, "PaymentChannels", __file__, at_least=12)
     assert missing == [], f"revert reasons of PaymentChannels without a test: {missing}"

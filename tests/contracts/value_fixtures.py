@@ -147,6 +147,14 @@ def revert_strings(path: Path, prefix: str) -> set[str]:
     return set(re.findall(rf'"({re.escape(prefix)}: [^"]+)"', path.read_text()))
 
 
+def untested_reverts(path: Path, prefix: str, test_file: str, at_least: int) -> list[str]:
+    """The revert reasons of ``path`` that ``test_file`` never quotes (there must be ``at_least``)."""
+    reasons = revert_strings(path, prefix)
+    assert len(reasons) >= at_least
+    tests = Path(test_file).read_text()
+    return sorted(r for r in reasons if f'"{r}"' not in tests)
+
+
 # ----------------------------------------------------------------------------- EIP-712
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from agora.devnet.anvil import free_port
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import HttpStore, LocalStore, Storage
 from agora.storage.server import create_app
+from tests.integration.proc_helpers import terminate
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow, pytest.mark.xdist_group("compute-anvil")]
 
@@ -66,16 +66,7 @@ class Node:
         return self
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, 30)
 
     def events(self) -> list[dict[str, object]]:
         out = []

@@ -38,6 +38,7 @@ from agora.protocol import AddressBook, deploy_devnet, load_deployment
 from agora.storage import LocalStore, Storage
 from agora.value import OWNER, Channels, ModelCard, ModelRegistry, ModelsClient, Share
 from agora.value.ledger import Ledger
+from tests.integration.proc_helpers import terminate
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow, pytest.mark.xdist_group("value-anvil")]
 
@@ -96,16 +97,7 @@ class Server:
         assert self.proc.wait(30) == -signal.SIGKILL
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, 60)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([AGORA, *args], env=self.env, capture_output=True, timeout=120, check=False)
