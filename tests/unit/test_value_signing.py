@@ -483,13 +483,11 @@ def test_split_rounding_rule(amount: int, bps: list[int]) -> None:
     parts = split_parts(amount, bps)
     assert sum(parts) == amount  # to the wei
     assert all(p >= 0 for p in parts)
-    exact = [amount * b / 10_000 for b in bps]
     for p, b in zip(parts[1:], bps[1:], strict=True):
         assert p * 10_000 <= amount * b < (p + 1) * 10_000  # floor
-    # the first share gets its exact part plus at most one wei per other share of rounding
+    # the first share gets its exact part plus less than one wei per other share of rounding
+    # (integers only: a float model of "exact" is off by more than that for large amounts)
     assert amount * bps[0] <= parts[0] * 10_000 < amount * bps[0] + 10_000 * len(bps)
-    if amount * min(bps) >= 10_000 * len(bps) or len(bps) == 1:
-        assert abs(parts[0] - exact[0]) <= len(bps)
     parse_split(",".join(["owner:" + str(bps[0]), *(f"0x{i + 1:040x}:{b}" for i, b in enumerate(bps[1:]))]))
 
 
