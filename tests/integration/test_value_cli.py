@@ -427,3 +427,38 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
     assert code == 0 and out.strip() == "nothing to claim for model 1"
     code, out, _ = cli("--account", "1", "model", "withdraw", "--json")
     assert code == 0 and json.loads(out)["withdrawn_wei"] == 2800
+
+
+# -- channels and kept receipts ---------------------------------------------------------------------------
+@pytest.mark.anvil
+def test_channel_list_close_and_receipt_list(capsys: pytest.CaptureFixture[str], fresh_anvil: AnvilProcess,
+                                             agora_home: Path, files: dict[str, str]) -> None:
+    from agora.value import Channels
+
+    url = fresh_anvil.url
+    chain = connect(url)
+    dep = deploy_devnet(chain, book=AddressBook(agora_home / "addressbook.json"))
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        return agora(capsys, "--chain", url, "--account", "9", *args)
+
+    _register(cli, "--price", "1000")
+    code, out, _ = cli("channel", "list", "--json")
+    assert code == 0 and json.loads(out) == {"channels": []}
+    payer = chain.dev_signers[9]
+    channels = Channels(dep)
+    cid, _ = channels.open(1, 10_000, chain.timestamp() + 120, payer)
+    code, out, _ = cli("channel", "list", "--model", "1", "--json")
+    (row,) = json.loads(out)["channels"]
+    assert int(row["id"]) == cid and row["deposit_wei"] == 10_000 and row["open"] is True
+    code, _, err = cli("channel", "close", hex(cid))
+    assert code == 1 and "runs until" in one_line_error(err)
+    chain.advance_time(200)
+    code, out, _ = cli("channel", "close", str(cid), "--json")
+    assert code == 0 and json.loads(out)["refund_wei"] == 10_000
+    code, _, err = cli("channel", "close", str(cid))  # closed with nothing claimed: reads as never opened
+    assert code == 1 and "already closed with nothing claimed" in one_line_error(err)
+    code, _, err = cli("channel", "close", "nope")
+    assert code == 1 and "is not a channel id" in one_line_error(err)
+    code, out, _ = cli("receipt", "list", "--json")
+    assert code == 0 and json.loads(out) == {"receipts": []}

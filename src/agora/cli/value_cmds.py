@@ -38,8 +38,11 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
     model_app = typer.Typer(help="Models on chain: register, serve as a paid API, call, get paid.",
                             no_args_is_help=True)
     receipt_app = typer.Typer(help="Receipts of paid model calls.", no_args_is_help=True)
+    channel_app = typer.Typer(help="Your payment channels: list them, take back what is left.",
+                              no_args_is_help=True)
     app.add_typer(model_app, name="model")
     app.add_typer(receipt_app, name="receipt")
+    app.add_typer(channel_app, name="channel")
 
     # -- registry ------------------------------------------------------------------------
     @model_app.command("register")
@@ -357,6 +360,104 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
                                                   if chosen else ""))
 
     # -- receipts ----------------------------------------------------------------------------------
+    @receipt_app.command("list")
+    def receipt_list(
+        ctx: typer.Context,
+        model_id: Annotated[int | None, typer.Option("--model", "-m", help="Only this model's.",
+                                                     show_default=False)] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """The receipts kept for your paid calls (each checked when it arrived)."""
+        client = get_state(ctx).client
+        receipts = client.models.receipts(model_id)
+        if json_:
+            emit_json({"receipts": [r.to_json(client.models.receipt_domain) for r in receipts]})
+            return
+        if not receipts:
+            note("no receipts kept for this account on this chain")
+            return
+        from rich.table import Table
+
+        table = Table("model", "channel", "nonce", "amount (wei)", "time", "output hash", box=None, pad_edge=False)
+        for r in receipts:
+            table.add_row(str(r.model_id), _short_id(r.channel_id), str(r.nonce), str(r.amount), str(r.time),
+                          "0x" + r.output_hash.hex()[:16] + "…")
+        out.print(table)
+
+    @channel_app.command("list")
+    def channel_list(
+        ctx: typer.Context,
+        model_id: Annotated[int | None, typer.Option("--model", "-m", help="Also look up, on chain, every "
+                                                     "channel you opened to this model.", show_default=False)] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Your channels: deposit, claimed by the service, charged as far as you know, expiry."""
+        from agora.value.channels import Channels
+
+        client = get_state(ctx).client
+        channels = Channels(client.deployment)
+        known = {c["id"]: c for c in client.models.known_channels()}
+        ids = list(known)
+        if model_id is not None:
+            ids += [c.id for c in channels.find(acting_signer(client).address, model_id) if c.id not in known]
+        rows = []
+        for cid in ids:
+            info = channels.get(cid)
+            rows.append({
+                "id": str(cid), "model_id": info.model_id, "deposit_wei": info.deposit, "claimed_wei": info.claimed,
+                "charged_wei": known[cid]["total"] if cid in known else None, "expiry": info.expiry,
+                "open": info.open,
+            })
+        if json_:
+            emit_json({"channels": rows})
+            return
+        if not rows:
+            note("no channels known for this account on this chain (try --model ID)")
+            return
+        from rich.table import Table
+
+        table = Table("channel", "model", "deposit", "claimed", "charged", "expiry", box=None, pad_edge=False)
+        for r in rows:
+            table.add_row(hex(int(r["id"])), str(r["model_id"]), str(r["deposit_wei"]), str(r["claimed_wei"]),
+                          "?" if r["charged_wei"] is None else str(r["charged_wei"]),
+                          str(r["expiry"]) if r["open"] else "closed")
+        out.print(table)
+
+    @channel_app.command("close")
+    def channel_close(
+        ctx: typer.Context,
+        channel_id: Annotated[str, typer.Argument(help="The channel id (decimal or 0x hex).", show_default=False)],
+        json_: JsonOpt = False,
+    ) -> None:
+        """After its expiry, take back what the service never claimed (payer or signer only)."""
+        from agora.value.channels import Channels
+
+        st = get_state(ctx)
+        client = st.client
+        warn_embedded(st)
+        try:
+            cid = int(channel_id, 0)
+        except ValueError:
+            raise ConfigError(f"{channel_id!r} is not a channel id") from None
+        channels = Channels(client.deployment)
+        info = channels.get(cid)
+        if not info.exists:
+            raise ConfigError(f"there is no open channel {channel_id} on chain {client.chain.chain_id} "
+                              "(never opened, or already closed with nothing claimed)")
+        if not info.open:
+            raise ConfigError(f"channel {channel_id} is already closed")
+        now = client.chain.timestamp()
+        if now <= info.expiry:
+            raise ConfigError(f"channel {channel_id} runs until {info.expiry} ({info.expiry - now} s from now); "
+                              "the service may claim until then")
+        receipt = channels.close(cid, acting_signer(client))
+        (event,) = channels.contract.events_in(receipt, "ChannelClosed")
+        data = {"id": str(cid), "refund_wei": int(event.args["refund"]), "tx": receipt.tx_hash}
+        if json_:
+            emit_json(data)
+            return
+        out.print(f"closed channel {_short_id(cid)}: {data['refund_wei']} wei back to {info.payer}")
+
     @receipt_app.command("verify")
     def receipt_verify(
         ctx: typer.Context,
@@ -414,6 +515,12 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+def _short_id(channel_id: int) -> str:
+    """A channel id for people: its bits are signer | model | sequence, so show those."""
+    signer = "0x" + (channel_id >> 96).to_bytes(20, "big").hex()
+    return f"{signer[:8]}…{signer[-4:]}/{(channel_id >> 32) & (2**64 - 1)}/{channel_id & (2**32 - 1)}"
+
+
 def _registry(client: Any) -> Any:
     from agora.value.models import ModelRegistry
 

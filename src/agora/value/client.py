@@ -184,6 +184,18 @@ class ModelsClient:
             rows = self._db.execute(q + " ORDER BY channel, nonce", args).fetchall()
         return [Receipt.from_json(json.loads(r[0])) for r in rows]
 
+    def known_channels(self) -> list[dict[str, int]]:
+        """Every channel this account's state knows (one per model: the one in use)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model, id, deposit, expiry, total, signed FROM channels WHERE channels = ? ORDER BY model",
+                (self.channels.address,),
+            ).fetchall()
+        return [
+            {"model": m, "id": int(i), "deposit": int(d), "expiry": e, "total": int(t), "signed": int(sg)}
+            for m, i, d, e, t, sg in rows
+        ]
+
     def channel_of(self, model_id: int) -> dict[str, int] | None:
         """This account's channel to ``model_id`` (id, deposit, expiry, total charged, signed)."""
         ch = self._load_chan(model_id)
