@@ -97,6 +97,8 @@ def run_compute_chapter(
             chain.mine(1)  # the embedded chain mines on demand; keep its clock moving
         else:
             raise ComputeDemoFailed("demo check failed: the jobs did not all settle")
+        for d in daemons:  # their worker threads and databases are not needed any more
+            d.close(grace=5)
 
         step("checking every result against the chain")
         rows = []

