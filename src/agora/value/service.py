@@ -25,13 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from agora.chain import Chain, Signer
 from agora.chain.eip712 import Domain, recover_hash_bytes
 from agora.chain.eip712 import keccak256 as keccak
 from agora.compute.workloads import Workload
-from agora.errors import AgoraError
 from agora.value.channels import ChannelInfo, Channels
 from agora.value.cheques import Cheque
 from agora.value.ledger import Ledger
@@ -399,12 +396,3 @@ def _replace_claim(info: ChannelInfo, amount: int, nonce: int) -> ChannelInfo:
     from dataclasses import replace
 
     return replace(info, claimed=max(info.claimed, amount), nonce=max(info.nonce, nonce))
-
-
-def service_address(signer: Signer) -> str:
-    """The checksummed address of the serving key."""
-    return to_checksum_address(signer.address)
-
-
-class ServiceError(AgoraError):
-    """The service cannot start (a model that does not match its registration, ...)."""
