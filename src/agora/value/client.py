@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_hash.auto import keccak
 
 from agora.chain import Signer
 from agora.compute.workloads import WorkloadOutput, decode_output, get_workload
@@ -235,7 +234,7 @@ class ModelsClient:
     # -- channel and cheque -----------------------------------------------------------------
     def _pay(self, m: _Model, cost: int, budget: int | None, signer: Signer) -> tuple[str, _Chan, int]:
         with self._lock:
-            ch = self._chans.get(m.info.id) or self._load_chan(m.info.id, locked=True)
+            ch = self._chans.get(m.info.id) or self._load_chan(m.info.id)
         need = max(ch.signed if ch else 0, (ch.total + ch.inflight if ch else 0) + cost)
         now = self._now()
         if ch is None or need > ch.deposit or ch.expiry - now < _EXTEND_BELOW_S:
@@ -377,15 +376,15 @@ class ModelsClient:
             receipt = Receipt.from_json(info["receipt"])
         except (PaymentError, KeyError, TypeError) as exc:
             raise ReceiptError(f"model {m.info.id}'s answer carries no valid receipt: {exc}") from None
-        receipt.verify(self.receipt_domain, m.service, weights_hash=m.info.weights_hash)
-        if receipt.input_hash != keccak(data) or receipt.output_hash != keccak(resp.content):
-            raise ReceiptError("the receipt does not match this call's input and output")
+        receipt.verify(
+            self.receipt_domain, m.service, weights_hash=m.info.weights_hash, inputs=data, output=resp.content,
+        )
         if (receipt.amount, receipt.channel_id, receipt.nonce, receipt.model_id) != (cost, channel, nonce, m.info.id):
             raise ReceiptError("the receipt names another charge, cheque or model than this call's")
         return receipt
 
     # -- persistence --------------------------------------------------------------------------
-    def _load_chan(self, model_id: int, locked: bool = False) -> _Chan | None:
+    def _load_chan(self, model_id: int) -> _Chan | None:
         if model_id in self._chans:
             return self._chans[model_id]
         row = self._db.execute(
