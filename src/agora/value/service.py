@@ -178,8 +178,19 @@ class PaidService:
             raise PaymentError(
                 "wrong_model", f"channel {info.id} pays model {info.model_id}, not model {self.model_id}"
             )
+        if q.nonce <= info.nonce or q.nonce in ch.used:
+            raise PaymentError("cheque_replayed", f"cheque nonce {q.nonce} on channel {info.id} was already used")
+        # the signature first: only the channel's signer can make the node read the chain below
+        signer = recover_hash_bytes(q.digest(self.domain), q.signature)
+        if signer is None or signer != ch.signer_bytes:
+            raise PaymentError(
+                "invalid_signature",
+                f"the cheque is not signed by channel {info.id}'s signer for this chain and contract",
+            )
+        if not info.open:  # closing is final: no need to ask the chain again
+            raise PaymentError("channel_closed", f"channel {info.id} is closed")
         now = self.now()
-        if not info.open or now + self.expiry_margin_s >= info.expiry:
+        if now + self.expiry_margin_s >= info.expiry:
             info = self._refresh(ch)  # maybe extended or closed since
             if not info.open:
                 raise PaymentError("channel_closed", f"channel {info.id} is closed")
@@ -189,8 +200,6 @@ class PaidService:
                     f"channel {info.id} expires at {info.expiry}, within {self.expiry_margin_s} s",
                     hint="extend the channel",
                 )
-        if q.nonce <= info.nonce or q.nonce in ch.used:
-            raise PaymentError("cheque_replayed", f"cheque nonce {q.nonce} on channel {info.id} was already used")
         if q.amount > info.deposit:
             info = self._refresh(ch)  # maybe topped up since
             if q.amount > info.deposit:
@@ -202,12 +211,6 @@ class PaidService:
         best = ch.best
         if best is not None and q.amount > best.amount and q.nonce < best.nonce:
             raise PaymentError("nonce_not_rising", f"a cheque raising the total must have a nonce above {best.nonce}")
-        signer = recover_hash_bytes(q.digest(self.domain), q.signature)
-        if signer is None or signer != ch.signer_bytes:
-            raise PaymentError(
-                "invalid_signature",
-                f"the cheque is not signed by channel {info.id}'s signer for this chain and contract",
-            )
         need = ch.spent + ch.reserved + charge
         cover = max(q.amount, best.amount if best else 0)
         if cover < need:
