@@ -29,7 +29,6 @@ __all__ = [
     "DOMAIN_FIELDS", "Domain", "type_hash", "recover_hash", "recover_hash_bytes", "word", "keccak256",
     "SECP256K1_HALF_N",
 ]
-keccak = keccak256
 
 #: The standard four-field EIP-712 domain (name, version, chainId, verifyingContract).
 DOMAIN_FIELDS: list[dict[str, str]] = [
@@ -38,14 +37,14 @@ DOMAIN_FIELDS: list[dict[str, str]] = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 #: Signatures with s above this are malleable copies (EIP-2); contracts reject them.
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 def type_hash(fields: list[dict[str, str]], name: str) -> bytes:
     """``keccak256("Name(type1 field1,...)")`` for a struct of atomic fields."""
-    return keccak(f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})".encode())
+    return keccak256(f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})".encode())
 
 
 def word(value: int | bytes | str) -> bytes:
@@ -69,15 +68,15 @@ class Domain:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contract", to_checksum_address(self.contract))
-        sep = keccak(
-            _DOMAIN_TYPEHASH + keccak(self.name.encode()) + keccak(self.version.encode())
+        sep = keccak256(
+            _DOMAIN_TYPEHASH + keccak256(self.name.encode()) + keccak256(self.version.encode())
             + word(self.chain_id) + word(self.contract)
         )
         object.__setattr__(self, "separator", sep)
 
     def digest(self, struct_hash: bytes) -> bytes:
         """The 32-byte hash a signer signs: ``keccak(0x1901 ‖ separator ‖ struct_hash)``."""
-        return keccak(b"\x19\x01" + self.separator + struct_hash)
+        return keccak256(b"\x19\x01" + self.separator + struct_hash)
 
     def to_json(self) -> dict[str, Any]:
         """The domain as EIP-712 JSON (what ``eth_signTypedData_v4`` takes)."""
