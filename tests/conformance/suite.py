@@ -155,6 +155,22 @@ class ChainConformance:
         with pytest.raises(ConfigError):
             token.get_events("NoSuchEvent")
 
+    def test_get_events_filtered_on_indexed_arguments(self, chain: Chain, token: Contract) -> None:
+        start = chain.block_number() + 1
+        one, two = chain.dev_signers[1].address, chain.dev_signers[2].address
+        token.transfer(one, 5)
+        token.transfer(two, 6)
+        token.transfer(one, 7)
+
+        def topic(address: str) -> bytes:
+            return bytes.fromhex(address[2:]).rjust(32, b"\0")
+
+        to_one = token.get_events("Transfer", start, where=[None, topic(one)])
+        assert [e["value"] for e in to_one] == [5, 7]
+        mine_to_two = token.get_events("Transfer", start, where=[topic(chain.dev_signers[0].address), topic(two)])
+        assert [e["value"] for e in mine_to_two] == [6]
+        assert token.get_events("Transfer", start, where=[topic(two)]) == []
+
     def test_event_cursor_resumes_from_a_saved_block(self, chain: Chain, token: Contract) -> None:
         cursor = token.cursor("Transfer", from_block=chain.block_number() + 1)
         token.transfer(chain.dev_signers[1].address, 7)

@@ -162,13 +162,16 @@ class Contract:
         to_block: int | None = None,
         *,
         chunk: int = 5_000,
+        where: list[bytes | None] | None = None,
     ) -> list[Event]:
         """Every event (of ``names``, or all) in ``[from_block, to_block]``, in chain order.
 
         Large ranges are read in chunks of ``chunk`` blocks, so a node's limit
-        on ``eth_getLogs`` ranges is respected.
+        on ``eth_getLogs`` ranges is respected. ``where`` filters on the indexed
+        arguments, in order, at the node: a 32-byte topic per argument, or None
+        for any value.
         """
-        return list(self.iter_events(names, from_block, to_block, chunk=chunk))
+        return list(self.iter_events(names, from_block, to_block, chunk=chunk, where=where))
 
     def iter_events(
         self,
@@ -177,11 +180,13 @@ class Contract:
         to_block: int | None = None,
         *,
         chunk: int = 5_000,
+        where: list[bytes | None] | None = None,
     ) -> Iterator[Event]:
         """Like :meth:`get_events`, but yields events chunk by chunk."""
         if isinstance(names, str):
             names = [names]
         topics = self._topics(names)
+        extra = ["0x" + t.hex() if t is not None else None for t in (where or [])]
         if to_block is None:
             to_block = self.chain.block_number()
         start = from_block
@@ -191,7 +196,7 @@ class Contract:
                 "address": self.address,
                 "fromBlock": start,
                 "toBlock": end,
-                "topics": [topics],
+                "topics": [topics, *extra],
             }
             logs = self.chain._rpc(lambda p=params: self.chain.w3.eth.get_logs(p))  # type: ignore[arg-type]
             for log in logs:

@@ -77,16 +77,11 @@ class Channels:
     def find(self, payer: str, model_id: int) -> list[ChannelInfo]:
         """Every channel ``payer`` opened to ``model_id``, newest first (one ``eth_getLogs`` per
         5,000 blocks since the deployment, filtered by the node on the indexed payer and model)."""
-        (topic0,) = self.contract._topics(["ChannelOpened"])
-        who = "0x" + bytes.fromhex(to_checksum_address(payer)[2:]).rjust(32, b"\0").hex()
-        model = "0x" + model_id.to_bytes(32, "big").hex()
-        head, start, ids = self.chain.block_number(), self.dep.block, []
-        while start <= head:
-            end = min(start + 4_999, head)
-            params = {"address": self.address, "fromBlock": start, "toBlock": end, "topics": [topic0, None, who, model]}
-            logs = self.chain._rpc(lambda p=params: self.chain.w3.eth.get_logs(p))  # type: ignore[arg-type]
-            ids += [int.from_bytes(bytes(log["topics"][1]), "big") for log in logs]
-            start = end + 1
+        who = bytes.fromhex(to_checksum_address(payer)[2:]).rjust(32, b"\0")
+        events = self.contract.get_events(
+            "ChannelOpened", self.dep.block, where=[None, who, model_id.to_bytes(32, "big")]
+        )
+        ids = [int(e.args["channel_id"]) for e in events]
         return [self.get(i) for i in reversed(ids)]
 
     def pot(self, model_id: int) -> int:
