@@ -23,10 +23,10 @@ from typing import Any
 
 from agora.chain import Chain, connect
 from agora.compute import ComputeClient, Market, Policy, ProviderDaemon
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload, result_digest
 from agora.devnet.anvil import start_anvil
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage
+from agora.workloads import build_digits_model, digits_inputs, get_workload, result_digest
 
 PRICE = 10**15
 STAKE = 1_000 * 10**18

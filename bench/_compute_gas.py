@@ -20,11 +20,11 @@ from typing import Any
 from eth_utils import keccak
 
 from agora.chain import Receipt, Signer, connect
+from agora.chain.merkle import merkle_root
 from agora.compute import JobSpec, Market, Policy
-from agora.compute.market import cid_to_bytes32, commitment
-from agora.compute.merkle import merkle_root
+from agora.compute.market import commitment
 from agora.protocol import deploy_devnet
-from agora.storage import cid_for
+from agora.storage import cid_for, cid_to_bytes32
 
 PRICE = 10**15
 STAKE = 1_000 * 10**18

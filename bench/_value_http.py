@@ -40,13 +40,13 @@ import httpx
 from eth_hash.auto import keccak
 
 from agora.chain import Signer, connect
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
 from agora.devnet.anvil import free_port, start_anvil
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage
 from agora.value import Channels, ModelCard, ModelRegistry, ModelsClient, Receipt, Share, receipts_domain, sign_cheque
 from agora.value.models import OWNER
 from agora.value.x402 import PAYMENT_RESPONSE, PAYMENT_SIGNATURE, SCHEME, X402_VERSION, decode_header, encode_header
+from agora.workloads import build_digits_model, digits_inputs, get_workload
 
 PRICE = 10**12  # per input item
 DEPOSIT = 10**18  # per channel: a million calls

@@ -57,11 +57,11 @@ def main() -> None:
     import uvicorn
 
     from agora.chain import connect
-    from agora.compute.workloads import get_workload
     from agora.protocol import AddressBook, load_deployment
     from agora.storage import LocalStore, Storage
     from agora.value import Channels, ModelRegistry, PaidService, create_app
     from agora.value.server import RESULT_MEDIA_TYPE
+    from agora.workloads import get_workload
 
     chain = connect(url)
     by_kind, by_method = _count_rpc(chain)
@@ -124,7 +124,7 @@ def _thread_cpu() -> list[tuple[int, str, float]]:
 
 def _sample(kind: str) -> bytes:
     if kind == "onnx-classify":
-        from agora.compute.workloads import digits_inputs
+        from agora.workloads import digits_inputs
 
         return digits_inputs(1)
     return b'["warm up"]'

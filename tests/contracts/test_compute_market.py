@@ -74,8 +74,8 @@ from eth_utils import keccak
 
 from agora.chain import sign_permit as sign_chain_permit
 from agora.chain import signer_from_key
+from agora.chain.merkle import merkle_proof, merkle_root
 from agora.compute.market import commitment as py_commitment
-from agora.compute.merkle import merkle_proof, merkle_root
 
 FEE = PAY * FEE_BPS // BPS
 NET = PAY - FEE

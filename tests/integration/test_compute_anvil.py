@@ -25,11 +25,11 @@ import uvicorn
 
 from agora.chain import connect
 from agora.compute import ComputeClient, JobState, Market, Policy
-from agora.compute.workloads import build_digits_model, build_train_request, digits_inputs
 from agora.devnet.anvil import free_port
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import HttpStore, LocalStore, Storage
 from agora.storage.server import create_app
+from agora.workloads import build_digits_model, build_train_request, digits_inputs
 from tests.integration.proc_helpers import terminate
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow, pytest.mark.xdist_group("compute-anvil")]

@@ -13,10 +13,10 @@ import pytest
 from agora.chain import connect
 from agora.compute import JobState, Market, ProviderDaemon
 from agora.compute.provider import daemon_db_path
-from agora.compute.workloads import build_digits_model, digits_inputs
 from agora.devnet.anvil import AnvilProcess
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
+from agora.workloads import build_digits_model, digits_inputs
 from tests.integration.cli_helpers import agora, one_line_error
 
 E18 = 10**18

@@ -21,10 +21,10 @@ from agora.chain import Signer, connect
 from agora.compute import ComputeClient, Job, JobFailed, JobState, Market, Policy, ProviderDaemon
 from agora.compute.adversaries import CopyingProvider, StallingProvider, WrongOutputProvider
 from agora.compute.execution import BATCH_RESULT, Outcome
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
 from agora.errors import AgoraError, ConfigError
 from agora.protocol import deploy_devnet
 from agora.storage import LocalStore, Storage
+from agora.workloads import build_digits_model, digits_inputs, get_workload
 
 pytestmark = pytest.mark.slow
 

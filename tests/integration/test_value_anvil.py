@@ -31,13 +31,13 @@ import httpx
 import pytest
 
 from agora.chain import connect
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
 from agora.devnet.anvil import free_port
 from agora.errors import ConfigError
 from agora.protocol import AddressBook, deploy_devnet, load_deployment
 from agora.storage import LocalStore, Storage
 from agora.value import OWNER, Channels, ModelCard, ModelRegistry, ModelsClient, Share
 from agora.value.ledger import Ledger
+from agora.workloads import build_digits_model, digits_inputs, get_workload
 from tests.integration.proc_helpers import terminate
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow, pytest.mark.xdist_group("value-anvil")]

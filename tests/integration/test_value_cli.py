@@ -30,11 +30,11 @@ with warnings.catch_warnings():
 
 import agora.client as sdk_client
 from agora.chain import Chain, connect
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, Deployment, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
 from agora.value import Channels, ModelRegistry, ModelsClient, PaidService, create_app
+from agora.workloads import build_digits_model, digits_inputs, get_workload
 from tests.integration.cli_helpers import agora, one_line_error
 
 AGORA = str(Path(sys.executable).with_name("agora"))

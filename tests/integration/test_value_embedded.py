@@ -38,7 +38,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agora.chain import Contract, Signer, connect, signer_from_key
-from agora.compute.workloads import build_digits_model, decode_output, digits_inputs, get_workload
 from agora.errors import ConfigError
 from agora.protocol import Deployment, deploy_devnet, fund_account
 from agora.storage import LocalStore, Storage
@@ -57,6 +56,7 @@ from agora.value import (
     sign_cheque,
 )
 from agora.value.x402 import PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, SCHEME, encode_header
+from agora.workloads import build_digits_model, decode_output, digits_inputs, get_workload
 
 with warnings.catch_warnings():
     # starlette's TestClient warns that plain httpx is deprecated for it

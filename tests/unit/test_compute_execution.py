@@ -16,7 +16,9 @@ from agora.compute.execution import (
     build_batch_manifest,
     read_batch_manifest,
 )
-from agora.compute.workloads import (
+from agora.errors import AgoraError, StorageError
+from agora.storage import LocalStore, Storage, cid_for
+from agora.workloads import (
     Workload,
     WorkloadError,
     build_digits_model,
@@ -24,8 +26,6 @@ from agora.compute.workloads import (
     get_workload,
     result_digest,
 )
-from agora.errors import AgoraError, StorageError
-from agora.storage import LocalStore, Storage, cid_for
 
 KIND = "onnx-classify"
 

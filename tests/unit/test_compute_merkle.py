@@ -15,8 +15,8 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agora.chain.merkle import leaf_hash
 from agora.compute import merkle_proof, merkle_root, verify_proof
-from agora.compute.merkle import leaf_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 ZERO = bytes(32)

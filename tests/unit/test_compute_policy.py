@@ -11,9 +11,9 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agora.compute import JobSpec, Policy, bytes32_to_cid, cid_to_bytes32, commitment
+from agora.compute import JobSpec, Policy, commitment
 from agora.errors import AgoraError, ConfigError, StorageError
-from agora.storage import cid_digest, cid_for, is_cid
+from agora.storage import bytes32_to_cid, cid_digest, cid_for, cid_to_bytes32, is_cid
 
 ROOT = Path(__file__).resolve().parents[2]
 CID_A = cid_for(b"model")

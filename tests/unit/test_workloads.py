@@ -16,8 +16,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
-import agora.compute.workloads as workloads
-from agora.compute.workloads import (
+import agora.workloads as workloads
+from agora.errors import AgoraError
+from agora.workloads import (
     EmbedMiniLM,
     OnnxClassify,
     ResultTensor,
@@ -38,7 +39,6 @@ from agora.compute.workloads import (
     registry,
     result_digest,
 )
-from agora.errors import AgoraError
 
 KECCAK_EMPTY = "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
 
@@ -67,7 +67,7 @@ def test_public_api_is_declared() -> None:
     missing = [name for name in workloads.__all__ if not hasattr(workloads, name)]
     assert missing == []
     namespace: dict[str, object] = {}
-    exec("from agora.compute.workloads import *", namespace)  # noqa: S102
+    exec("from agora.workloads import *", namespace)  # noqa: S102
     assert set(workloads.__all__) <= set(namespace)
     public = {n for n, v in vars(workloads).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
     assert public - set(workloads.__all__) == set()
@@ -359,7 +359,7 @@ def test_register_workload_refuses_clashes(clean_registry: None) -> None:
 def test_embed_says_how_to_install_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from agora.compute.workloads import embed_minilm
+    from agora.workloads import embed_minilm
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -569,7 +569,7 @@ def test_train_bad_input_is_one_line(model: bytes, data: bytes, message: str) ->
 # --- across processes -----------------------------------------------------------------------------
 
 FRESH_PROCESS = """
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload, result_digest
+from agora.workloads import build_digits_model, digits_inputs, get_workload, result_digest
 import sys
 onnx = get_workload("onnx-classify").run(build_digits_model(), digits_inputs(64, seed=5))
 train = get_workload("train-digits").run(b"", sys.argv[1].encode())

@@ -447,7 +447,7 @@ def blob_arg(client: Any, value: str) -> str:
 
 def describe_output(blob: bytes) -> Any:
     """A short, readable summary of one canonical output."""
-    from agora.compute.workloads import decode_output
+    from agora.workloads import decode_output
 
     try:
         doc = decode_output(blob)

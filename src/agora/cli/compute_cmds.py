@@ -24,7 +24,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 
 
 def _kinds(text: str) -> list[int]:
-    from agora.compute.workloads import get_workload
+    from agora.workloads import get_workload
 
     return [get_workload(int(k) if k.strip().isdigit() else k.strip()).kind_id for k in text.split(",") if k.strip()]
 
@@ -319,7 +319,7 @@ def _serve_blobs(client: Any, where: str) -> None:
 
 
 def _provider_row(info: Any) -> dict[str, Any]:
-    from agora.compute.workloads import list_workloads
+    from agora.workloads import list_workloads
 
     names = {w.kind_id: w.kind for w in list_workloads()}
     return {

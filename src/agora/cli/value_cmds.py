@@ -72,8 +72,8 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         json_: JsonOpt = False,
     ) -> None:
         """Store the weights and the model card, and register the model on chain."""
-        from agora.compute.workloads import get_workload
         from agora.value.models import ModelRegistry, parse_split
+        from agora.workloads import get_workload
 
         workload = get_workload(kind)
         shares = parse_split(split)
@@ -552,7 +552,7 @@ def _model_bytes(client: Any, kind: str, weights: str | None, digits_demo: bool)
             raise ConfigError("give --weights or --digits-demo-model, not both")
         if kind != "onnx-classify":
             raise ConfigError(f"the digits demo model is an onnx-classify model, not {kind}")
-        from agora.compute.workloads import build_digits_model
+        from agora.workloads import build_digits_model
 
         return build_digits_model()
     if weights is None:
@@ -571,11 +571,11 @@ def _ledger_path(st: Any, client: Any, channels: Any, model_id: int, ledger: Pat
 def _paid_service(st: Any, model_id: int, ledger: Path | None, **options: Any) -> Any:
     """The model's :class:`PaidService` for the acting account, after checking the weights at hand
     are the registered ones and that the account is the model's service key."""
-    from agora.compute.workloads import get_workload
     from agora.errors import StorageError
     from agora.storage import cid_for
     from agora.value.channels import Channels
     from agora.value.service import PaidService
+    from agora.workloads import get_workload
 
     client = st.client
     signer = acting_signer(client)
@@ -660,7 +660,7 @@ def _summary(blob: bytes) -> dict[str, Any]:
     """The decoded output in short, with the labels of a classifier in full."""
     summary = dict(describe_output(blob))
     if "label" in summary.get("tensors", {}):
-        from agora.compute.workloads import decode_output
+        from agora.workloads import decode_output
 
         summary["labels"] = [int(x) for x in decode_output(blob).tensor("label").values.reshape(-1)]
     return summary

@@ -20,10 +20,10 @@ from agora.compute.adversaries import WrongOutputProvider
 from agora.compute.market import JobState, Market, Policy
 from agora.compute.provider import ProviderDaemon
 from agora.compute.requester import ComputeClient, Job
-from agora.compute.workloads import build_digits_model, digits_inputs
 from agora.errors import AgoraError
 from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage
+from agora.workloads import build_digits_model, digits_inputs
 
 __all__ = ["run_compute_chapter", "DEMO_POLICIES"]
 

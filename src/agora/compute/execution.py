@@ -4,7 +4,7 @@ A job is either one input blob, or a batch: its input CID names a *manifest*
 (``{"agora": "batch/1", "items": [cid, …]}``) and its result is a manifest
 ``{"agora": "batch-result/1", "items": [{"cid": …, "digest": "0x…"}, …]}``
 whose digest on chain is the Merkle root of the item digests
-(:mod:`agora.compute.merkle`). Providers and requesters both use this module,
+(:mod:`agora.chain.merkle`). Providers and requesters both use this module,
 so "what the result of a job is" has one definition.
 """
 
@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agora.compute.merkle import merkle_root
-from agora.compute.workloads import Workload, WorkloadError, get_workload, result_digest
+from agora.chain.merkle import merkle_root
 from agora.errors import AgoraError
 from agora.storage import Storage, is_cid, validate_cid
+from agora.workloads import Workload, WorkloadError, get_workload, result_digest
 
 __all__ = [
     "BATCH_MANIFEST",

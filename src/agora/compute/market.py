@@ -17,8 +17,7 @@ from eth_utils import keccak, to_checksum_address
 from agora.chain import Contract, Receipt, Signer, sign_permit
 from agora.errors import ConfigError
 from agora.protocol import Deployment
-from agora.storage import cid_digest
-from agora.storage.cid import _PREFIX  # the fixed CIDv1 raw sha2-256 prefix
+from agora.storage import cid_to_bytes32
 
 __all__ = [
     "Policy",
@@ -28,30 +27,11 @@ __all__ = [
     "ProviderInfo",
     "Market",
     "commitment",
-    "cid_to_bytes32",
-    "bytes32_to_cid",
 ]
 
 BPS = 10_000
 _JOB_SELECTOR = keccak(text="job(uint256)")[:4]
 _JOB_VIEW = "(address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,address[],bytes32)"
-
-
-def cid_to_bytes32(cid: str) -> bytes:
-    """The 32 bytes the chain stores for a CID (its sha2-256 digest: the CID is fully
-    determined by it, since Agora's CIDs are always CIDv1, raw, sha2-256)."""
-    return cid_digest(cid)
-
-
-def bytes32_to_cid(digest: bytes) -> str:
-    """The CID whose sha2-256 digest is ``digest``."""
-    import base64
-
-    if len(bytes(digest)) != 32:
-        raise ConfigError(f"a CID digest is 32 bytes, not {len(bytes(digest))}")
-
-    raw = _PREFIX + bytes(digest)
-    return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
 
 
 def commitment(job_id: int, provider: str, digest: bytes, salt: bytes) -> bytes:

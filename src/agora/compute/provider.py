@@ -13,7 +13,7 @@ nothing and repeats nothing:
   commit is ever sent twice.
 
 Long-lived infrastructure (this loop) is kept apart from the short-lived
-work it runs (a workload plug-in, :mod:`agora.compute.workloads`), which
+work it runs (a workload plug-in, :mod:`agora.workloads`), which
 runs in a thread pool with a concurrency limit. Ready commitments and
 reveals go out in one ``commit_many`` / ``reveal_many`` transaction.
 """
@@ -35,9 +35,9 @@ from typing import Any
 
 from agora.chain import Signer
 from agora.compute.execution import Outcome, Runner, execute_job
-from agora.compute.market import JobState, Market, bytes32_to_cid, cid_to_bytes32, commitment
+from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, ChainError, Reverted
-from agora.storage import Storage
+from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 
 __all__ = ["ProviderDaemon", "WorkItem", "daemon_db_path"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from agora.chain import Receipt, Signer
 from agora.compute.execution import build_batch_manifest, verify_result
-from agora.compute.market import JobInfo, JobSpec, JobState, Market, Policy, bytes32_to_cid
-from agora.compute.workloads import get_workload
+from agora.compute.market import JobInfo, JobSpec, JobState, Market, Policy
 from agora.errors import AgoraError, ConfigError
-from agora.storage import Storage, is_cid
+from agora.storage import Storage, bytes32_to_cid, is_cid
+from agora.workloads import get_workload
 
 __all__ = ["ComputeClient", "Job", "JobFailed", "DEFAULT_PRICE_PER_UNIT"]
 

@@ -1,6 +1,6 @@
 """The storage seam: ``put(bytes) -> CID``, ``get(CID) -> bytes``, verified on every read."""
 
-from agora.storage.cid import cid_digest, cid_for, is_cid, validate_cid
+from agora.storage.cid import bytes32_to_cid, cid_digest, cid_for, cid_to_bytes32, is_cid, validate_cid
 from agora.storage.store import (
     DEFAULT_MAX_BLOB_BYTES,
     BlobStore,
@@ -15,8 +15,10 @@ __all__ = [
     "HttpStore",
     "LocalStore",
     "Storage",
+    "bytes32_to_cid",
     "cid_digest",
     "cid_for",
+    "cid_to_bytes32",
     "is_cid",
     "validate_cid",
 ]

@@ -14,15 +14,28 @@ import hashlib
 
 from agora.errors import StorageError
 
-__all__ = ["cid_for", "cid_digest", "validate_cid", "is_cid"]
+__all__ = ["cid_for", "cid_digest", "validate_cid", "is_cid", "cid_to_bytes32", "bytes32_to_cid"]
 
 _PREFIX = bytes([0x01, 0x55, 0x12, 0x20])
 
 
 def cid_for(data: bytes) -> str:
     """The CIDv1 (raw, sha2-256, base32) of ``data``."""
-    raw = _PREFIX + hashlib.sha256(data).digest()
+    return bytes32_to_cid(hashlib.sha256(data).digest())
+
+
+def bytes32_to_cid(digest: bytes) -> str:
+    """The CID whose sha2-256 digest is ``digest`` (the 32 bytes the chain stores)."""
+    if len(bytes(digest)) != 32:
+        raise StorageError(f"a CID digest is 32 bytes, not {len(bytes(digest))}")
+    raw = _PREFIX + bytes(digest)
     return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+def cid_to_bytes32(cid: str) -> bytes:
+    """The 32 bytes the chain stores for ``cid``: its sha2-256 digest. Agora's CIDs are always
+    CIDv1, raw, sha2-256, so the CID is fully determined by it (see :func:`bytes32_to_cid`)."""
+    return cid_digest(cid)
 
 
 def cid_digest(cid: str) -> bytes:

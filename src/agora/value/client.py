@@ -1,7 +1,7 @@
 """``Client.models``: call registered models as paid APIs.
 
     >>> result = client.models.call(model_id, ["a cat sits on the mat"], budget=10**18)
-    >>> result.output            # the decoded answer (agora.compute.workloads.WorkloadOutput)
+    >>> result.output            # the decoded answer (agora.workloads.WorkloadOutput)
     >>> result.receipt           # signed by the model's service, checked here
 
 The client finds the endpoint in the model card (checked against its digest on
@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 
 from agora.chain import Signer
-from agora.compute.workloads import WorkloadOutput, decode_output, get_workload
 from agora.errors import AgoraError, ConfigError
 from agora.storage import Storage
 from agora.value.channels import Channels
@@ -43,6 +42,7 @@ from agora.value.x402 import (
     decode_header,
     encode_header,
 )
+from agora.workloads import WorkloadOutput, decode_output, get_workload
 
 __all__ = ["ModelsClient", "CallResult", "encode_input"]
 
@@ -61,7 +61,7 @@ def encode_input(kind: str, inputs: Any) -> bytes:
     try:
         import numpy as np
 
-        from agora.compute.workloads import encode_digits_input
+        from agora.workloads import encode_digits_input
 
         if isinstance(inputs, np.ndarray) and kind == "onnx-classify":
             return encode_digits_input(inputs)

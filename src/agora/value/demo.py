@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from agora.chain import Chain, Signer
-from agora.compute.workloads import build_digits_model, digits_inputs, get_workload
 from agora.errors import AgoraError
 from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage
@@ -29,6 +28,7 @@ from agora.value.client import ModelsClient
 from agora.value.models import OWNER, ModelCard, ModelRegistry, Share
 from agora.value.server import create_app
 from agora.value.service import PaidService
+from agora.workloads import build_digits_model, digits_inputs, get_workload
 
 __all__ = ["run_value_chapter", "DEMO_SPLIT_BPS", "DEMO_PRICE", "DEMO_CALLS"]
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agora.chain import Contract, Receipt, Signer
 from agora.errors import ConfigError, Reverted, StorageError
 from agora.protocol import Deployment
-from agora.storage import Storage, cid_digest, cid_for
+from agora.storage import Storage, bytes32_to_cid, cid_digest, cid_for
 
 __all__ = [
     "CARD_SCHEMA",
@@ -161,8 +161,6 @@ class ModelRegistry:
 
     def get(self, model_id: int) -> ModelInfo:
         """The model's record; ConfigError if there is none."""
-        from agora.compute.market import bytes32_to_cid
-
         try:
             card, weights, parent, root, version, at, active = self.contract.model(model_id)
         except Reverted:  # "unknown model"; an unreachable node raises its own error

@@ -28,7 +28,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from agora.compute.workloads import WorkloadError
 from agora.value.service import PaidService
 from agora.value.x402 import (
     PAYMENT_REQUIRED,
@@ -39,6 +38,7 @@ from agora.value.x402 import (
     encode_header,
     parse_payment,
 )
+from agora.workloads import WorkloadError
 
 __all__ = ["create_app", "RESULT_MEDIA_TYPE"]
 

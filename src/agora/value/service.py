@@ -28,13 +28,13 @@ from typing import Any
 from agora.chain import Chain, Signer
 from agora.chain.eip712 import Domain, recover_hash_bytes
 from agora.chain.eip712 import keccak256 as keccak
-from agora.compute.workloads import Workload
 from agora.value.channels import ChannelInfo, Channels
 from agora.value.cheques import Cheque
 from agora.value.ledger import Ledger
 from agora.value.models import ModelCard, ModelRegistry
 from agora.value.receipts import Receipt, receipts_domain, sign_receipt
 from agora.value.x402 import PaymentError
+from agora.workloads import Workload
 
 __all__ = ["PaidService", "Ticket", "ServiceStats"]
 
@@ -152,7 +152,7 @@ class PaidService:
         """What a call with input ``data`` costs (price × input items); WorkloadError if bad."""
         items = self.workload.units(data)
         if items > self.card.max_items:
-            from agora.compute.workloads import WorkloadError
+            from agora.workloads import WorkloadError
 
             raise WorkloadError(f"a call takes at most {self.card.max_items} input items, got {items}")
         return self.card.price * items

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from agora.errors import AgoraError
 
 if TYPE_CHECKING:
-    from agora.compute.workloads.canonical import ResultTensor
+    from agora.workloads.canonical import ResultTensor
 
 __all__ = ["Workload", "WorkloadError", "one_line"]
 
@@ -28,7 +28,7 @@ class Workload(ABC):
 
     A plug-in subclasses this, declares the four class attributes, and implements
     :meth:`validate_input`, :meth:`compute` and :meth:`units`. :meth:`run` validates, computes,
-    and returns the canonical encoding (:mod:`agora.compute.workloads.canonical`), whose
+    and returns the canonical encoding (:mod:`agora.workloads.canonical`), whose
     keccak256 is the result digest committed on chain. Two honest providers given the same
     ``model`` and ``data`` must return the same bytes; that is what ``tolerance`` is for.
     """
@@ -47,7 +47,7 @@ class Workload(ABC):
 
         Raises WorkloadError, with a one-line message, on bad input or a model that fails.
         """
-        from agora.compute.workloads.canonical import encode_output
+        from agora.workloads.canonical import encode_output
 
         model, data = bytes(model), bytes(data)
         self.validate_input(model, data)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from agora.compute.workloads.base import Workload, WorkloadError
-from agora.compute.workloads.canonical import ResultTensor, quantize
-from agora.compute.workloads.digits import DIGITS_COUNT, DIGITS_FEATURES, load_digits_arrays
+from agora.workloads.base import Workload, WorkloadError
+from agora.workloads.canonical import ResultTensor, quantize
+from agora.workloads.digits import DIGITS_COUNT, DIGITS_FEATURES, load_digits_arrays
 
 __all__ = ["TrainDigits", "MAX_EPOCHS", "build_train_request"]
 

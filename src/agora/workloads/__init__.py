@@ -7,15 +7,15 @@ in one fixed format. The bytes are the result blob a provider stores; ``keccak25
 the result digest it commits on chain, so honest providers' digests agree and anyone can check
 a blob against a digest::
 
-    from agora.compute.workloads import get_workload, result_digest, digits_inputs, build_digits_model
+    from agora.workloads import get_workload, result_digest, digits_inputs, build_digits_model
 
     workload = get_workload("onnx-classify")
     blob = workload.run(build_digits_model(), digits_inputs(8))
     digest = result_digest(blob)  # 32 bytes
 """
 
-from agora.compute.workloads.base import Workload, WorkloadError
-from agora.compute.workloads.canonical import (
+from agora.workloads.base import Workload, WorkloadError
+from agora.workloads.canonical import (
     ResultTensor,
     WorkloadOutput,
     decode_output,
@@ -23,21 +23,21 @@ from agora.compute.workloads.canonical import (
     quantize,
     result_digest,
 )
-from agora.compute.workloads.digits import (
+from agora.workloads.digits import (
     build_digits_model,
     digits_inputs,
     digits_samples,
     encode_digits_input,
 )
-from agora.compute.workloads.embed_minilm import EmbedMiniLM
-from agora.compute.workloads.onnx_classify import OnnxClassify
-from agora.compute.workloads.registry import (
+from agora.workloads.embed_minilm import EmbedMiniLM
+from agora.workloads.onnx_classify import OnnxClassify
+from agora.workloads.registry import (
     ENTRY_POINT_GROUP,
     get_workload,
     list_workloads,
     register_workload,
 )
-from agora.compute.workloads.train_digits import TrainDigits, build_train_request
+from agora.workloads.train_digits import TrainDigits, build_train_request
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -19,10 +19,10 @@ import re
 import threading
 from importlib.metadata import entry_points
 
-from agora.compute.workloads.base import Workload, WorkloadError, one_line
-from agora.compute.workloads.embed_minilm import EmbedMiniLM
-from agora.compute.workloads.onnx_classify import OnnxClassify
-from agora.compute.workloads.train_digits import TrainDigits
+from agora.workloads.base import Workload, WorkloadError, one_line
+from agora.workloads.embed_minilm import EmbedMiniLM
+from agora.workloads.onnx_classify import OnnxClassify
+from agora.workloads.train_digits import TrainDigits
 
 __all__ = ["ENTRY_POINT_GROUP", "BUILTIN_KINDS", "get_workload", "list_workloads", "register_workload"]
 

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from agora.compute.workloads.base import WorkloadError
+from agora.workloads.base import WorkloadError
 
 __all__ = [
     "DIGITS_COUNT",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from eth_utils import keccak
 
-from agora.compute.workloads.base import WorkloadError
+from agora.workloads.base import WorkloadError
 
 __all__ = [
     "FORMAT_TAG",

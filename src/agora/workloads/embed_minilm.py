@@ -12,8 +12,8 @@ import os
 import threading
 from typing import Any
 
-from agora.compute.workloads.base import Workload, WorkloadError, one_line
-from agora.compute.workloads.canonical import ResultTensor, quantize
+from agora.workloads.base import Workload, WorkloadError, one_line
+from agora.workloads.canonical import ResultTensor, quantize
 
 __all__ = ["EmbedMiniLM", "MODEL_NAME", "MAX_TEXTS", "MAX_TEXT_CHARS", "load_minilm"]
 

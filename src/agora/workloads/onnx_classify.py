@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from agora.compute.workloads.base import Workload, WorkloadError, one_line
-from agora.compute.workloads.canonical import ResultTensor, quantize, result_digest
+from agora.workloads.base import Workload, WorkloadError, one_line
+from agora.workloads.canonical import ResultTensor, quantize, result_digest
 
 __all__ = ["OnnxClassify", "MAX_MODEL_BYTES", "MAX_BATCH"]
 
