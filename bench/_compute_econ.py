@@ -47,8 +47,9 @@ from eth_utils import keccak, to_checksum_address
 from agora.chain import Chain, Receipt, Signer, connect
 from agora.compute import Market
 from agora.compute.adversaries import cheats_on
+from agora.compute.layer import COMPUTE_PARAMS
 from agora.devnet.anvil import start_anvil
-from agora.protocol import COMPUTE_PARAMS, deploy_devnet
+from agora.protocol import deploy_devnet
 
 E18 = 10**18
 PRICE = 10**15  # per work unit: 0.001 token

@@ -26,7 +26,7 @@ from _compute_econ import COST_SHARE, E18, STAKE, UNITS, params, simulate  # noq
 from _compute_flow import run_anvil, run_embedded  # noqa: E402
 from _compute_gas import measure_gas  # noqa: E402
 from agora.compute import Policy  # noqa: E402
-from agora.protocol import COMPUTE_PARAMS  # noqa: E402
+from agora.compute.layer import COMPUTE_PARAMS  # noqa: E402
 
 N_AUDIT = 100  # real jobs under AUDIT(0.1) (also the embedded jobs/s run)
 N_REPLICATE = 30  # real jobs under REPLICATE(3)

@@ -1,131 +1,52 @@
-"""``Client``: one object that holds a chain, an account, the protocol and storage.
+"""``Client``: the Agora SDK entry point — a chain, an account, the protocol, storage, and
+one facade per layer.
 
     >>> from agora import Client
     >>> client = Client()                       # embedded chain, dev account
     >>> client.token.balanceOf(client.address)
+    >>> client.compute.submit(...)              # the compute layer's facade
+    >>> client.models.call(model_id, inputs)    # the value layer's facade
 
 On the embedded chain the protocol is deployed fresh in this process; on any
-other chain it is loaded from the address book. Each layer adds its own
-section (``client.compute``, ``client.models``…) in later versions.
+other chain it is loaded from the address book. Each installed layer declares
+its facade (:class:`agora.layers.Layer` ``facade``); the client builds it on
+first use and keeps it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agora.chain import Chain, Contract, Signer, connect, load_keystore, signer_from_key
-from agora.config import Settings, load_settings
-from agora.errors import ConfigError
-from agora.protocol import AddressBook, Deployment, deploy_devnet, load_deployment
-from agora.storage import HttpStore, LocalStore, Storage
+from agora.context import Context, resolve_signer
+from agora.layers import load_layers, resolve
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the facades of the layers that ship with Agora, for type checkers and editors
     from agora.compute.requester import ComputeClient
     from agora.value.client import ModelsClient
 
 __all__ = ["Client", "resolve_signer"]
 
 
-def resolve_signer(
-    settings: Settings, chain: Chain, prompt: Callable[[str], str] | None = None
-) -> Signer | None:
-    """The account to act as: ``AGORA_PRIVATE_KEY``, else the keystore (password from
-    ``AGORA_PASSWORD`` or ``prompt``), else dev account ``settings.account`` on a devnet."""
-    if settings.private_key is not None:
-        return signer_from_key(settings.private_key.get_secret_value())
-    if settings.keystore is not None:
-        if settings.password is not None:
-            password = settings.password.get_secret_value()
-        elif prompt is not None:
-            password = prompt(f"password for {settings.keystore}")
-        else:
-            raise ConfigError(
-                f"keystore {settings.keystore} needs a password", hint="set AGORA_PASSWORD"
-            )
-        return load_keystore(settings.keystore, password)
-    if chain.is_devnet:
-        if not 0 <= settings.account < len(chain.dev_signers):
-            raise ConfigError(f"dev account index {settings.account} is out of range 0..9")
-        return chain.dev_signers[settings.account]
-    return None
+def _facades() -> dict[str, str]:
+    return {lay.facade[0]: lay.facade[1] for lay in load_layers() if lay.facade}
 
 
-class Client:
-    """The Agora SDK entry point."""
+class Client(Context):
+    """The Agora SDK entry point: a :class:`~agora.context.Context` plus each layer's facade
+    (``client.compute``, ``client.models``…) as an attribute."""
 
-    def __init__(
-        self,
-        chain: str | Chain | None = None,
-        *,
-        signer: Signer | None = None,
-        settings: Settings | None = None,
-        prompt: Callable[[str], str] | None = None,
-    ) -> None:
-        self.settings = settings or load_settings()
-        if isinstance(chain, Chain):
-            self.chain = chain
-        else:
-            self.chain = connect(
-                chain or self.settings.chain, expected_chain_id=self.settings.chain_id
-            )
-        self.signer = signer or resolve_signer(self.settings, self.chain, prompt)
-        if self.signer is not None:
-            self.chain.default_signer = self.signer
-        self.book = AddressBook(self.settings.home / "addressbook.json")
+    if TYPE_CHECKING:
+        compute: ComputeClient
+        models: ModelsClient
 
-    def __repr__(self) -> str:
-        return f"Client({self.chain.uri!r}, account={self.address})"
+    def __getattr__(self, name: str) -> Any:
+        # only called for names the instance does not have: a layer's facade, built once
+        factory = _facades().get(name)
+        if factory is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        facade = resolve(factory)(self)
+        setattr(self, name, facade)
+        return facade
 
-    @property
-    def address(self) -> str | None:
-        """The acting account's address (None if there is none)."""
-        return self.signer.address if self.signer else None
-
-    @cached_property
-    def deployment(self) -> Deployment:
-        """The protocol's contracts on this chain (deployed now on the embedded chain)."""
-        if self.chain.embedded:
-            return deploy_devnet(self.chain, evm_version=self.settings.evm_version)
-        return load_deployment(self.chain, self.book)
-
-    @property
-    def token(self) -> Contract:
-        """The payment and stake token."""
-        return self.deployment.token
-
-    @cached_property
-    def compute(self) -> ComputeClient:
-        """The compute market: submit jobs, follow them, get verified results."""
-        from agora.compute.market import Market
-        from agora.compute.requester import ComputeClient
-
-        return ComputeClient(Market(self.deployment), self.storage, self.signer)
-
-    @cached_property
-    def models(self) -> ModelsClient:
-        """Registered models as paid APIs: ``client.models.call(model_id, inputs)``."""
-        from agora.value.channels import Channels
-        from agora.value.client import ModelsClient
-        from agora.value.models import ModelRegistry
-
-        who = self.address or "anonymous"
-        if self.chain.embedded:  # a fresh chain per process: no state to keep
-            import tempfile
-
-            state = Path(tempfile.mkdtemp(prefix="agora-models-")) / "client.sqlite"
-        else:
-            state = self.settings.home / "value" / f"{self.chain.chain_id}-{who}.sqlite"
-        return ModelsClient(
-            ModelRegistry(self.deployment, self.storage), Channels(self.deployment), self.signer, state,
-            storage=self.storage,
-        )
-
-    @cached_property
-    def storage(self) -> Storage:
-        """Local blobs plus the configured peers."""
-        local = LocalStore(self.settings.blob_dir, self.settings.max_blob_bytes)
-        peers = [HttpStore(u, self.settings.max_blob_bytes) for u in self.settings.storage_peers]
-        return Storage(local, peers)
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_facades()})

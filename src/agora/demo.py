@@ -2,7 +2,7 @@
 
 Each step asserts what it shows (a demo that cannot fail proves nothing), and
 the result is a summary dict that the CLI prints as a table or as JSON.
-Later layers add their own chapters here.
+Each layer adds its chapter (its ``Layer.demo``), run in the layers' order.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from agora.chain import connect
 from agora.config import load_settings
 from agora.errors import AgoraError, Reverted
+from agora.layers import DemoContext, load_layers, resolve
 from agora.protocol import deploy_protocol, fund_account
 from agora.storage import LocalStore, Storage, cid_for
 
@@ -86,19 +87,12 @@ def run_demo(
     balances = {"deployer": token.balanceOf(deployer.address), "alice": token.balanceOf(alice.address),
                 "bob": token.balanceOf(bob.address)}
 
-    from agora.compute.demo import run_compute_chapter
-
-    compute = run_compute_chapter(
-        chain, dep, providers=chain.dev_signers[3:6], requester=chain.dev_signers[6], workdir=workdir, step=step
-    )
-
-    from agora.value.demo import run_value_chapter
-
-    value = run_value_chapter(
-        chain, dep, owner=chain.dev_signers[7], data_owner=chain.dev_signers[8],
-        compute_provider=chain.dev_signers[3], clients=[chain.dev_signers[9], bob], compute_job=1,
-        workdir=workdir, step=step,
-    )
+    # each installed layer's chapter, in the layers' order; a chapter sees the earlier ones' summaries
+    chapters: dict[str, dict[str, Any]] = {}
+    for layer in load_layers():
+        if layer.demo:
+            run_chapter = resolve(layer.demo)
+            chapters[layer.name] = run_chapter(DemoContext(chain, dep, workdir, step, dict(chapters)))
 
     return {
         "chain": {"uri": chain.uri, "chain_id": chain.chain_id, "blocks": chain.block_number()},
@@ -114,7 +108,6 @@ def run_demo(
             "reconciled": True,
         },
         "storage": {"cid": cid, "bytes": len(blob), "verified": True},
-        "compute": compute,
-        "value": value,
+        **chapters,
         "seconds": round(time.perf_counter() - t0, 2),
     }

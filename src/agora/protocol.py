@@ -1,8 +1,11 @@
 """The protocol's contract set: deploy it, record it in an address book, load it back.
 
-Each layer adds its contracts to :data:`PROTOCOL_CONTRACTS` (in deployment
-order; a contract's constructor arguments may use the addresses deployed
-before it). The address book, ``$AGORA_HOME/addressbook.json``, is keyed by
+The protocol is the token plus the contracts every installed layer declares
+(:class:`agora.layers.Layer`), deployed in the layers' order; a contract's
+constructor arguments may use the addresses deployed before it, and each
+layer's wiring runs once everything is deployed. This module names no layer.
+
+The address book, ``$AGORA_HOME/addressbook.json``, is keyed by
 chain id and remembers each chain's genesis hash, so a devnet that was reset
 is noticed instead of being called at stale addresses.
 """
@@ -12,8 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +25,19 @@ from filelock import FileLock
 from agora.chain import Chain, Contract, Signer, compile_contract, deploy
 from agora.chain.compiler import DEFAULT_EVM_VERSION
 from agora.errors import ChainError, ConfigError
+from agora.layers import ContractSpec, load_layers
 
 __all__ = [
     "AddressBook",
-    "ContractSpec",
     "Deployment",
-    "PROTOCOL_CONTRACTS",
     "INITIAL_SUPPLY",
+    "TOKEN",
     "deploy_protocol",
     "load_deployment",
     "fund_account",
     "deploy_devnet",
     "DEV_FUNDING_TOKENS",
-    "COMPUTE_PARAMS",
+    "protocol_contracts",
 ]
 
 #: Tokens minted to the deployer of a devnet token (18 decimals).
@@ -44,59 +46,15 @@ INITIAL_SUPPLY = 1_000_000_000 * 10**18
 DEV_FUNDING_TOKENS = 1_000_000 * 10**18
 
 
-@dataclass(frozen=True)
-class ContractSpec:
-    """One contract of the protocol: its role, its source, its constructor arguments."""
-
-    role: str
-    artifact: str
-    args: Callable[[dict[str, str], Signer], tuple[Any, ...]] = field(
-        default=lambda addresses, deployer: ()
-    )
-    #: Wiring after deployment (e.g. authorising a market in a registry): the
-    #: transactions to send as the deployer, given the deployment so far.
-    after: Callable[[Deployment], list[dict[str, Any]]] | None = None
+#: The contract every layer builds on: the payment and stake token (AgoraToken on devnets,
+#: or any ERC-20 given to ``deploy_protocol(token=...)``).
+TOKEN = ContractSpec("token", "AgoraToken", lambda addresses, deployer: (INITIAL_SUPPLY,))
 
 
-#: Default compute-market parameters (18-decimal token amounts). See docs/compute.md
-#: for the economics: with these, cheating at any rate earns less than honesty.
-COMPUTE_PARAMS: dict[str, int] = {
-    "min_stake": 100 * 10**18,
-    "unbond_delay": 7 * 86_400,
-    "min_fee": 10**16,
-    "fee_bps": 250,
-    "slash_bps": 2_000,
-    "harmed_bps": 5_000,
-    "commit_window": 600,
-    "reveal_window": 600,
-}
-
-
-def _authorise_market(dep: Deployment) -> list[dict[str, Any]]:
-    registry, market = dep.contract("registry"), dep.addresses["market"]
-    return [] if registry.is_market(market) else [registry.set_market.build(market, True)]
-
-
-PROTOCOL_CONTRACTS: list[ContractSpec] = [
-    ContractSpec("token", "AgoraToken", lambda addresses, deployer: (INITIAL_SUPPLY,)),
-    ContractSpec(
-        "registry",
-        "ProviderRegistry",
-        lambda a, d: (a["token"], COMPUTE_PARAMS["min_stake"], COMPUTE_PARAMS["unbond_delay"]),
-    ),
-    ContractSpec(
-        "market",
-        "ComputeMarket",
-        lambda a, d: (
-            a["token"], a["registry"], d.address, COMPUTE_PARAMS["min_fee"], COMPUTE_PARAMS["fee_bps"],
-            COMPUTE_PARAMS["slash_bps"], COMPUTE_PARAMS["harmed_bps"], COMPUTE_PARAMS["commit_window"],
-            COMPUTE_PARAMS["reveal_window"],
-        ),
-        after=_authorise_market,
-    ),
-    ContractSpec("models", "ModelRegistry"),
-    ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"])),
-]
+def protocol_contracts() -> list[ContractSpec]:
+    """Every contract of the protocol in deployment order: the token, then each installed
+    layer's contracts (a layer after the layers it requires)."""
+    return [TOKEN, *(spec for layer in load_layers() for spec in layer.contracts)]
 
 
 @dataclass
@@ -208,7 +166,7 @@ def deploy_protocol(
         addr = _validate_erc20(chain, token)
         addresses["token"], artifacts["token"], external = addr, "AgoraToken", True
     start = chain.block_number()
-    for spec in PROTOCOL_CONTRACTS:
+    for spec in protocol_contracts():
         if spec.role in addresses:
             continue
         c = deploy(
@@ -221,7 +179,7 @@ def deploy_protocol(
         block=only_missing.block if only_missing else start,
         evm_version=evm_version, external_token=external,
     )
-    wiring = [tx for spec in PROTOCOL_CONTRACTS if spec.after for tx in spec.after(dep)]
+    wiring = [tx for layer in load_layers() if layer.wiring for tx in layer.wiring(dep)]
     if wiring:
         chain.sender(deployer).send_many(wiring)
     if book is not None and not chain.embedded:

@@ -114,8 +114,8 @@ BEHAVIORS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one adversary as a process (see the module docstring)."""
-    from agora.client import Client
     from agora.compute.market import Market
+    from agora.context import Context
 
     ap = argparse.ArgumentParser(prog="python -m agora.compute.adversaries")
     ap.add_argument("--behavior", choices=sorted(BEHAVIORS), required=True)
@@ -124,16 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--poll", type=float, default=0.1)
     args = ap.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    client = Client()
-    assert client.signer is not None
+    client = Context()
+    signer = client.require_signer()
     kwargs: dict[str, Any] = {"poll_interval": args.poll}
     if args.behavior == "wrong":
         kwargs["rate"] = args.rate
     if args.behavior == "crash":
         kwargs["crash_after"] = args.crash_after
     daemon = BEHAVIORS[args.behavior](
-        Market(client.deployment), client.signer, client.storage,
-        daemon_db_path(client.settings.home, client.signer.address), **kwargs,
+        Market(client.deployment), signer, client.storage,
+        daemon_db_path(client.settings.home, signer.address), **kwargs,
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: daemon.stop())

@@ -21,11 +21,12 @@ from agora.compute.market import JobState, Market, Policy
 from agora.compute.provider import ProviderDaemon
 from agora.compute.requester import ComputeClient, Job
 from agora.errors import AgoraError
+from agora.layers import DemoContext
 from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage
 from agora.workloads import build_digits_model, digits_inputs
 
-__all__ = ["run_compute_chapter", "DEMO_POLICIES"]
+__all__ = ["run_compute_chapter", "demo_chapter", "DEMO_POLICIES"]
 
 #: The job stream: (policy, how many). Replicate and audit:1 always put the cheater
 #: next to an honest provider; audit:0.3 and none show the everyday path.
@@ -176,3 +177,10 @@ def run_compute_chapter(
             "registry_balance_wei": stakes, "supply_wei": supply,
         },
     }
+
+
+def demo_chapter(demo: DemoContext) -> dict[str, Any]:
+    """The compute layer's chapter of ``agora demo``: dev accounts 3-5 provide (5 cheats), 6 requests."""
+    s = demo.chain.dev_signers
+    return run_compute_chapter(demo.chain, demo.deployment, providers=s[3:6], requester=s[6],
+                               workdir=demo.workdir, step=demo.step)

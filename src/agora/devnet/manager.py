@@ -129,9 +129,9 @@ class Devnet:
         except ConfigError:
             dep = None
         if dep is not None:
-            from agora.protocol import PROTOCOL_CONTRACTS
+            from agora.protocol import protocol_contracts
 
-            if all(s.role in dep.addresses for s in PROTOCOL_CONTRACTS):
+            if all(s.role in dep.addresses for s in protocol_contracts()):
                 return False
             deploy_protocol(chain, book=book, only_missing=dep, evm_version=dep.evm_version)
             return True

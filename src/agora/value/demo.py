@@ -21,6 +21,7 @@ from typing import Any
 
 from agora.chain import Chain, Signer
 from agora.errors import AgoraError
+from agora.layers import DemoContext
 from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage
 from agora.value.channels import Channels
@@ -30,7 +31,7 @@ from agora.value.server import create_app
 from agora.value.service import PaidService
 from agora.workloads import build_digits_model, digits_inputs, get_workload
 
-__all__ = ["run_value_chapter", "DEMO_SPLIT_BPS", "DEMO_PRICE", "DEMO_CALLS"]
+__all__ = ["run_value_chapter", "demo_chapter", "DEMO_SPLIT_BPS", "DEMO_PRICE", "DEMO_CALLS"]
 
 #: owner, data contributor, compute provider
 DEMO_SPLIT_BPS = (6_000, 2_500, 1_500)
@@ -187,3 +188,13 @@ def run_value_chapter(
         ],
         "reconciled": True,
     }
+
+
+def demo_chapter(demo: DemoContext) -> dict[str, Any]:
+    """The value layer's chapter of ``agora demo``: dev account 7 owns the model, 8 contributed its
+    data, 3 computed it (compute job 1, when the compute chapter ran first); 9 and 2 call it."""
+    s = demo.chain.dev_signers
+    return run_value_chapter(
+        demo.chain, demo.deployment, owner=s[7], data_owner=s[8], compute_provider=s[3], clients=[s[9], s[2]],
+        compute_job=1 if "compute" in demo.chapters else 0, workdir=demo.workdir, step=demo.step,
+    )

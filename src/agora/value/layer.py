@@ -1,0 +1,43 @@
+"""The value layer's declaration: its contracts, its CLI groups, its SDK facade, its demo chapter
+and its benchmark (see :mod:`agora.layers`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agora.layers import ContractSpec, Layer
+
+if TYPE_CHECKING:
+    from agora.context import Context
+    from agora.value.client import ModelsClient
+
+__all__ = ["LAYER", "build_facade"]
+
+
+def build_facade(ctx: Context) -> ModelsClient:
+    """``Client.models``: registered models as paid APIs, with checked receipts."""
+    from agora.value.channels import Channels
+    from agora.value.client import ModelsClient
+    from agora.value.models import ModelRegistry
+
+    state = ctx.state_dir("value") / f"{ctx.chain.chain_id}-{ctx.address or 'anonymous'}.sqlite"
+    return ModelsClient(
+        ModelRegistry(ctx.deployment, ctx.storage), Channels(ctx.deployment), ctx.signer, state,
+        storage=ctx.storage,
+    )
+
+
+LAYER = Layer(
+    name="value",
+    summary="models as economic actors: registered with provenance, called as paid APIs, revenue split",
+    contracts=(
+        ContractSpec("models", "ModelRegistry"),
+        ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"])),
+    ),
+    facade=("models", "agora.value.layer:build_facade"),
+    cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app"},
+    demo="agora.value.demo:demo_chapter",
+    demo_view="agora.cli.model:print_demo_chapter",
+    bench="bench/value.py",
+    docs="docs/value.md",
+)
