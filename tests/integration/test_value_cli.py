@@ -28,7 +28,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-import agora.client as sdk_client
+import agora.context as sdk_context
 from agora.chain import Chain, connect
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, Deployment, deploy_devnet
@@ -77,8 +77,8 @@ class Shared:
 def shared(monkeypatch: pytest.MonkeyPatch, agora_home: Path) -> Shared:
     chain = connect("embedded://")
     dep = deploy_devnet(chain)
-    monkeypatch.setattr(sdk_client, "connect", lambda *a, **k: chain)
-    monkeypatch.setattr(sdk_client, "deploy_devnet", lambda *a, **k: dep)
+    monkeypatch.setattr(sdk_context, "connect", lambda *a, **k: chain)
+    monkeypatch.setattr(sdk_context, "deploy_devnet", lambda *a, **k: dep)
     return Shared(chain, dep, agora_home)
 
 

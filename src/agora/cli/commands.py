@@ -9,10 +9,18 @@ from typing import Annotated, Any
 
 import typer
 
+from agora.cli.options import (  # noqa: F401 - re-exported for the other groups until they move
+    JsonOpt,
+    acting_signer,
+    address_arg,
+    blob_arg,
+    describe_output,
+    need_lasting_chain,
+    read_file,
+    stop_on_signals,
+)
 from agora.cli.output import emit_json, kv_table, note, out
 from agora.errors import ConfigError
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Callable[..., None]) -> None:
@@ -397,77 +405,6 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
             emit_json({**data, "config_file": str(s.config_file)})
             return
         out.print(kv_table(f"settings (file: {s.config_file})", list(data.items())))
-
-
-def address_arg(client: Any, address: str | None) -> str:
-    """``address``, or the acting account's when none is given; one clear error otherwise."""
-    from eth_utils import is_address
-
-    who = address or client.address
-    if who is None:
-        raise ConfigError("no address given and no account configured")
-    if not is_address(who):
-        raise ConfigError(f"{who!r} is not an address")
-    return str(who)
-
-
-def acting_signer(client: Any) -> Any:
-    """The account commands act as; one clear error if none is configured."""
-    if client.signer is None:
-        raise ConfigError("no account to act as", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
-    return client.signer
-
-
-def need_lasting_chain(client: Any, what: str) -> None:
-    """Refuse the embedded chain for ``what`` (a daemon or server other processes must reach)."""
-    if client.chain.embedded:
-        raise ConfigError(f"{what} needs a chain that outlives it",
-                          hint="start one with `agora devnet up` and pass --chain devnet")
-
-
-def stop_on_signals(stop: Callable[[], None]) -> None:
-    """Call ``stop`` on SIGINT or SIGTERM, so a long-running command ends cleanly (exit 0)."""
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop())
-
-
-def blob_arg(client: Any, value: str) -> str:
-    """A CID as given, or the CID of a file after storing it."""
-    from agora.storage import is_cid
-
-    if is_cid(value):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError(f"{value} is neither a CID nor a file")
-    return str(client.storage.put(path.read_bytes()))
-
-
-def describe_output(blob: bytes) -> Any:
-    """A short, readable summary of one canonical output."""
-    from agora.workloads import decode_output
-
-    try:
-        doc = decode_output(blob)
-    except Exception:  # noqa: BLE001 - a third-party format: show its size only
-        return {"bytes": len(blob)}
-    tensors = {}
-    for t in doc.tensors:
-        flat = t.dequantize().reshape(-1)
-        tensors[t.name] = {"shape": list(t.values.shape), "head": [round(float(x), 4) for x in flat[:8]]}
-    return {"kind": doc.kind, "bytes": len(blob), "tensors": tensors}
-
-
-def read_file(file: str | Path) -> bytes:
-    """The bytes of ``file``; one clear error if it cannot be read."""
-    try:
-        return Path(file).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{file} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
 
 
 def _print_demo(s: dict[str, Any]) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import click
 import typer
 from typer import exceptions as typer_exceptions
 
 from agora import __version__
-from agora.cli.output import emit_json, err, kv_table, note, out
-from agora.errors import AgoraError, ConfigError
+from agora.cli.options import State, get_state, warn_embedded
+from agora.cli.output import emit_json, err, kv_table, out
+from agora.errors import AgoraError
 
 app = typer.Typer(
     name="agora",
@@ -27,65 +27,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-@dataclass
-class State:
-    """What the global options set, and what commands build from them lazily."""
-
-    overrides: dict[str, Any] = field(default_factory=dict)
-    debug: bool = False
-    _settings: Any = None
-    _client: Any = None
-
-    @property
-    def settings(self) -> Any:
-        """The settings, from flags, environment and config file."""
-        if self._settings is None:
-            from agora.config import load_settings
-
-            self._settings = load_settings(**self.overrides)
-            if self._settings.chain.strip() == "devnet":
-                self._settings.chain = _devnet_url(self._settings)
-        return self._settings
-
-    @property
-    def client(self) -> Any:
-        """The SDK client for these settings (connects on first use)."""
-        if self._client is None:
-            from agora.client import Client
-
-            self._client = Client(settings=self.settings, prompt=_prompt_password)
-        return self._client
-
-
-def _prompt_password(message: str) -> str:
-    if not sys.stdin.isatty():
-        raise ConfigError(f"{message} is needed and there is no terminal", hint="set AGORA_PASSWORD")
-    return str(typer.prompt(message, hide_input=True))
-
-
-def _devnet_url(settings: Any) -> str:
-    from agora.devnet.manager import Devnet
-
-    info = Devnet(settings.home).status()
-    if not info.running:
-        raise ConfigError("no devnet is running for this home", hint="start one with `agora devnet up`")
-    return str(info.url)
-
-
-def _state(ctx: typer.Context) -> State:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, State)
-    return obj
-
-
-def _warn_embedded(state: State) -> None:
-    if state.client.chain.embedded:
-        note(
-            "note: on the embedded chain nothing outlives this command; for a chain that "
-            "keeps state run `agora devnet up` and pass --chain devnet"
-        )
 
 
 def _version(value: bool) -> None:
@@ -140,9 +81,9 @@ def main(
 # -- sub-command groups ---------------------------------------------------------------
 from agora.cli import commands, compute_cmds, value_cmds  # noqa: E402  (registers the commands on `app`)
 
-commands.register(app, _state, _warn_embedded)
-compute_cmds.register(app, _state, _warn_embedded)
-value_cmds.register(app, _state, _warn_embedded)
+commands.register(app, get_state, warn_embedded)
+compute_cmds.register(app, get_state, warn_embedded)
+value_cmds.register(app, get_state, warn_embedded)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,0 +1,174 @@
+"""What every command group shares: the global options' state, common options and arguments,
+and the small helpers that turn a command-line value into what a layer function takes.
+
+A command module is a module-level Typer ``app`` whose commands read their context with
+:func:`get_state`, call one layer (or core) function and format its result.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agora.cli.output import note
+from agora.errors import ConfigError
+
+__all__ = [
+    "JsonOpt",
+    "State",
+    "acting_signer",
+    "address_arg",
+    "blob_arg",
+    "describe_output",
+    "get_state",
+    "need_lasting_chain",
+    "read_file",
+    "stop_on_signals",
+    "sub_app",
+    "warn_embedded",
+]
+
+#: ``--json``: print the result as JSON (for scripts).
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def sub_app(help: str) -> typer.Typer:
+    """A command group with the CLI's defaults (help when called bare)."""
+    return typer.Typer(help=help, no_args_is_help=True)
+
+
+@dataclass
+class State:
+    """What the global options set, and what commands build from them lazily."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    _settings: Any = None
+    _client: Any = None
+
+    @property
+    def settings(self) -> Any:
+        """The settings, from flags, environment and config file."""
+        if self._settings is None:
+            from agora.config import load_settings
+
+            self._settings = load_settings(**self.overrides)
+            if self._settings.chain.strip() == "devnet":
+                self._settings.chain = _devnet_url(self._settings)
+        return self._settings
+
+    @property
+    def client(self) -> Any:
+        """The SDK client for these settings (connects on first use)."""
+        if self._client is None:
+            from agora.client import Client
+
+            self._client = Client(settings=self.settings, prompt=_prompt_password)
+        return self._client
+
+
+def _prompt_password(message: str) -> str:
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{message} is needed and there is no terminal", hint="set AGORA_PASSWORD")
+    return str(typer.prompt(message, hide_input=True))
+
+
+def _devnet_url(settings: Any) -> str:
+    from agora.devnet.manager import Devnet
+
+    info = Devnet(settings.home).status()
+    if not info.running:
+        raise ConfigError("no devnet is running for this home", hint="start one with `agora devnet up`")
+    return str(info.url)
+
+
+def get_state(ctx: typer.Context) -> State:
+    """The root command's :class:`State` (what the global options set)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def warn_embedded(state: State) -> None:
+    """Say (on stderr) that nothing outlives this command on the embedded chain."""
+    if state.client.chain.embedded:
+        note(
+            "note: on the embedded chain nothing outlives this command; for a chain that "
+            "keeps state run `agora devnet up` and pass --chain devnet"
+        )
+
+
+def address_arg(client: Any, address: str | None) -> str:
+    """``address``, or the acting account's when none is given; one clear error otherwise."""
+    from eth_utils import is_address
+
+    who = address or client.address
+    if who is None:
+        raise ConfigError("no address given and no account configured")
+    if not is_address(who):
+        raise ConfigError(f"{who!r} is not an address")
+    return str(who)
+
+
+def acting_signer(client: Any) -> Any:
+    """The account commands act as; one clear error if none is configured."""
+    if client.signer is None:
+        raise ConfigError("no account to act as", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
+    return client.signer
+
+
+def need_lasting_chain(client: Any, what: str) -> None:
+    """Refuse the embedded chain for ``what`` (a daemon or server other processes must reach)."""
+    if client.chain.embedded:
+        raise ConfigError(f"{what} needs a chain that outlives it",
+                          hint="start one with `agora devnet up` and pass --chain devnet")
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """Call ``stop`` on SIGINT or SIGTERM, so a long-running command ends cleanly (exit 0)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop())
+
+
+def blob_arg(client: Any, value: str) -> str:
+    """A CID as given, or the CID of a file after storing it."""
+    from agora.storage import is_cid
+
+    if is_cid(value):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{value} is neither a CID nor a file")
+    return str(client.storage.put(path.read_bytes()))
+
+
+def describe_output(blob: bytes) -> Any:
+    """A short, readable summary of one canonical output."""
+    from agora.workloads import decode_output
+
+    try:
+        doc = decode_output(blob)
+    except Exception:  # noqa: BLE001 - a third-party format: show its size only
+        return {"bytes": len(blob)}
+    tensors = {}
+    for t in doc.tensors:
+        flat = t.dequantize().reshape(-1)
+        tensors[t.name] = {"shape": list(t.values.shape), "head": [round(float(x), 4) for x in flat[:8]]}
+    return {"kind": doc.kind, "bytes": len(blob), "tensors": tensors}
+
+
+def read_file(file: str | Path) -> bytes:
+    """The bytes of ``file``; one clear error if it cannot be read."""
+    try:
+        return Path(file).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
