@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, ChainError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
+from agora.storage.state import open_state_db
 
 __all__ = ["ProviderDaemon", "WorkItem", "daemon_db_path"]
 
@@ -119,11 +119,7 @@ class ProviderDaemon:
         self._fresh: set[int] = set()  # results computed by this process, not yet refused
         self._chain_now: int | None = None
         self.recheck = 5.0
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        self.db = open_state_db(db_path, schema=_SCHEMA)
         if self._meta("next_block") is None:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))

@@ -16,7 +16,6 @@ forged) restores it. No chain call is made per paid call.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 from agora.chain import Signer
 from agora.errors import AgoraError, ConfigError
 from agora.storage import Storage
+from agora.storage.state import open_state_db
 from agora.value.channels import Channels
 from agora.value.cheques import sign_cheque
 from agora.value.models import ModelCard, ModelInfo, ModelRegistry
@@ -133,10 +133,7 @@ class ModelsClient:
         self.budget = budget
         self.http = http or httpx.Client(timeout=60, trust_env=False)
         self.receipt_domain = receipts_domain(self.chain.chain_id, registry.contract.address)
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(state_path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_state_db(state_path, schema=_SCHEMA)
         self._models: dict[int, _Model] = {}
         self._chans: dict[int, _Chan] = {}
         self._lock = threading.Lock()

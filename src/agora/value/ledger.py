@@ -9,12 +9,12 @@ the cheque it can claim from these rows. The chain's view of each channel
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agora.storage.state import open_state_db
 from agora.value.cheques import Cheque
 
 __all__ = ["Ledger"]
@@ -38,11 +38,7 @@ class Ledger:
 
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self._db.executescript(_SCHEMA)
+        self._db = open_state_db(self.path, durable=durable, schema=_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
