@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -168,9 +169,9 @@ class HttpStore:
 class Storage:
     """A local store plus peers: reads try local first, then each peer, and keep a copy."""
 
-    def __init__(self, local: LocalStore, peers: list[BlobStore] | None = None) -> None:
+    def __init__(self, local: LocalStore, peers: Sequence[BlobStore] | None = None) -> None:
         self.local = local
-        self.peers = list(peers or [])
+        self.peers: list[BlobStore] = list(peers or [])
 
     def put(self, data: bytes) -> str:
         """Store locally; return the CID."""

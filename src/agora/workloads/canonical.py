@@ -29,6 +29,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from eth_utils import keccak
@@ -50,7 +51,7 @@ FORMAT_TAG = "agora-result/1"
 _NAME = re.compile(r"[a-z0-9_-]{1,32}")
 _KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _DIM = re.compile(r"0|[1-9][0-9]{0,9}")
-_DTYPES = {"i32": np.dtype(">i4"), "i64": np.dtype(">i8")}
+_DTYPES: dict[str, np.dtype[Any]] = {"i32": np.dtype(">i4"), "i64": np.dtype(">i8")}
 _I32 = np.iinfo(np.int32)
 # round(x / step) must stay exact in float64 and fit in int64: |q| < 2**53.
 _MAX_QUANTUM = 2.0**53

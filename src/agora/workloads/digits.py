@@ -126,7 +126,7 @@ def build_digits_model(seed: int = 0) -> bytes:
 def _mlp_onnx(w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, input_scale: float) -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
-    def const(name: str, value: np.ndarray) -> object:
+    def const(name: str, value: np.ndarray) -> TensorProto:
         return numpy_helper.from_array(np.ascontiguousarray(value, dtype="<f8"), name)
 
     nodes = [
@@ -160,4 +160,5 @@ def _mlp_onnx(w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, in
         producer_name="agora",
         producer_version="1",
     )
-    return model.SerializeToString()
+    blob: bytes = model.SerializeToString()
+    return blob

@@ -17,7 +17,7 @@ __all__ = ["OnnxClassify", "MAX_MODEL_BYTES", "MAX_BATCH"]
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 MAX_BATCH = 65_536
 _SESSION_CACHE = 8
-_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+_FLOAT_TYPES: dict[str, type[np.floating[Any]]] = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
 class OnnxClassify(Workload):
@@ -95,7 +95,9 @@ class OnnxClassify(Workload):
 class _Session:
     """An onnxruntime session set up for reproducible results, and the names it is run with."""
 
-    def __init__(self, session: Any, input_name: str, input_dtype: type, features: int | None, output: str) -> None:
+    def __init__(
+        self, session: Any, input_name: str, input_dtype: type[np.floating[Any]], features: int | None, output: str
+    ) -> None:
         self.session = session
         self.input = input_name
         self.input_dtype = input_dtype
@@ -138,13 +140,13 @@ class _Session:
 def _pick_output(outputs: list[Any]) -> str:
     named = [o for o in outputs if o.name == "probabilities"]
     if named:
-        return named[0].name
+        return str(named[0].name)
     matrices = [o for o in outputs if o.type in _FLOAT_TYPES and len(o.shape or ()) == 2]
     if len(matrices) != 1:
         raise WorkloadError(
             "the model needs an output named 'probabilities' or exactly one float output of shape (n, classes)"
         )
-    return matrices[0].name
+    return str(matrices[0].name)
 
 
 def _refuse_external_data(model: bytes) -> None:
@@ -201,7 +203,7 @@ def _parse_npy(data: bytes) -> np.ndarray:
     if not data.startswith(b"\x93NUMPY"):
         raise WorkloadError("data must be a .npy array of float32 (n, features); see encode_digits_input")
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError and others on a malformed file
         raise WorkloadError(f"data is not a readable .npy array: {one_line(exc)}") from None
     if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
