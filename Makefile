@@ -1,6 +1,7 @@
 # Agora — the README's two commands, plus benchmarks.
 #   make demo    set everything up, run `agora demo` on the embedded chain
-#   make test    set everything up, run the whole suite
+#   make test    set everything up, run every check (scripts/check.py: ruff, import rules and
+#                __all__, mypy, then the whole suite; PYTEST_ARGS go to the suite's pytest)
 #   make bench   set everything up, run every benchmark in bench/ (JSON in bench/results/)
 # Set-up needs only Python 3.11+, pip, Node.js and npm; it is repeated only when
 # pyproject.toml or package-lock.json change.
@@ -30,7 +31,7 @@ demo: setup
 	$(BIN)/agora demo
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python scripts/check.py all -- $(PYTEST_ARGS)
 
 bench: setup
 	@mkdir -p bench/results
@@ -39,7 +40,7 @@ bench: setup
 	done
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/python scripts/check.py lint
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
