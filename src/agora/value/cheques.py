@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora.chain import Signer
-from agora.chain.eip712 import DOMAIN_FIELDS, Domain, keccak256, recover_hash, type_hash, word
+from agora.chain.eip712 import Domain, keccak256, recover_hash, word
+from agora.value.messages import MessageType, build_domain
 
 __all__ = [
     "CHEQUE_FIELDS",
@@ -31,14 +32,15 @@ CHEQUE_FIELDS: list[dict[str, str]] = [
     {"name": "nonce", "type": "uint256"},
     {"name": "amount", "type": "uint256"},
 ]
+_CHEQUE = MessageType("Cheque", CHEQUE_FIELDS)
 #: The full EIP-712 ``types`` object of a cheque.
-CHEQUE_TYPES: dict[str, list[dict[str, str]]] = {"EIP712Domain": DOMAIN_FIELDS, "Cheque": CHEQUE_FIELDS}
-CHEQUE_TYPEHASH: bytes = type_hash(CHEQUE_FIELDS, "Cheque")
+CHEQUE_TYPES: dict[str, list[dict[str, str]]] = _CHEQUE.types
+CHEQUE_TYPEHASH: bytes = _CHEQUE.type_hash
 
 
 def channels_domain(chain_id: int, contract: str) -> Domain:
     """The EIP-712 domain of the ``PaymentChannels`` contract at ``contract`` on ``chain_id``."""
-    return Domain("Agora PaymentChannels", "1", chain_id, contract)
+    return build_domain("Agora PaymentChannels", chain_id, contract)
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,7 @@ def _struct_hash(channel_id: int, nonce: int, amount: int) -> bytes:
 
 def cheque_typed_data(domain: Domain, channel_id: int, nonce: int, amount: int) -> dict[str, Any]:
     """The cheque as EIP-712 JSON ``{types, primaryType, domain, message}``: what a wallet signs."""
-    return {
-        "types": CHEQUE_TYPES,
-        "primaryType": "Cheque",
-        "domain": domain.to_json(),
-        "message": {"channelId": channel_id, "nonce": nonce, "amount": amount},
-    }
+    return _CHEQUE.typed_data(domain, {"channelId": channel_id, "nonce": nonce, "amount": amount})
 
 
 def sign_cheque(signer: Signer, domain: Domain, channel_id: int, nonce: int, amount: int) -> Cheque:

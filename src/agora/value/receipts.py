@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora.chain import Signer
-from agora.chain.eip712 import DOMAIN_FIELDS, Domain, recover_hash, type_hash, word
+from agora.chain.eip712 import Domain, recover_hash, word
 from agora.chain.eip712 import keccak256 as keccak
 from agora.errors import AgoraError
+from agora.value.messages import MessageType, build_domain
 
 __all__ = [
     "RECEIPT_FIELDS",
@@ -41,8 +42,9 @@ RECEIPT_FIELDS: list[dict[str, str]] = [
     {"name": "payer", "type": "address"},
     {"name": "time", "type": "uint64"},
 ]
-RECEIPT_TYPES: dict[str, list[dict[str, str]]] = {"EIP712Domain": DOMAIN_FIELDS, "Receipt": RECEIPT_FIELDS}
-RECEIPT_TYPEHASH: bytes = type_hash(RECEIPT_FIELDS, "Receipt")
+_RECEIPT = MessageType("Receipt", RECEIPT_FIELDS)
+RECEIPT_TYPES: dict[str, list[dict[str, str]]] = _RECEIPT.types
+RECEIPT_TYPEHASH: bytes = _RECEIPT.type_hash
 
 
 class ReceiptError(AgoraError):
@@ -51,7 +53,7 @@ class ReceiptError(AgoraError):
 
 def receipts_domain(chain_id: int, model_registry: str) -> Domain:
     """The EIP-712 domain of receipts: the ``ModelRegistry`` at ``model_registry`` on ``chain_id``."""
-    return Domain("Agora Receipt", "1", chain_id, model_registry)
+    return build_domain("Agora Receipt", chain_id, model_registry)
 
 
 def hash_payload(payload: Any) -> bytes:
@@ -108,17 +110,12 @@ class Receipt:
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The receipt as EIP-712 JSON (for wallets and other languages)."""
-        return {
-            "types": RECEIPT_TYPES,
-            "primaryType": "Receipt",
-            "domain": domain.to_json(),
-            "message": {
-                "modelId": self.model_id, "weightsHash": "0x" + self.weights_hash.hex(),
-                "inputHash": "0x" + self.input_hash.hex(), "outputHash": "0x" + self.output_hash.hex(),
-                "amount": self.amount, "channelId": self.channel_id, "nonce": self.nonce,
-                "payer": self.payer, "time": self.time,
-            },
-        }
+        return _RECEIPT.typed_data(domain, {
+            "modelId": self.model_id, "weightsHash": "0x" + self.weights_hash.hex(),
+            "inputHash": "0x" + self.input_hash.hex(), "outputHash": "0x" + self.output_hash.hex(),
+            "amount": self.amount, "channelId": self.channel_id, "nonce": self.nonce,
+            "payer": self.payer, "time": self.time,
+        })
 
     def to_json(self, domain: Domain | None = None) -> dict[str, Any]:
         """A self-contained JSON form (integers as decimal strings)."""
