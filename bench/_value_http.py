@@ -296,7 +296,7 @@ def run_model(
         paid.stop()
         bare.stop()
     # the paid server claimed what it served when it shut down: check it on chain
-    out["claimed_on_chain"] = sum(chans.get(c).claimed for c in out["channels"])
+    out["claimed_on_chain"] = sum(chans.fetch(c).claimed for c in out["channels"])
     return out
 
 

@@ -35,7 +35,7 @@ from agora.devnet.anvil import free_port
 from agora.errors import ConfigError
 from agora.protocol import AddressBook, deploy_devnet, load_deployment
 from agora.storage import LocalStore, Storage
-from agora.value import OWNER, Channels, ModelCard, ModelRegistry, ModelsClient, Share
+from agora.value import OWNER, Channels, ModelCard, ModelRegistry, ModelsClient, Share, split_amount
 from agora.value.ledger import Ledger
 from agora.workloads import build_digits_model, digits_inputs, get_workload
 from tests.integration.proc_helpers import terminate
@@ -48,12 +48,6 @@ BPS = (3333, 3334, 3333)
 CALLS = (334, 333, 333)  # 1,000 in all
 KILL_AFTER = 450  # answered calls before the SIGKILL
 OWNER_ACCOUNT, PAYEES, PAYERS = 1, (2, 3), (4, 5, 6)
-
-
-def split_parts(amount: int, bps: tuple[int, ...]) -> list[int]:
-    """Every share but the first gets floor(amount*bps/10000), the first the rest."""
-    rest = [amount * b // 10_000 for b in bps[1:]]
-    return [amount - sum(rest), *rest]
 
 
 class Server:
@@ -237,7 +231,7 @@ def test_thousand_paid_calls_three_clients_one_crash(anvil: Any, tmp_path: Path)
         opened = [e for e in channels.contract.get_events("ChannelOpened", dep.block)
                   if e.args["payer"] == p.signer.address]
         assert len(opened) == 1, f"{p.name} used one channel"
-        info = channels.get(chan["id"])
+        info = channels.fetch(chan["id"])
         receipts = p.mc.receipts(mid)
         assert len(receipts) == p.ok == p.calls
         charged = {q.nonce for q, _ in rows[p.index]}
@@ -258,13 +252,13 @@ def test_thousand_paid_calls_three_clients_one_crash(anvil: Any, tmp_path: Path)
     chain.sender(owner).resync()
     assert channels.pot(mid) == claimed_total
     got_parts = [channels.withdraw(r, [mid]) for r in recipients]
-    assert got_parts == split_parts(claimed_total, BPS)
+    assert got_parts == split_amount(claimed_total, BPS)
     assert channels.pot(mid) == 0 and all(channels.balance_of(r.address) == 0 for r in recipients)
 
     # the contract holds exactly the deposits not yet claimed
     unclaimed = 0
     for p in payers:
-        info = channels.get(p.mc.channel_of(mid)["id"])  # type: ignore[index]
+        info = channels.fetch(p.mc.channel_of(mid)["id"])  # type: ignore[index]
         assert info.open
         unclaimed += info.deposit - info.claimed
     assert dep.token.balanceOf(channels.address) == unclaimed

@@ -43,6 +43,7 @@ from agora.protocol import Deployment, deploy_devnet, fund_account
 from agora.storage import LocalStore, Storage
 from agora.value import (
     OWNER,
+    ChannelIdParts,
     Channels,
     Cheque,
     ModelCard,
@@ -53,7 +54,12 @@ from agora.value import (
     Share,
     channels_domain,
     create_app,
+    decode_channel_id,
+    encode_channel_id,
+    fetch_earnings,
     sign_cheque,
+    split_amount,
+    withdraw_revenue,
 )
 from agora.value.x402 import PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, SCHEME, encode_header
 from agora.workloads import build_digits_model, decode_output, digits_inputs, get_workload
@@ -154,12 +160,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(tmp_path_factory.mktemp("value-embedded"))
 
 
-def split_parts(amount: int, bps: tuple[int, ...]) -> list[int]:
-    """The contract's rule: every share but the first gets floor(amount*bps/10000), the first the rest."""
-    rest = [amount * b // 10_000 for b in bps[1:]]
-    return [amount - sum(rest), *rest]
-
-
 def withdraw_all(w: World, model: Model) -> list[int]:
     """Each recipient withdraws (the first distributes the pot); return what each got."""
     return [w.channels.withdraw(s, [model.id]) for s in model.recipients]
@@ -205,12 +205,12 @@ def test_happy_path_receipts_earnings_claim_and_exact_split(world: World) -> Non
     assert s.svc.claim() == 0, "below the threshold nothing is due"
     assert s.svc.claim(force=True) == total
     assert s.svc.unclaimed() == 0 and s.svc.claim(force=True) == 0
-    info = w.channels.get(chan["id"])
+    info = w.channels.fetch(chan["id"])
     assert info.claimed == total and info.nonce == 20 and info.payer == payer.address
     assert w.channels.pot(m.id) == total
     before = [w.dep.token.balanceOf(r.address) for r in m.recipients]
     got = withdraw_all(w, m)
-    assert got == split_parts(total, m.bps) and sum(got) == total
+    assert got == split_amount(total, m.bps) and sum(got) == total
     assert got[1] == total * SPLIT_BPS[1] // 10_000 and got[0] > total * SPLIT_BPS[0] // 10_000  # the rest
     assert [w.dep.token.balanceOf(r.address) - b for r, b in zip(m.recipients, before, strict=True)] == got
     assert w.channels.pot(m.id) == 0
@@ -228,7 +228,7 @@ def test_split_rule_on_chain_matches_the_model(world: World, odd_split: tuple[Mo
     w, (m, payer) = world, odd_split
     cid, _ = w.channels.open(m.id, amount, w.chain.timestamp() + DAY, payer)
     w.channels.claim(sign_cheque(payer, w.channels.domain, cid, 1, amount), payer)
-    parts = split_parts(amount, m.bps)
+    parts = split_amount(amount, m.bps)
     balances = [w.channels.balance_of(r.address) for r in m.recipients]
     w.channels.distribute(m.id, payer)
     assert [w.channels.balance_of(r.address) - b for r, b in zip(m.recipients, balances, strict=True)] == parts
@@ -359,7 +359,7 @@ class Bench:
         state = svc.channel_state(self.cid)
         assert state is not None
         return (svc.earned(), svc.unclaimed(), svc.ledger.calls(), svc.stats.calls, svc.stats.claimed,
-                state["spent"], state["latestCheque"], self.w.channels.get(self.cid),
+                state["spent"], state["latestCheque"], self.w.channels.fetch(self.cid),
                 self.w.dep.token.balanceOf(self.w.channels.address), self.w.channels.pot(self.m.id))
 
 
@@ -507,7 +507,7 @@ def test_another_models_channel_is_refused(world: World, bench: Bench) -> None:
     r, _ = b.pay(1, PRICE, channel=cid)
     _refused(b, r, 402, "wrong_model")
     assert b.snapshot() == before
-    info = w.channels.get(cid)
+    info = w.channels.fetch(cid)
     assert info.claimed == 0 and info.nonce == 0
     assert b.s.svc.ledger.load_channels() and all(row[0] != cid for row in b.s.svc.ledger.load_channels())
 
@@ -528,11 +528,11 @@ def test_expiring_and_closed_channels_are_refused(world: World, bench: Bench) ->
     spent = svc.earned()
     w.chain.advance_time(90)
     svc.sync()  # the background loop's job: learn the chain's clock and events
-    chain_before = w.channels.get(cid)
+    chain_before = w.channels.fetch(cid)
     calls, rows = svc.stats.calls, svc.ledger.calls()
     r, _ = b.pay(2, 2 * PRICE, signer=payer, channel=cid)
     _refused(b, r, 402, "channel_expiring")
-    after = (svc.earned(), svc.stats.calls, svc.ledger.calls(), w.channels.get(cid))
+    after = (svc.earned(), svc.stats.calls, svc.ledger.calls(), w.channels.fetch(cid))
     assert after == (spent, calls, rows, chain_before)
     # before the payer can close it, the service claims what it earned (it is urgent now)
     assert cid in {q.channel_id for q in svc.due_cheques()}
@@ -545,7 +545,7 @@ def test_expiring_and_closed_channels_are_refused(world: World, bench: Bench) ->
     w.channels.close(cid, payer)
     r, _ = b.pay(3, 3 * PRICE, signer=payer, channel=cid)
     _refused(b, r, 402, "channel_closed")
-    info = w.channels.get(cid)
+    info = w.channels.fetch(cid)
     assert not info.open and info.claimed == PRICE
 
 
@@ -596,7 +596,7 @@ def test_eight_threads_one_client_one_channel(world: World) -> None:
               if e.args["payer"] == payer.address]
     assert len(opened) == 1, "the threads' first calls opened one channel between them"
     assert s.svc.claim(force=True) == calls * PRICE
-    assert w.channels.get(cid).claimed == calls * PRICE
+    assert w.channels.fetch(cid).claimed == calls * PRICE
 
 
 # --- restarts -----------------------------------------------------------------------------------------
@@ -684,7 +684,7 @@ def test_restart_service_and_clients(world: World) -> None:
     earned = svc.earned()
     assert earned == n * PRICE
     assert svc.claim(force=True) == earned
-    assert w.channels.get(cid).claimed == n * PRICE
+    assert w.channels.fetch(cid).claimed == n * PRICE
     assert svc.unclaimed() == 0
 
     # and another restart after the claim knows it was claimed
@@ -747,7 +747,7 @@ def test_budget_smaller_than_a_deposit(world: World) -> None:
         mc.call(m.id, digits_inputs(1, seed=i))
     chan = mc.channel_of(m.id)
     assert chan is not None and chan["deposit"] == budget, "the channel holds the budget, not 200 calls' worth"
-    assert w.channels.get(chan["id"]).deposit == budget
+    assert w.channels.fetch(chan["id"]).deposit == budget
     assert w.dep.token.balanceOf(payer.address) == balance - budget
     calls, nonce = s.svc.stats.calls, w.chain.block_number()
     for _ in range(2):
@@ -762,7 +762,7 @@ def test_budget_smaller_than_a_deposit(world: World) -> None:
     # a call-level budget overrides the client's
     res = mc.call(m.id, digits_inputs(1, seed=10), budget=budget + 10 * PRICE)
     assert res.receipt.amount == PRICE
-    assert w.channels.get(chan["id"]).deposit == budget + 10 * PRICE
+    assert w.channels.fetch(chan["id"]).deposit == budget + 10 * PRICE
     # two items cost twice
     res = mc.call(m.id, digits_inputs(2, seed=11), budget=budget + 10 * PRICE)
     assert res.receipt.amount == 2 * PRICE
@@ -818,4 +818,46 @@ def test_background_chain_work_and_a_paid_call_do_not_deadlock(world: World, bac
     assert svc.ledger.calls() == 2 and svc.earned() == 2 * PRICE
     if background == "claim":
         # the claim took cheque 1; cheque 2 (3 calls' worth for 2 served) is never claimed as it is
-        assert w.channels.get(cid).claimed == PRICE and svc.claim(force=True) == 0
+        assert w.channels.fetch(cid).claimed == PRICE and svc.claim(force=True) == 0
+
+
+# --- the layer's functions against the chain ------------------------------------------------------
+def test_channel_id_layout_earnings_withdrawal_and_closing(world: World) -> None:
+    """The channel id decodes to what the contract put in it; earnings predict the withdrawals to
+    the wei; the registry walk sees every model; closing is refused until the expiry."""
+    w = world
+    m = w.register(bps=(5000, 3000, 2000))
+    payer = w.account()
+    count = int(w.channels.contract.channel_count())
+    cid, _ = w.channels.open(m.id, 10 * PRICE, w.chain.timestamp() + 300, payer)
+    assert decode_channel_id(cid) == ChannelIdParts(payer.address, m.id, count + 1)
+    assert encode_channel_id(payer.address, m.id, count + 1) == cid
+    assert w.channels.fetch(cid).sequence == count + 1
+
+    assert m.id in w.registry.fetch_ids()
+    assert [i.id for i in w.registry.iter_models()] == w.registry.fetch_ids()
+    with pytest.warns(DeprecationWarning, match="ModelRegistry.fetch"):
+        assert w.registry.get(m.id) == w.registry.fetch(m.id)
+    with pytest.warns(DeprecationWarning, match="Channels.fetch"):
+        assert w.channels.get(cid) == w.channels.fetch(cid)
+
+    amount = 7 * PRICE + 3
+    w.channels.claim(sign_cheque(payer, w.channels.domain, cid, 1, amount), payer)
+    predicted = [fetch_earnings(w.registry, w.channels, r.address) for r in m.recipients]
+    assert [e.total for e in predicted] == split_amount(amount, m.bps)
+    assert [e.models[0].pot for e in predicted] == [amount] * 3
+    with pytest.raises(ConfigError, match="there is no model 999"):
+        fetch_earnings(w.registry, w.channels, payer.address, only=[999])
+    got = [withdraw_revenue(w.registry, w.channels, r) for r in m.recipients]
+    assert [g.amount for g in got] == [e.total for e in predicted]
+    assert got[0].models == [m.id] and got[1].models == []  # the first withdrawal distributed the pot
+    with pytest.raises(ConfigError, match="has nothing to withdraw"):
+        withdraw_revenue(w.registry, w.channels, m.recipients[1])
+
+    with pytest.raises(ConfigError, match=r"runs until \d+ \(\d+ s from now\)"):
+        w.channels.close_expired(cid, payer)
+    w.chain.advance_time(400)
+    closed = w.channels.close_expired(cid, payer)
+    assert (closed.id, closed.payer, closed.refund) == (cid, payer.address, 10 * PRICE - amount)
+    with pytest.raises(ConfigError, match="is already closed"):
+        w.channels.close_expired(cid, payer)

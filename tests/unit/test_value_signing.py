@@ -37,6 +37,7 @@ from agora.value import (
     receipts_domain,
     sign_cheque,
     sign_receipt,
+    split_amount,
 )
 from agora.value.receipts import RECEIPT_TYPES, hash_payload
 from agora.value.x402 import (
@@ -463,13 +464,6 @@ def test_parse_split_rejects(text: str, match: str) -> None:
         parse_split(text)
 
 
-def split_parts(amount: int, bps: list[int]) -> list[int]:
-    """The contract's rule, as a model: every share but the first gets floor(amount*bps/10000),
-    the first the rest."""
-    rest = [amount * b // 10_000 for b in bps[1:]]
-    return [amount - sum(rest), *rest]
-
-
 @st.composite
 def splits(draw: st.DrawFn) -> list[int]:
     n = draw(st.integers(1, 8))
@@ -480,7 +474,7 @@ def splits(draw: st.DrawFn) -> list[int]:
 
 @given(amount=st.integers(0, 2**96 - 1), bps=splits())
 def test_split_rounding_rule(amount: int, bps: list[int]) -> None:
-    parts = split_parts(amount, bps)
+    parts = split_amount(amount, bps)
     assert sum(parts) == amount  # to the wei
     assert all(p >= 0 for p in parts)
     for p, b in zip(parts[1:], bps[1:], strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from eth_abi import decode, encode
@@ -13,12 +14,74 @@ from agora.errors import ConfigError
 from agora.protocol import Deployment
 from agora.value.cheques import Cheque, channels_domain
 
-__all__ = ["ChannelInfo", "Channels", "MAX_CLAIM_BATCH"]
+__all__ = [
+    "ChannelIdParts",
+    "ChannelInfo",
+    "Channels",
+    "ClosedChannel",
+    "MAX_CLAIM_BATCH",
+    "channel_signer_bytes",
+    "decode_channel_id",
+    "encode_channel_id",
+    "parse_channel_id",
+    "validate_closable",
+]
 
 #: Cheques per ``claim_many`` transaction (the contract's limit).
 MAX_CLAIM_BATCH = 64
 _CHANNEL_SELECTOR = function_signature_to_4byte_selector("channel(uint256)")
 _CHANNEL_TYPES = ["address", "address", "uint256", "uint256", "uint256", "uint256", "uint256"]
+
+# The channel id's layout (PaymentChannels.vy): signer(160) | model(64) | sequence(32).
+_SIGNER_SHIFT = 96
+_MODEL_SHIFT = 32
+_MODEL_MASK = 2**64 - 1
+_SEQUENCE_MASK = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ChannelIdParts:
+    """What a channel id carries: the cheques' signer, the model paid, the contract's sequence number."""
+
+    signer: str
+    model_id: int
+    sequence: int
+
+
+def encode_channel_id(signer: str, model_id: int, sequence: int) -> int:
+    """The id the contract gives the ``sequence``-th channel, signed by ``signer``, to ``model_id``."""
+    if not 0 <= model_id <= _MODEL_MASK:
+        raise ValueError(f"model id {model_id} does not fit in 64 bits")
+    if not 0 <= sequence <= _SEQUENCE_MASK:
+        raise ValueError(f"sequence {sequence} does not fit in 32 bits")
+    return (int(to_checksum_address(signer), 16) << _SIGNER_SHIFT) | (model_id << _MODEL_SHIFT) | sequence
+
+
+def decode_channel_id(channel_id: int) -> ChannelIdParts:
+    """The parts of a channel id (see :func:`encode_channel_id`)."""
+    if not 0 <= channel_id < 2**256:
+        raise ValueError(f"{channel_id} is not a 256-bit channel id")
+    return ChannelIdParts(
+        to_checksum_address(channel_signer_bytes(channel_id)),
+        (channel_id >> _MODEL_SHIFT) & _MODEL_MASK,
+        channel_id & _SEQUENCE_MASK,
+    )
+
+
+def channel_signer_bytes(channel_id: int) -> bytes:
+    """The channel's signer as 20 raw bytes (no checksum: for the paid call's hot path)."""
+    return (channel_id >> _SIGNER_SHIFT).to_bytes(20, "big")
+
+
+def parse_channel_id(text: str) -> int:
+    """A channel id written in decimal or ``0x`` hex; ConfigError if it is not one."""
+    try:
+        channel_id = int(text, 0)
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a channel id") from None
+    if not 0 <= channel_id < 2**256:
+        raise ConfigError(f"{text!r} is not a channel id")
+    return channel_id
 
 
 @dataclass(frozen=True)
@@ -49,6 +112,34 @@ class ChannelInfo:
         """Deposit not yet claimed."""
         return self.deposit - self.claimed
 
+    @property
+    def sequence(self) -> int:
+        """The contract's sequence number of the channel (the low bits of its id)."""
+        return decode_channel_id(self.id).sequence
+
+
+@dataclass(frozen=True)
+class ClosedChannel:
+    """A channel the payer closed after its expiry, and what came back."""
+
+    id: int
+    payer: str
+    refund: int
+    tx: Receipt
+
+
+def validate_closable(info: ChannelInfo, now: int, chain_id: int) -> None:
+    """ConfigError unless the payer may close the channel now: it exists, is open and has expired
+    (until its expiry the service may still claim)."""
+    if not info.exists:
+        raise ConfigError(f"there is no open channel {info.id} on chain {chain_id} "
+                          "(never opened, or already closed with nothing claimed)")
+    if not info.open:
+        raise ConfigError(f"channel {info.id} is already closed")
+    if now <= info.expiry:
+        raise ConfigError(f"channel {info.id} runs until {info.expiry} ({info.expiry - now} s from now); "
+                          "the service may claim until then")
+
 
 class Channels:
     """The payment-channel contract of one deployment."""
@@ -66,13 +157,18 @@ class Channels:
         return self.contract.address
 
     # -- reads ----------------------------------------------------------------
-    def get(self, channel_id: int) -> ChannelInfo:
+    def fetch(self, channel_id: int) -> ChannelInfo:
         """The channel's state (one ``eth_call``; all zero for an unknown id)."""
         raw = self.chain.call_raw(self.contract.address, _CHANNEL_SELECTOR + encode(["uint256"], [channel_id]))
         payer, signer, model, deposit, claimed, nonce, expiry = decode(_CHANNEL_TYPES, raw)
         return ChannelInfo(
             channel_id, to_checksum_address(payer), to_checksum_address(signer), model, deposit, claimed, nonce, expiry
         )
+
+    def get(self, channel_id: int) -> ChannelInfo:
+        """Deprecated since 0.4: :meth:`fetch` (it reads the chain)."""
+        warnings.warn("Channels.get is deprecated; use Channels.fetch", DeprecationWarning, stacklevel=2)
+        return self.fetch(channel_id)
 
     def find(self, payer: str, model_id: int) -> list[ChannelInfo]:
         """Every channel ``payer`` opened to ``model_id``, newest first (one ``eth_getLogs`` per
@@ -82,7 +178,7 @@ class Channels:
             "ChannelOpened", self.dep.block, where=[None, who, model_id.to_bytes(32, "big")]
         )
         ids = [int(e.args["channel_id"]) for e in events]
-        return [self.get(i) for i in reversed(ids)]
+        return [self.fetch(i) for i in reversed(ids)]
 
     def pot(self, model_id: int) -> int:
         """Claimed revenue of ``model_id`` not yet split."""
@@ -125,6 +221,15 @@ class Channels:
     def close(self, channel_id: int, sender: Signer) -> Receipt:
         """After the expiry: take back what was never claimed."""
         return self.contract.close(channel_id, sender=sender)
+
+    def close_expired(self, channel_id: int, sender: Signer) -> ClosedChannel:
+        """Check the channel may be closed now (:func:`validate_closable`), close it, and return
+        the refund: one clear error instead of a revert."""
+        info = self.fetch(channel_id)
+        validate_closable(info, self.chain.timestamp(), self.chain.chain_id)
+        receipt = self.close(channel_id, sender)
+        (event,) = self.contract.events_in(receipt, "ChannelClosed")
+        return ClosedChannel(channel_id, info.payer, int(event.args["refund"]), receipt)
 
     def _ensure_allowance(self, owner: Signer, amount: int) -> None:
         if int(self.token.allowance(owner.address, self.address)) < amount:

@@ -28,9 +28,9 @@ from agora.chain import Signer
 from agora.errors import AgoraError, ConfigError
 from agora.storage import Storage
 from agora.storage.state import open_state_db
-from agora.value.channels import Channels
+from agora.value.channels import ChannelInfo, Channels
 from agora.value.cheques import sign_cheque
-from agora.value.models import ModelCard, ModelInfo, ModelRegistry
+from agora.value.models import ModelCard, ModelInfo, ModelRegistry, validate_card
 from agora.value.receipts import Receipt, ReceiptError, receipts_domain
 from agora.value.x402 import (
     PAYMENT_REQUIRED,
@@ -44,7 +44,7 @@ from agora.value.x402 import (
 )
 from agora.workloads import WorkloadOutput, decode_output, get_workload
 
-__all__ = ["ModelsClient", "CallResult", "encode_input"]
+__all__ = ["ModelsClient", "CallResult", "ChannelView", "encode_input"]
 
 #: Calls' worth of deposit put into a new channel (capped by the budget).
 CALLS_PER_DEPOSIT = 200
@@ -81,6 +81,15 @@ class CallResult:
     def output(self) -> WorkloadOutput:
         """The decoded canonical output."""
         return decode_output(self.data)
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """One of this account's channels: its state on chain and, when this account's state knows
+    it, the total charged on it so far (None for a channel found only on chain)."""
+
+    info: ChannelInfo
+    charged: int | None
 
 
 @dataclass
@@ -192,6 +201,19 @@ class ModelsClient:
             for m, i, d, e, t, sg in rows
         ]
 
+    def fetch_channels(self, model_id: int | None = None) -> list[ChannelView]:
+        """This account's channels as the chain holds them: those its state knows and, with
+        ``model_id``, every channel it opened to that model (found from the chain's events)."""
+        known = {c["id"]: c["total"] for c in self.known_channels()}
+        found: list[ChannelInfo] = []
+        if model_id is not None:
+            if self.signer is None:
+                raise ConfigError("no account to act as", hint="set AGORA_KEYSTORE or AGORA_PRIVATE_KEY")
+            found = [c for c in self.channels.find(self.signer.address, model_id) if c.id not in known]
+        return [ChannelView(self.channels.fetch(cid), total) for cid, total in known.items()] + [
+            ChannelView(info, None) for info in found
+        ]
+
     def channel_of(self, model_id: int) -> dict[str, int] | None:
         """This account's channel to ``model_id`` (id, deposit, expiry, total charged, signed)."""
         ch = self._load_chan(model_id)
@@ -204,11 +226,10 @@ class ModelsClient:
         m = self._models.get(model_id)
         if m is None:
             with self._chain_lock:
-                info = self.registry.get(model_id)
+                info = self.registry.fetch(model_id)
                 card = self.registry.fetch_card(model_id, info)
                 service = self.registry.service_of(model_id)
-            if card.weights_hash != "0x" + info.weights_hash.hex():
-                raise ConfigError(f"model {model_id}'s card names other weights than its registration")
+            validate_card(card, info)
             base = endpoint or card.endpoint
             if not base:
                 raise ConfigError(f"model {model_id}'s card has no endpoint", hint="pass endpoint=")
@@ -273,7 +294,7 @@ class ModelsClient:
                 ch = self._adopt(m, signer, now)
             deposited = self._deposited(m.info.id)
             if ch is not None:
-                info = self.channels.get(ch.id)
+                info = self.channels.fetch(ch.id)
                 ch.deposit, ch.expiry = info.deposit, info.expiry
                 if not info.open:
                     ch = None

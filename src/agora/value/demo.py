@@ -27,6 +27,7 @@ from agora.storage import LocalStore, Storage
 from agora.value.channels import Channels
 from agora.value.client import ModelsClient
 from agora.value.models import OWNER, ModelCard, ModelRegistry, Share
+from agora.value.revenue import split_amount
 from agora.value.server import create_app
 from agora.value.service import PaidService
 from agora.workloads import build_digits_model, digits_inputs, get_workload
@@ -54,14 +55,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def split_amount(amount: int, bps: list[int]) -> list[int]:
-    """The contract's rounding rule: every share but the first gets floor(amount × bps / 10,000),
-    the first gets the rest."""
-    parts = [amount * b // 10_000 for b in bps]
-    parts[0] = amount - sum(parts[1:])
-    return parts
 
 
 def run_value_chapter(
@@ -101,7 +94,7 @@ def run_value_chapter(
                  Share(compute_provider.address, DEMO_SPLIT_BPS[2])]
         jobs = [compute_job] if compute_job else []
         model_id, reg_receipt = registry.register(card, owner, split=split, datasets=[1], jobs=jobs)
-        info = registry.get(model_id)
+        info = registry.fetch(model_id)
         _check(
             info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered"
         )
@@ -152,7 +145,7 @@ def run_value_chapter(
         for c in clients:
             cid = sdks[clients.index(c)].channel_of(model_id)
             assert cid is not None
-            _check(channels.get(cid["id"]).claimed == DEMO_PRICE * DEMO_CALLS, "each client paid price x its calls")
+            _check(channels.fetch(cid["id"]).claimed == DEMO_PRICE * DEMO_CALLS, "each client paid price x its calls")
 
         step("the revenue is split and withdrawn")
         expected = split_amount(earned, list(DEMO_SPLIT_BPS))
@@ -167,7 +160,11 @@ def run_value_chapter(
 
         step("reconciling the channels")
         deposits = {c.address: balances0[c.address] - int(token.balanceOf(c.address)) for c in clients}
-        unclaimed = sum(channels.get(sdk.channel_of(model_id)["id"]).unclaimed for sdk in sdks)  # type: ignore[index]
+        unclaimed = 0
+        for sdk in sdks:
+            chan = sdk.channel_of(model_id)
+            assert chan is not None
+            unclaimed += channels.fetch(chan["id"]).unclaimed
         _check(sum(deposits.values()) == earned + unclaimed, "deposits = claimed + still in the channels")
         _check(int(token.balanceOf(channels.address)) >= unclaimed, "the contract holds every unclaimed wei")
         service.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from eth_utils import to_checksum_address
@@ -14,21 +16,41 @@ from agora.chain import Contract, Receipt, Signer
 from agora.errors import ConfigError, Reverted, StorageError
 from agora.protocol import Deployment
 from agora.storage import Storage, bytes32_to_cid, cid_digest, cid_for
+from agora.value.receipts import Receipt as CallReceipt
+from agora.value.receipts import ReceiptError, receipts_domain
+
+if TYPE_CHECKING:
+    from agora.value.channels import Channels
+    from agora.workloads import Workload
 
 __all__ = [
     "CARD_SCHEMA",
     "OWNER",
+    "PACKAGED_WEIGHTS_KINDS",
+    "CheckedReceipt",
     "ModelCard",
+    "ModelDetails",
     "ModelInfo",
+    "Registration",
     "Share",
     "ModelRegistry",
+    "build_card",
+    "build_model_bytes",
+    "fetch_model_details",
+    "fetch_weights",
     "parse_split",
+    "validate_card",
+    "validate_service_key",
+    "validate_split",
+    "validate_weights",
 ]
 
 CARD_SCHEMA = "agora-model-card/1"
 #: The split recipient that stands for "whoever owns the model's token".
 OWNER = "0x0000000000000000000000000000000000000000"
 _MAX_CARD_BYTES = 64 * 1024
+#: Workload kinds whose weights come with their package: such a model is registered with no model bytes.
+PACKAGED_WEIGHTS_KINDS = frozenset({"embed-minilm"})
 
 
 class ModelCard(BaseModel):
@@ -36,15 +58,15 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_: str = Field(CARD_SCHEMA, alias="schema")
+    schema_: str = Field(default=CARD_SCHEMA, alias="schema")
     name: str = Field(min_length=1, max_length=100)
-    description: str = Field("", max_length=2000)
+    description: str = Field(default="", max_length=2000)
     kind: str = Field(min_length=1, description="the workload kind that runs it, e.g. onnx-classify")
     weights_cid: str = Field(description="CID of the model bytes the workload takes")
     weights_hash: str = Field(description="0x keccak256 of the weights (see Workload.weights_hash)")
     price: int = Field(ge=0, description="atomic token units per input item")
-    max_items: int = Field(64, ge=1, le=4096, description="most input items per call")
-    endpoint: str | None = Field(None, description="base URL of the paid API")
+    max_items: int = Field(default=64, ge=1, le=4096, description="most input items per call")
+    endpoint: str | None = Field(default=None, description="base URL of the paid API")
     input_schema: dict[str, Any] = Field(default_factory=dict)
     output_schema: dict[str, Any] = Field(default_factory=dict)
 
@@ -68,6 +90,34 @@ class ModelCard(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"not a model card: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def build_card(**fields: Any) -> ModelCard:
+    """A :class:`ModelCard` from its fields; ConfigError naming the first bad field."""
+    try:
+        return ModelCard(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "card"
+        raise ConfigError(f"bad model card: {where}: {first['msg']}") from None
+
+
+def build_model_bytes(kind: str, weights: bytes | None = None, *, digits_demo: bool = False) -> bytes:
+    """The bytes a ``kind`` workload takes as the model: ``weights``, the built-in digits demo
+    classifier (``digits_demo``), or none for a kind whose weights come with its package."""
+    if digits_demo:
+        if weights is not None:
+            raise ConfigError("give the weights or the digits demo model, not both")
+        if kind != "onnx-classify":
+            raise ConfigError(f"the digits demo model is an onnx-classify model, not {kind}")
+        from agora.workloads import build_digits_model
+
+        return build_digits_model()
+    if weights is None:
+        if kind in PACKAGED_WEIGHTS_KINDS:
+            return b""  # the pretrained weights come with the workload's package
+        raise ConfigError(f"an {kind} model needs its weights", hint="pass --weights FILE|CID")
+    return weights
 
 
 @dataclass(frozen=True)
@@ -117,6 +167,23 @@ def validate_split(shares: list[Share]) -> None:
         raise ConfigError(f"the shares sum to {total} basis points, not 10000")
 
 
+def validate_weights(model_id: int, workload: Workload, model_bytes: bytes, weights_hash: bytes) -> None:
+    """ConfigError unless ``model_bytes`` are the weights registered for the model (by hash)."""
+    if workload.weights_hash(model_bytes) != weights_hash:
+        raise ConfigError(f"the weights at hand do not hash to model {model_id}'s registered weights hash "
+                          f"0x{weights_hash.hex()}")
+
+
+def validate_service_key(model_id: int, service: str, address: str) -> None:
+    """ConfigError unless ``address`` is the model's service key ``service`` (the key that serves
+    it, signs its receipts and claims its cheques)."""
+    if service.lower() != address.lower():
+        raise ConfigError(
+            f"{address} is not model {model_id}'s service key ({service})",
+            hint=f"its owner can name this account with `agora model set-service {model_id} {address}`",
+        )
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """A model's on-chain record."""
@@ -131,6 +198,61 @@ class ModelInfo:
     registered_at: int
     active: bool
     uri: str
+
+
+def validate_card(card: ModelCard, info: ModelInfo) -> None:
+    """ConfigError unless the card names the weights the model was registered with."""
+    if card.weights_hash != "0x" + info.weights_hash.hex():
+        raise ConfigError(f"model {info.id}'s card names other weights than its registration")
+
+
+def fetch_weights(storage: Storage, model_id: int, card: ModelCard) -> bytes:
+    """The model bytes the card names, from storage (local, then peers); none for a model whose
+    weights come with its workload's package."""
+    if card.weights_cid == cid_for(b""):
+        return b""
+    try:
+        return storage.get(card.weights_cid)
+    except StorageError:
+        raise ConfigError(
+            f"model {model_id}'s weights {card.weights_cid} are neither in local storage nor at any peer",
+            hint="store the model file here with `agora storage put FILE` (or add a peer that has it)",
+        ) from None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A model just registered: its id, its card, its record on chain and the transaction."""
+
+    model_id: int
+    card: ModelCard
+    info: ModelInfo
+    tx: Receipt
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """Everything known about a model: its record, service key, split (the owner's share named by
+    address), provenance, undistributed revenue, and its card (None, with the reason, when the
+    card cannot be fetched)."""
+
+    info: ModelInfo
+    service: str
+    split: list[Share]
+    datasets: list[int]
+    jobs: list[int]
+    parent: int
+    pot: int
+    card: ModelCard | None
+    card_error: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckedReceipt:
+    """A receipt that checked out, and the service key that signed it."""
+
+    receipt: CallReceipt
+    service: str
 
 
 class ModelRegistry:
@@ -159,17 +281,62 @@ class ModelRegistry:
         (event,) = self.contract.events_in(receipt, "ModelRegistered")
         return int(event.args["model_id"]), receipt
 
-    def get(self, model_id: int) -> ModelInfo:
+    def publish(
+        self, sender: Signer, *, kind: str, name: str, price: int, weights: bytes | None = None,
+        digits_demo: bool = False, description: str = "", max_items: int = 64, endpoint: str | None = None,
+        split: list[Share], datasets: list[int] = (), jobs: list[int] = (), parent: int = 0,  # type: ignore[assignment]
+    ) -> Registration:
+        """Store the weights and the card, and register the model (see :func:`build_model_bytes`
+        for ``weights`` and ``digits_demo``); needs storage."""
+        from agora.workloads import get_workload
+
+        if self.storage is None:
+            raise ConfigError("publishing a model needs storage for its weights and card")
+        workload = get_workload(kind)
+        model_bytes = build_model_bytes(workload.kind, weights, digits_demo=digits_demo)
+        card = build_card(
+            name=name, description=description, kind=workload.kind, weights_cid=self.storage.put(model_bytes),
+            weights_hash="0x" + workload.weights_hash(model_bytes).hex(), price=price, max_items=max_items,
+            endpoint=endpoint.rstrip("/") if endpoint else None,
+        )
+        model_id, receipt = self.register(card, sender, split=split, datasets=datasets, jobs=jobs, parent=parent)
+        return Registration(model_id, card, self.fetch(model_id), receipt)
+
+    def fetch(self, model_id: int) -> ModelInfo:
         """The model's record; ConfigError if there is none."""
         try:
             card, weights, parent, root, version, at, active = self.contract.model(model_id)
         except Reverted:  # "unknown model"; an unreachable node raises its own error
-            raise ConfigError(f"there is no model {model_id} on chain {self.chain.chain_id}") from None
+            raise self._unknown(model_id) from None
         return ModelInfo(
             id=model_id, owner=self.contract.ownerOf(model_id), card_cid=bytes32_to_cid(bytes(card)),
             weights_hash=bytes(weights), parent=parent, root=root, version=version, registered_at=at,
             active=bool(active), uri=self.contract.tokenURI(model_id),
         )
+
+    def get(self, model_id: int) -> ModelInfo:
+        """Deprecated since 0.4: :meth:`fetch` (it reads the chain)."""
+        warnings.warn("ModelRegistry.get is deprecated; use ModelRegistry.fetch", DeprecationWarning, stacklevel=2)
+        return self.fetch(model_id)
+
+    def validate_exists(self, model_id: int) -> None:
+        """ConfigError unless the model is registered (one ``eth_call``)."""
+        try:
+            self.contract.model(model_id)
+        except Reverted:
+            raise self._unknown(model_id) from None
+
+    def _unknown(self, model_id: int) -> ConfigError:
+        return ConfigError(f"there is no model {model_id} on chain {self.chain.chain_id}")
+
+    def fetch_ids(self) -> list[int]:
+        """Every registered model's id, in the registry's (minting) order."""
+        return [int(self.contract.tokenByIndex(i)) for i in range(int(self.contract.totalSupply()))]
+
+    def iter_models(self) -> Iterator[ModelInfo]:
+        """Every registered model's record, in the registry's order (read one by one)."""
+        for model_id in self.fetch_ids():
+            yield self.fetch(model_id)
 
     def split(self, model_id: int, *, resolved: bool = False) -> list[Share]:
         """The revenue split (``resolved``: the owner's share named by address)."""
@@ -186,13 +353,37 @@ class ModelRegistry:
         return to_checksum_address(self.contract.service_of(model_id))
 
     def set_service(self, model_id: int, service: str, sender: Signer) -> Receipt:
-        """Name the serving key (the owner's key can then stay offline)."""
+        """Name the serving key (the owner's key can then stay offline); ConfigError for an
+        unknown model."""
+        self.validate_exists(model_id)
         return self.contract.set_service(model_id, to_checksum_address(service), sender=sender)
+
+    def verify_receipt(
+        self, doc: dict[str, Any], *, inputs: Any = None, output: Any = None,
+    ) -> CheckedReceipt:
+        """Check a receipt in its JSON form (:meth:`Receipt.to_json`): for this registry (if it
+        names its domain), signed by the model's current service key, for its registered weights,
+        and for ``inputs`` and ``output`` when given. :class:`ReceiptError` if it does not check out."""
+        receipt = CallReceipt.from_json(doc)
+        domain = receipts_domain(self.chain.chain_id, self.contract.address)
+        named = doc.get("domain")
+        if isinstance(named, dict) and (
+            str(named.get("chainId")) != str(domain.chain_id)
+            or str(named.get("verifyingContract", "")).lower() != domain.contract.lower()
+        ):
+            raise ReceiptError(
+                f"the receipt is for chain {named.get('chainId')}'s model registry {named.get('verifyingContract')}, "
+                f"not this one (chain {domain.chain_id}, {domain.contract})"
+            )
+        info = self.fetch(receipt.model_id)
+        service = self.service_of(receipt.model_id)
+        receipt.verify(domain, service, weights_hash=info.weights_hash, inputs=inputs, output=output)
+        return CheckedReceipt(receipt, service)
 
     def fetch_card(self, model_id: int, info: ModelInfo | None = None) -> ModelCard:
         """The model's card, checked against the digest on chain: from storage (local, then
         peers), else from the token URI if it is an http(s) URL."""
-        info = info or self.get(model_id)
+        info = info or self.fetch(model_id)
         data: bytes | None = None
         if self.storage is not None:
             try:
@@ -215,3 +406,20 @@ class ModelRegistry:
                 hint="add a storage peer that has it (AGORA_STORAGE_PEERS)",
             )
         return ModelCard.from_bytes(data)
+
+
+def fetch_model_details(registry: ModelRegistry, channels: Channels, model_id: int) -> ModelDetails:
+    """A model's record, service key, resolved split, provenance, pot and card (a card that
+    cannot be fetched is reported in ``card_error``, not raised)."""
+    info = registry.fetch(model_id)
+    card: ModelCard | None = None
+    card_error: str | None = None
+    try:
+        card = registry.fetch_card(model_id, info)
+    except ConfigError as exc:
+        card_error = str(exc)
+    datasets, jobs, parent = registry.provenance(model_id)
+    return ModelDetails(
+        info=info, service=registry.service_of(model_id), split=registry.split(model_id, resolved=True),
+        datasets=datasets, jobs=jobs, parent=parent, pot=channels.pot(model_id), card=card, card_error=card_error,
+    )

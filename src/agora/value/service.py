@@ -23,20 +23,31 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agora.chain import Chain, Signer
 from agora.chain.eip712 import Domain, recover_hash_bytes
 from agora.chain.eip712 import keccak256 as keccak
-from agora.value.channels import ChannelInfo, Channels
+from agora.value.channels import ChannelInfo, Channels, channel_signer_bytes
 from agora.value.cheques import Cheque
 from agora.value.ledger import Ledger
-from agora.value.models import ModelCard, ModelRegistry
+from agora.value.models import (
+    ModelCard,
+    ModelRegistry,
+    fetch_weights,
+    validate_card,
+    validate_service_key,
+    validate_weights,
+)
 from agora.value.receipts import Receipt, receipts_domain, sign_receipt
 from agora.value.x402 import PaymentError
 from agora.workloads import Workload
 
-__all__ = ["PaidService", "Ticket", "ServiceStats"]
+if TYPE_CHECKING:
+    from agora.context import Context
+
+__all__ = ["ClaimResult", "PaidService", "Ticket", "ServiceStats", "build_paid_service", "claim_earned",
+           "default_ledger_path"]
 
 
 @dataclass
@@ -52,8 +63,8 @@ class _Channel:
 
     @property
     def signer_bytes(self) -> bytes:
-        """The channel's signer as 20 raw bytes (it is bits 96..255 of the channel id)."""
-        return (self.info.id >> 96).to_bytes(20, "big")
+        """The channel's signer as 20 raw bytes (the channel id carries it)."""
+        return channel_signer_bytes(self.info.id)
 
     def state(self) -> dict[str, Any]:
         best = self.best
@@ -289,7 +300,7 @@ class PaidService:
     def _read_chain(self, channel_id: int) -> ChannelInfo:
         with self._chain_lock:
             self.stats.chain_reads += 1
-            return self.channels.get(channel_id)
+            return self.channels.fetch(channel_id)
 
     def _refresh(self, ch: _Channel) -> ChannelInfo:
         info = self._read_chain(ch.info.id)
@@ -325,7 +336,7 @@ class PaidService:
                     continue
                 if ev.name != "ChannelOpened" and cid not in self._chans:
                     continue
-                touched[cid] = self.channels.get(cid)
+                touched[cid] = self.channels.fetch(cid)
         for cid, info in touched.items():
             with self._chans_lock:
                 ch = self._chans.setdefault(cid, _Channel(info))
@@ -370,7 +381,7 @@ class PaidService:
                 int(ev.args["amount"]) for r in receipts for ev in self.channels.contract.events_in(r, "BatchClaimed")
             )
             # some were skipped (closed, or claimed by someone else): ask the chain
-            fresh = {} if got == expected else {q.channel_id: self.channels.get(q.channel_id) for q in cheques}
+            fresh = {} if got == expected else {q.channel_id: self.channels.fetch(q.channel_id) for q in cheques}
         for q in cheques:
             ch = self._chans[q.channel_id]
             with ch.lock:
@@ -399,3 +410,56 @@ def _replace_claim(info: ChannelInfo, amount: int, nonce: int) -> ChannelInfo:
     from dataclasses import replace
 
     return replace(info, claimed=max(info.claimed, amount), nonce=max(info.nonce, nonce))
+
+
+def default_ledger_path(home: Path, chain_id: int, channels: str, model_id: int) -> Path:
+    """Where a model's service keeps its ledger unless told otherwise: one file per chain, channel
+    contract and model under ``<home>/value``, shared by the server and a one-off claim."""
+    return Path(home) / "value" / f"serve-{chain_id}-{channels}-{model_id}.sqlite"
+
+
+def build_paid_service(
+    ctx: Context, model_id: int, *, ledger_path: Path | None = None, **options: Any,
+) -> PaidService:
+    """The model's :class:`PaidService` for ``ctx``'s account, after checking that the account is
+    the model's service key, that the card names the registered weights and that the weights at
+    hand (from storage) hash to them. ``options``: :class:`PaidService`'s tuning keywords."""
+    from agora.workloads import get_workload
+
+    signer = ctx.require_signer()
+    registry = ModelRegistry(ctx.deployment, ctx.storage)
+    info = registry.fetch(model_id)
+    validate_service_key(model_id, registry.service_of(model_id), signer.address)
+    card = registry.fetch_card(model_id, info)
+    validate_card(card, info)
+    workload = get_workload(card.kind)
+    model_bytes = fetch_weights(ctx.storage, model_id, card)
+    validate_weights(model_id, workload, model_bytes, info.weights_hash)
+    channels = Channels(ctx.deployment)
+    if ledger_path is None:
+        ledger_path = default_ledger_path(ctx.settings.home, ctx.chain.chain_id, channels.address, model_id)
+    return PaidService(
+        chain=ctx.chain, registry=registry, channels=channels, model_id=model_id, card=card, workload=workload,
+        model_bytes=model_bytes, signer=signer, ledger_path=ledger_path, **options,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One claim by a model's service: what it newly claimed, and what it earned and still has not."""
+
+    model_id: int
+    claimed: int
+    unclaimed: int
+
+
+def claim_earned(ctx: Context, model_id: int, *, ledger_path: Path | None = None) -> ClaimResult:
+    """Claim everything the model's service has earned and not claimed, from its ledger (safe
+    while the server runs: a cheque claimed twice is skipped by the contract)."""
+    service = build_paid_service(ctx, model_id, ledger_path=ledger_path)
+    try:
+        service.sync()
+        amount = service.claim(force=True)
+        return ClaimResult(model_id, amount, service.unclaimed())
+    finally:
+        service.close()
