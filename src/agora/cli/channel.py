@@ -1,0 +1,63 @@
+"""``agora channel …``: your payment channels (list them, take back what is left after expiry)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agora.cli.options import JsonOpt, get_state, sub_app, warn_embedded
+from agora.cli.output import emit_json, note, out
+from agora.cli.receipt import short_channel_id
+
+__all__ = ["app", "close", "list_channels"]
+
+app = sub_app("Your payment channels: list them, take back what is left.")
+
+
+@app.command("list")
+def list_channels(
+    ctx: typer.Context,
+    model_id: Annotated[int | None, typer.Option("--model", "-m", help="Also look up, on chain, every "
+                                                 "channel you opened to this model.", show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Your channels: deposit, claimed by the service, charged as far as you know, expiry."""
+    from agora.value.views import build_channel_view
+
+    rows = [build_channel_view(v) for v in get_state(ctx).client.models.fetch_channels(model_id)]
+    if json_:
+        emit_json({"channels": rows})
+        return
+    if not rows:
+        note("no channels known for this account on this chain (try --model ID)")
+        return
+    from rich.table import Table
+
+    table = Table("channel", "model", "deposit", "claimed", "charged", "expiry", box=None, pad_edge=False)
+    for r in rows:
+        table.add_row(hex(int(r["id"])), str(r["model_id"]), str(r["deposit_wei"]), str(r["claimed_wei"]),
+                      "?" if r["charged_wei"] is None else str(r["charged_wei"]),
+                      str(r["expiry"]) if r["open"] else "closed")
+    out.print(table)
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    channel_id: Annotated[str, typer.Argument(help="The channel id (decimal or 0x hex).", show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """After its expiry, take back what the service never claimed (payer or signer only)."""
+    from agora.value.channels import Channels, parse_channel_id
+    from agora.value.views import build_closed_channel_view
+
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    cid = parse_channel_id(channel_id)
+    closed = Channels(client.deployment).close_expired(cid, client.require_signer())
+    if json_:
+        emit_json(build_closed_channel_view(closed))
+        return
+    out.print(f"closed channel {short_channel_id(cid)}: {closed.refund} wei back to {closed.payer}")

@@ -1,0 +1,398 @@
+"""``agora model …``: models as paid APIs from the command line (register, serve, call, get paid),
+and the value chapter of ``agora demo``.
+
+Each command parses its options, calls one function of :mod:`agora.value` and prints its
+result (``--json``: the layer's view of it, :mod:`agora.value.views`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agora.cli.options import (
+    JsonOpt,
+    address_arg,
+    blob_arg,
+    describe_output,
+    get_state,
+    need_lasting_chain,
+    read_file,
+    stop_on_signals,
+    sub_app,
+    warn_embedded,
+)
+from agora.cli.output import emit_json, kv_table, note, out
+from agora.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agora.value.channels import Channels
+    from agora.value.models import ModelRegistry
+
+__all__ = [
+    "app", "call", "claim", "earnings", "list_models", "print_demo_chapter", "register", "serve", "set_service",
+    "show", "withdraw",
+]
+
+app = sub_app("Models on chain: register, serve as a paid API, call, get paid.")
+
+ModelArg = Annotated[int, typer.Argument(help="The model id.", show_default=False)]
+LedgerOpt = Annotated[Path | None, typer.Option(
+    "--ledger", help="The service's ledger (default: <home>/value/serve-<chain id>-<channels>-<model id>.sqlite).",
+    show_default=False)]
+
+
+def _registry(client: Any) -> ModelRegistry:
+    from agora.value.models import ModelRegistry
+
+    return ModelRegistry(client.deployment, client.storage)
+
+
+def _channels(client: Any) -> Channels:
+    from agora.value.channels import Channels
+
+    return Channels(client.deployment)
+
+
+# -- the registry --------------------------------------------------------------------------------
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Option("--kind", "-k", help="Workload kind that runs it (onnx-classify, "
+                                      "embed-minilm).", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="A short name.", show_default=False)],
+    price: Annotated[int, typer.Option("--price", help="Price per input item, in wei of the token.",
+                                       show_default=False)],
+    weights: Annotated[str | None, typer.Option("--weights", "-w", help="Model file or CID (may be omitted "
+                                                "for embed-minilm).", show_default=False)] = None,
+    digits_demo_model: Annotated[bool, typer.Option("--digits-demo-model", help="Use the built-in digits "
+                                                    "classifier as the weights (onnx-classify).")] = False,
+    description: Annotated[str, typer.Option("--description", help="What it does.")] = "",
+    max_items: Annotated[int, typer.Option("--max-items", help="Most input items per call.")] = 64,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Base URL of its paid API "
+                                                 "(where `agora model serve` listens).",
+                                                 show_default=False)] = None,
+    split: Annotated[str, typer.Option("--split", help="Revenue split, e.g. "
+                                       "'owner:7000,0xADDR:2000,0xADDR:1000' (basis points).")] = "owner:10000",
+    datasets: Annotated[list[int] | None, typer.Option("--dataset", help="Dataset id it was trained on "
+                                                       "(repeat).", show_default=False)] = None,
+    jobs: Annotated[list[int] | None, typer.Option("--job", help="Compute job id that produced it (repeat).",
+                                                   show_default=False)] = None,
+    parent: Annotated[int, typer.Option("--parent", help="Register a new version of this model id.")] = 0,
+    json_: JsonOpt = False,
+) -> None:
+    """Store the weights and the model card, and register the model on chain."""
+    from agora.value.models import parse_split
+    from agora.value.views import build_registration_view
+    from agora.workloads import get_workload
+
+    kind = get_workload(kind).kind
+    shares = parse_split(split)
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    signer = client.require_signer()
+    if weights is not None and digits_demo_model:
+        raise ConfigError("give --weights or --digits-demo-model, not both")
+    model_bytes = bytes(client.storage.get(blob_arg(client, weights))) if weights is not None else None
+    registration = _registry(client).publish(
+        signer, kind=kind, name=name, price=price, weights=model_bytes, digits_demo=digits_demo_model,
+        description=description, max_items=max_items, endpoint=endpoint, split=shares, datasets=datasets or [],
+        jobs=jobs or [], parent=parent,
+    )
+    data = build_registration_view(registration)
+    if json_:
+        emit_json(data)
+        return
+    out.print(kv_table(f"model {registration.model_id} registered", list(data.items())))
+
+
+@app.command("show")
+def show(ctx: typer.Context, model_id: ModelArg, json_: JsonOpt = False) -> None:
+    """A model's record, card, revenue split, provenance and service key."""
+    from agora.value.models import fetch_model_details
+    from agora.value.views import build_model_view
+
+    client = get_state(ctx).client
+    details = fetch_model_details(_registry(client), _channels(client), model_id)
+    if details.card_error is not None:
+        note(f"note: {details.card_error}")
+    data = build_model_view(details)
+    if json_:
+        emit_json(data)
+        return
+    rows = [(k, v) for k, v in data.items() if k not in ("split", "provenance", "card")]
+    rows += [("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in data["split"])),
+             ("datasets", details.datasets or "-"), ("jobs", details.jobs or "-")]
+    card = data["card"]
+    if card is not None:
+        rows += [(f"card.{k}", v) for k, v in card.items() if k not in ("schema", "input_schema", "output_schema")
+                 and v not in ("", None)]
+    out.print(kv_table(f"model {model_id}", rows))
+
+
+@app.command("list")
+def list_models(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Every registered model."""
+    from rich.table import Table
+
+    from agora.value.views import build_model_row
+
+    rows = [build_model_row(info) for info in _registry(get_state(ctx).client).iter_models()]
+    if json_:
+        emit_json(rows)
+        return
+    t = Table("id", "owner", "version", "active", "uri", title="models", title_justify="left")
+    for r in rows:
+        t.add_row(str(r["id"]), r["owner"], str(r["version"]), "yes" if r["active"] else "no", r["uri"])
+    out.print(t)
+
+
+@app.command("set-service")
+def set_service(
+    ctx: typer.Context,
+    model_id: ModelArg,
+    address: Annotated[str, typer.Argument(help="The key that will serve the model and sign its receipts.",
+                                           show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """Name the key that serves a model (the owner's key can then stay offline)."""
+    from eth_utils import to_checksum_address
+
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    service = to_checksum_address(address_arg(client, address))
+    receipt = _registry(client).set_service(model_id, service, client.require_signer())
+    data = {"id": model_id, "service": service, "tx": receipt.tx_hash}
+    if json_:
+        emit_json(data)
+    else:
+        out.print(f"model {model_id} is now served by {service}")
+
+
+# -- serving -------------------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    model_id: ModelArg,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port to listen on (0: any free one).")] = 8402,
+    ledger: LedgerOpt = None,
+    claim_threshold: Annotated[int | None, typer.Option(
+        "--claim-threshold", help="Claim once this many wei are unclaimed (default: 100 calls' worth).",
+        show_default=False)] = None,
+    sync_interval: Annotated[float, typer.Option("--sync-interval", min=0.01, help="Seconds between "
+                                                 "chain syncs and claim checks.")] = 1.0,
+    expiry_margin: Annotated[int, typer.Option("--expiry-margin", min=0, help="Refuse cheques of channels "
+                                               "expiring within this many seconds.")] = 120,
+    durable: Annotated[bool, typer.Option("--durable", help="fsync every paid call (survives power "
+                                          "loss, slower).")] = False,
+) -> None:
+    """Serve a model as a paid API until Ctrl-C or SIGTERM (then claim what it earned)."""
+    import logging
+    import sys
+
+    import uvicorn
+
+    from agora.value.server import create_app
+    from agora.value.service import build_paid_service
+
+    st = get_state(ctx)
+    client = st.client
+    need_lasting_chain(client, "serving a model")
+    service = build_paid_service(client, model_id, ledger_path=ledger, claim_threshold=claim_threshold,
+                                 expiry_margin_s=expiry_margin, durable=durable)
+    try:
+        service.sync()  # chain trouble shows here, as one line, not in the server's log
+        sock = _listen(host, port)
+        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+        api = create_app(service, background=True, sync_interval_s=sync_interval)
+        server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
+        # the server runs in a thread (uvicorn then leaves signals alone); this thread owns them
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="agora-model-api")
+        stop_on_signals(lambda: setattr(server, "should_exit", True))
+        thread.start()
+        while not server.started and thread.is_alive():
+            thread.join(0.05)
+        if not server.started:
+            raise ConfigError(f"model {model_id}'s API did not start (see the log above)")
+        bound = sock.getsockname()
+        where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        out.print(f"serving model {model_id} at http://{where}:{bound[1]} "
+                  f"(chain {client.chain.chain_id}, service {service.signer.address})")
+        while thread.is_alive():
+            thread.join(0.2)
+        s = service.stats
+        out.print(f"stopped: {s.calls} paid call(s), {s.claimed} wei claimed, "
+                  f"{service.unclaimed()} wei left unclaimed")
+    finally:
+        service.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound socket for the API (so a taken port is one clear error, and port 0 works)."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+@app.command("claim")
+def claim(ctx: typer.Context, model_id: ModelArg, ledger: LedgerOpt = None, json_: JsonOpt = False) -> None:
+    """Claim what a model's service earned and has not claimed (safe while it serves)."""
+    from agora.value.service import claim_earned
+    from agora.value.views import build_claim_view
+
+    result = claim_earned(get_state(ctx).client, model_id, ledger_path=ledger)
+    if json_:
+        emit_json(build_claim_view(result))
+    else:
+        out.print(f"claimed {result.claimed} wei for model {model_id}" if result.claimed
+                  else f"nothing to claim for model {model_id}")
+
+
+# -- calls ---------------------------------------------------------------------------------------
+@app.command("call")
+def call(
+    ctx: typer.Context,
+    model_id: ModelArg,
+    input_: Annotated[Path | None, typer.Option("--input", "-i", help="Input file: the request body "
+                                                "(.npy for onnx-classify, a JSON list of texts for "
+                                                "embed-minilm).", show_default=False)] = None,
+    texts: Annotated[list[str] | None, typer.Option("--text", "-t", help="A text to embed (repeat; "
+                                                    "embed-minilm).", show_default=False)] = None,
+    budget: Annotated[int | None, typer.Option("--budget", help="Most wei to deposit to this model in "
+                                               "total.", show_default=False)] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Call this base URL instead of the "
+                                                 "card's.", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Write the raw output here.",
+                                                show_default=False)] = None,
+    receipt_file: Annotated[Path | None, typer.Option("--receipt", help="Write the signed receipt (JSON) "
+                                                      "here.", show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Call a model and pay for it; the answer comes with a signed receipt, checked here."""
+    if (input_ is None) == (not texts):
+        raise ConfigError("give either --input FILE or --text TEXT (repeatable)")
+    inputs: bytes | list[str] = read_file(input_) if input_ is not None else list(texts or [])
+    models = get_state(ctx).client.models
+    result = models.call(model_id, inputs, budget=budget, endpoint=endpoint)
+    receipt_doc = result.receipt.to_json(models.receipt_domain)
+    if output is not None:
+        _write(output, result.data)
+    if receipt_file is not None:
+        _write(receipt_file, (json.dumps(receipt_doc, indent=2) + "\n").encode())
+    summary = _summary(result.data)
+    if json_:
+        emit_json({"model_id": model_id, "output": summary, "receipt": receipt_doc})
+        return
+    r = result.receipt
+    if "labels" in summary:
+        out.print(f"labels: {summary['labels']}")
+    for name, t in summary.get("tensors", {}).items():
+        if name != "label" or "labels" not in summary:
+            out.print(f"{name}: shape {'x'.join(map(str, t['shape']))}, first values {t['head']}")
+    out.print(f"charged {r.amount} wei on channel {r.channel_id} (nonce {r.nonce}); "
+              "receipt signed by the model's service and checked")
+
+
+def _summary(blob: bytes) -> dict[str, Any]:
+    """The decoded output in short, with the labels of a classifier in full."""
+    summary = dict(describe_output(blob))
+    if "label" in summary.get("tensors", {}):
+        from agora.workloads import decode_output
+
+        summary["labels"] = [int(x) for x in decode_output(blob).tensor("label").values.reshape(-1)]
+    return summary
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    note(f"wrote {len(data)} bytes to {path}")
+
+
+# -- revenue -------------------------------------------------------------------------------------
+@app.command("earnings")
+def earnings(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="Payee (default: your account).",
+                                                  show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """What an address may withdraw now, and its share of every model's undistributed revenue."""
+    from agora.value.revenue import fetch_earnings
+    from agora.value.views import build_earnings_view
+
+    client = get_state(ctx).client
+    e = fetch_earnings(_registry(client), _channels(client), address_arg(client, address))
+    if json_:
+        emit_json(build_earnings_view(e))
+        return
+    rows: list[tuple[str, Any]] = [("withdrawable now", f"{e.balance} wei")]
+    rows += [(f"model {m.model_id} ({m.bps / 100:g}%)", f"{m.share} wei of a {m.pot} wei pot") for m in e.models]
+    rows.append(("total", f"{e.total} wei"))
+    out.print(kv_table(f"earnings of {e.address}", rows))
+
+
+@app.command("withdraw")
+def withdraw(
+    ctx: typer.Context,
+    model_ids: Annotated[list[int] | None, typer.Option(
+        "--model", "-m", help="Distribute this model's pot first (repeat; default: every model with a "
+        "non-empty pot that you share in, up to 32).", show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Distribute models' revenue and withdraw your whole balance."""
+    from agora.value.revenue import MAX_WITHDRAW_MODELS, withdraw_revenue
+    from agora.value.views import build_withdrawal_view
+
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    w = withdraw_revenue(_registry(client), _channels(client), client.require_signer(), model_ids)
+    if w.left:
+        note(f"note: {len(w.models) + w.left} models have revenue you share in; this withdrawal distributes the "
+             f"first {MAX_WITHDRAW_MODELS}, run it again for the rest")
+    if json_:
+        emit_json(build_withdrawal_view(w))
+    else:
+        out.print(f"withdrew {w.amount} wei" + (f" (distributed model(s) {', '.join(map(str, w.models))})"
+                                                if w.models else ""))
+
+
+# -- agora demo ----------------------------------------------------------------------------------
+def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
+    """Print the value chapter of ``agora demo`` (``agora.value.demo``'s summary) as chapter ``number``."""
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    out.print(f"\n[bold]{number}. a model as an economic actor[/bold] — model {v['model_id']} (digits classifier) "
+              "registered with a three-way split, served as a paid API at "
+              f"{format_amount(v['price_wei'], symbol=symbol)} a call")
+    out.print(kv_table("", [
+        ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2, EIP-712 cheques), "
+                       f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),
+        ("receipts", f"{v['receipts_checked']} signed by the service, checked by the clients"),
+        ("settled", f"{format_amount(v['earned_wei'], symbol=symbol)} in {v['claim_transactions']} batched claim"),
+    ]))
+    st = Table("recipient", "share", "withdrawn (wei)", box=None, pad_edge=False)
+    for r in v["split"]:
+        st.add_row(r["recipient"], f"{r['bps'] / 100:.0f}%", f"{r['withdrawn_wei']:,}")
+    out.print(st)
+    out.print(kv_table("", [("reconciled", "shares add up to the claimed total, to the wei; "
+                                          "deposits = claimed + still in the channels")]))
