@@ -166,7 +166,7 @@ class Channels:
         )
 
     def get(self, channel_id: int) -> ChannelInfo:
-        """Deprecated since 0.4: :meth:`fetch` (it reads the chain)."""
+        """Deprecated name of :meth:`fetch` (it reads the chain, so it is a ``fetch``); warns."""
         warnings.warn("Channels.get is deprecated; use Channels.fetch", DeprecationWarning, stacklevel=2)
         return self.fetch(channel_id)
 

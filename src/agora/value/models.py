@@ -315,7 +315,7 @@ class ModelRegistry:
         )
 
     def get(self, model_id: int) -> ModelInfo:
-        """Deprecated since 0.4: :meth:`fetch` (it reads the chain)."""
+        """Deprecated name of :meth:`fetch` (it reads the chain, so it is a ``fetch``); warns."""
         warnings.warn("ModelRegistry.get is deprecated; use ModelRegistry.fetch", DeprecationWarning, stacklevel=2)
         return self.fetch(model_id)
 
