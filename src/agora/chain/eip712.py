@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import coincurve
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 try:  # the C keccak of safe-pysha3: ~1.5 µs a hash against ~9 µs through eth-hash's pycryptodome
     from sha3 import keccak_256 as _keccak_256
@@ -23,7 +23,11 @@ try:  # the C keccak of safe-pysha3: ~1.5 µs a hash against ~9 µs through eth-
         return _keccak_256(data).digest()  # type: ignore[no-any-return]
 
 except ImportError:  # pragma: no cover - platforms without its wheel
-    from eth_hash.auto import keccak as keccak256
+    from eth_hash.auto import keccak as _eth_hash_keccak
+
+    def keccak256(data: bytes) -> bytes:
+        """keccak256 of ``data``."""
+        return _eth_hash_keccak(data)
 
 __all__ = [
     "DOMAIN_FIELDS", "Domain", "type_hash", "recover_hash", "recover_hash_bytes", "word", "keccak256",

@@ -11,7 +11,7 @@ never be passed off as item 5.
 
 from __future__ import annotations
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 __all__ = ["leaf_hash", "merkle_root", "merkle_proof", "verify_proof"]
 
