@@ -14,6 +14,7 @@ from agora.chain.compiler import (
     EVM_VERSIONS,
     Artifact,
     compile_contract,
+    compile_file,
     list_contracts,
 )
 from agora.errors import ConfigError
@@ -222,6 +223,59 @@ def test_torn_cache_file_is_recompiled(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(compiler, "_memo", {})
     assert compile_contract("AgoraToken", "prague") == art
     assert Artifact.from_json(json.loads(cached.read_text())) == art
+
+
+# --- a source outside the contract tree -------------------------------------------
+
+STANDALONE = """# pragma version ~=0.4.3
+from snekmate.auth import ownable
+initializes: ownable
+exports: ownable.owner
+
+value: public(uint256)
+
+@deploy
+def __init__():
+    ownable.__init__()
+
+@external
+def set_value(x: uint256):
+    self.value = x
+"""
+
+
+def test_compile_file_outside_the_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGORA_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "src" / "Standalone.vy"
+    source.parent.mkdir()
+    source.write_text(STANDALONE)
+    art = compile_file(source)
+    assert art.name == "Standalone" and art.evm_version == DEFAULT_EVM_VERSION
+    assert {e["name"] for e in art.abi if e["type"] == "function"} == {"owner", "value", "set_value"}
+    (cached,) = (tmp_path / "cache" / "contracts").iterdir()
+
+    def no_compile(*args: object, **kwargs: object) -> Artifact:
+        raise AssertionError("compiled again instead of reading the cache")
+
+    monkeypatch.setattr(compiler, "_compile", no_compile)
+    assert compile_file(str(source)) == art  # from the cache
+    monkeypatch.undo()
+    monkeypatch.setenv("AGORA_CACHE", str(tmp_path / "cache"))
+    source.write_text(STANDALONE.replace("set_value", "put_value"))  # an edit recompiles
+    edited = compile_file(source, "shanghai")
+    assert "put_value" in {e.get("name") for e in edited.abi}
+    assert edited.source_hash != art.source_hash and cached.exists()
+
+
+def test_compile_file_errors(tmp_path: Path, module_cache: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        compile_file(tmp_path / "Missing.vy")
+    bad = tmp_path / "Bad.vy"
+    bad.write_text("# pragma version ~=0.4.3\n@external\ndef f( -> uint256:\n    return 1\n")
+    with pytest.raises(ConfigError, match="compiling Bad.vy failed"):
+        compile_file(bad)
+    with pytest.raises(ConfigError, match="EVM version"):
+        compile_file(bad, "frontier")
 
 
 # --- errors ---------------------------------------------------------------------

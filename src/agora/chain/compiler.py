@@ -30,6 +30,7 @@ __all__ = [
     "contracts_dir",
     "list_contracts",
     "compile_contract",
+    "compile_file",
     "cache_dir",
 ]
 
@@ -144,24 +145,45 @@ def compile_contract(name: str, evm_version: str = DEFAULT_EVM_VERSION) -> Artif
         raise ConfigError(
             f"no contract named {name!r}", hint=f"known contracts: {', '.join(sorted(sources))}"
         )
-    source_hash = _source_hash(evm_version)
+    art = _compile_cached(name, sources[name], evm_version, _source_hash(evm_version))
+    with _memo_lock:
+        _memo[(name, evm_version)] = art
+    return art
+
+
+def compile_file(path: str | Path, evm_version: str = DEFAULT_EVM_VERSION) -> Artifact:
+    """Compile one Vyper source that lives outside the contract tree (a test's helper
+    contract, say), named by its file stem; cached like :func:`compile_contract`.
+
+    Its imports resolve against its own folder, the contract tree and installed
+    packages (snekmate). The cache key adds the file's own content to the tree's hash.
+    """
+    if evm_version not in EVM_VERSIONS:
+        raise ConfigError(
+            f"unknown EVM version {evm_version!r}", hint=f"choose one of {', '.join(EVM_VERSIONS)}"
+        )
+    path = Path(path).resolve()
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the contract source {path}: {exc.strerror or exc}") from None
+    h = hashlib.sha256(_source_hash(evm_version).encode() + b"\0" + source)
+    return _compile_cached(path.stem, path, evm_version, h.hexdigest())
+
+
+def _compile_cached(name: str, path: Path, evm_version: str, source_hash: str) -> Artifact:
+    """The artifact of ``path`` from the on-disk cache, or compiled and stored there."""
     cached = cache_dir() / f"{name}-{evm_version}-{source_hash[:24]}.json"
     if cached.exists():
         try:
-            art = Artifact.from_json(json.loads(cached.read_text()))
+            return Artifact.from_json(json.loads(cached.read_text()))
         except (ValueError, KeyError):
-            art = None  # a torn write: compile again
-        if art is not None:
-            with _memo_lock:
-                _memo[(name, evm_version)] = art
-            return art
-    art = _compile(name, sources[name], evm_version, source_hash)
+            pass  # a torn write: compile again
+    art = _compile(name, path, evm_version, source_hash)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(art.to_json()))
     os.replace(tmp, cached)
-    with _memo_lock:
-        _memo[(name, evm_version)] = art
     return art
 
 
@@ -171,12 +193,13 @@ def _compile(name: str, path: Path, evm_version: str, source_hash: str) -> Artif
     from vyper.compiler.settings import Settings
 
     root = contracts_dir()
-    search = [root, *(Path(p) for p in sys.path if p and Path(p).is_dir())]
+    inside = path.is_relative_to(root)
+    search = [*(() if inside else (path.parent,)), root, *(Path(p) for p in sys.path if p and Path(p).is_dir())]
     bundle = FilesystemInputBundle(search)
     try:
         out = vyper.compile_code(
             path.read_text(),
-            contract_path=path.relative_to(root),
+            contract_path=path.relative_to(root) if inside else Path(path.name),
             resolved_path=path,
             input_bundle=bundle,
             settings=Settings(evm_version=evm_version),
