@@ -59,10 +59,17 @@ class InsufficientFunds(ChainError):
 
 
 class Reverted(ChainError):
-    """A call or transaction reverted; ``reason`` holds the revert string."""
+    """A call or transaction reverted.
 
-    def __init__(self, reason: str, *, hint: str | None = None) -> None:
+    ``reason`` is decoded from the revert data (``Error(string)``'s text, a named
+    ``Panic(uint256)`` code, a custom error of a known ABI, else its selector), never
+    taken from a node's wording; ``data`` holds the raw revert data when the backend
+    returned it (None when it did not, e.g. a transaction that ran out of gas).
+    """
+
+    def __init__(self, reason: str, *, data: bytes | None = None, hint: str | None = None) -> None:
         self.reason = reason
+        self.data = data
         super().__init__(f"transaction reverted: {reason}", hint=hint)
 
 

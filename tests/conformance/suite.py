@@ -6,15 +6,37 @@ a ``chain`` fixture (web3.py's habit with ``module_testing``).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from agora.chain import Chain, Contract, compile_contract, deploy, dev_signers, signer_from_key
-from agora.errors import ConfigError, InsufficientFunds, Reverted, WrongChain
+from agora.chain import (
+    Block,
+    Chain,
+    Contract,
+    Log,
+    TxReceipt,
+    compile_contract,
+    compile_file,
+    deploy,
+    dev_signers,
+    signer_from_key,
+)
+from agora.chain.reverts import ERROR_SELECTOR, PANIC_SELECTOR
+from agora.errors import ChainError, ConfigError, InsufficientFunds, Reverted, WrongChain
 
 SUPPLY = 10**24
+REVERTS = Path(__file__).parent / "contracts" / "Reverts.vy"
+#: The custom error that Reverts.fail_with_custom raises (Vyper 0.4 cannot declare one).
+SHORTFALL = {
+    "type": "error",
+    "name": "Shortfall",
+    "inputs": [{"name": "needed", "type": "uint256"}, {"name": "holder", "type": "address"}],
+}
 
 
 class ChainConformance:
@@ -23,6 +45,10 @@ class ChainConformance:
     @pytest.fixture
     def token(self, chain: Chain) -> Contract:
         return deploy(chain, "AgoraToken", SUPPLY)
+
+    @pytest.fixture
+    def reverts(self, chain: Chain) -> Contract:
+        return deploy(chain, compile_file(REVERTS))
 
     # -- identity and accounts -------------------------------------------------------
     def test_chain_id_is_positive_and_stable(self, chain: Chain) -> None:
@@ -98,6 +124,97 @@ class ChainConformance:
         assert exc.value.reason == "erc20: transfer amount exceeds balance"
         assert token.balanceOf(poor.address) == 0
         assert chain.block_number() >= before
+
+    # -- revert reasons, decoded from the revert data ---------------------------------
+    def test_error_string_is_decoded_from_the_data(self, chain: Chain, reverts: Contract) -> None:
+        # a call, a transaction refused at gas estimation, and one mined with explicit gas
+        for attempt in (
+            lambda: reverts.fail_with_reason.call(),
+            lambda: reverts.fail_with_reason(),
+            lambda: reverts.fail_with_reason(gas=100_000),
+        ):
+            with pytest.raises(Reverted) as exc:
+                attempt()
+            assert exc.value.reason == "reverts: the reason"
+            assert str(exc.value) == "transaction reverted: reverts: the reason"
+        with pytest.raises(Reverted) as exc:
+            reverts.fail_with_reason.call()
+        assert exc.value.data is not None and exc.value.data.startswith(ERROR_SELECTOR)
+
+    def test_panic_is_decoded_with_its_name(self, chain: Chain, reverts: Contract) -> None:
+        cases = {
+            0x11: "panic 0x11 (arithmetic overflow or underflow)",
+            0x12: "panic 0x12 (division or modulo by zero)",
+            0x99: "panic 0x99 (unknown panic code)",
+        }
+        for code, reason in cases.items():
+            with pytest.raises(Reverted) as exc:
+                reverts.fail_with_panic.call(code)
+            assert exc.value.reason == reason
+            assert exc.value.data == PANIC_SELECTOR + code.to_bytes(32, "big")
+        with pytest.raises(Reverted, match=r"panic 0x11 \(arithmetic"):
+            reverts.fail_with_panic(0x11)
+        with pytest.raises(Reverted, match=r"panic 0x01 \(assertion failed\)"):
+            reverts.fail_with_panic(0x01, gas=100_000)
+
+    def test_custom_error_is_decoded_by_a_known_abi(self, chain: Chain, reverts: Contract) -> None:
+        holder = chain.dev_signers[1].address
+        with pytest.raises(Reverted) as exc:
+            reverts.fail_with_custom.call(5, holder)
+        assert exc.value.reason == "custom error 0x844b8942"  # unknown: its selector
+        assert exc.value.data is not None and exc.value.data[:4].hex() == "844b8942"
+        # a contract handle whose ABI declares the error teaches it to the chain
+        Contract(chain, "Reverts", reverts.address, [*reverts.abi, SHORTFALL])
+        named = f"Shortfall(needed=5, holder={holder})"
+        for attempt in (
+            lambda: reverts.fail_with_custom.call(5, holder),
+            lambda: reverts.fail_with_custom(5, holder),
+            lambda: reverts.fail_with_custom(5, holder, gas=100_000),
+        ):
+            with pytest.raises(Reverted) as exc:
+                attempt()
+            assert exc.value.reason == named
+
+    def test_revert_without_data_has_no_reason(self, chain: Chain, reverts: Contract) -> None:
+        # Vyper reverts with empty data on a bare raise and on checked-arithmetic failures
+        for attempt in (
+            lambda: reverts.fail_without_reason.call(),
+            lambda: reverts.overflow.call(1),
+            lambda: reverts.fail_without_reason(),
+        ):
+            with pytest.raises(Reverted) as exc:
+                attempt()
+            assert exc.value.reason == "no reason given"
+            assert exc.value.data == b""
+        with pytest.raises(Reverted, match="no reason given"):
+            reverts.overflow(1, gas=100_000)
+        assert reverts.overflow.call(0) == 2**256 - 1
+
+    def test_raw_call_decodes_the_revert_data(self, chain: Chain, reverts: Contract) -> None:
+        with pytest.raises(Reverted) as exc:
+            chain.call_raw(reverts.address, reverts.fail_with_reason.encode())
+        assert exc.value.reason == "reverts: the reason"
+        with pytest.raises(Reverted, match=r"panic 0x12 "):
+            chain.call_raw(reverts.address, reverts.fail_with_panic.encode(0x12))
+        assert chain.call_raw(reverts.address, reverts.counter.encode()) == bytes(32)
+
+    def test_failed_transaction_is_replayed_at_its_own_block(self, chain: Chain, reverts: Contract) -> None:
+        # bump and the check share a block: the check fails only because bump ran first in
+        # it, which the parent block's state does not show
+        bumper, checker = chain.sender(chain.dev_signers[8]), chain.sender(chain.dev_signers[9])
+        fees = chain.fee_params()
+        first = {"maxFeePerGas": 2 * fees["maxFeePerGas"], "maxPriorityFeePerGas": 2 * fees["maxPriorityFeePerGas"]}
+        with _one_block(chain):
+            bumped = bumper.submit({**reverts.bump.build(), "gas": 100_000, **first})  # the higher tip goes first
+            checked = checker.submit({**reverts.fail_unless_counter_is.build(0), "gas": 100_000})
+        receipt = bumper.wait(bumped)
+        with pytest.raises(Reverted) as exc:
+            checker.wait(checked)
+        assert exc.value.reason == "reverts: counter moved"
+        (failed,) = chain.fetch_receipts([checked.tx_hash])
+        assert failed is not None and failed.status == 0
+        assert failed.block_number == receipt.block_number
+        assert reverts.counter() == 1
 
     def test_nonces_stay_right_after_a_revert(self, chain: Chain, token: Contract) -> None:
         poor = chain.dev_signers[4]
@@ -182,6 +299,66 @@ class ChainConformance:
         assert [e["value"] for e in resumed.poll()] == [8]
         assert resumed.poll() == []
 
+    def test_logs_of_several_events_in_one_query(
+        self, chain: Chain, token: Contract, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        start = chain.block_number() + 1
+        to = chain.dev_signers[2].address
+        token.transfer(to, 11)
+        token.approve(to, 12)
+        queries: list[dict[str, object]] = []
+        real = chain.get_logs
+
+        def counting(params: dict[str, object]) -> list[dict[str, object]]:
+            queries.append(params)
+            return real(params)
+
+        monkeypatch.setattr(chain, "get_logs", counting)
+        logs = token.get_logs(["Transfer", "Approval"], start)
+        assert len(queries) == 1
+        assert [log.name for log in logs] == ["Transfer", "Approval"]
+        transfer = logs[0]
+        assert isinstance(transfer, Log) and transfer.address == token.address
+        assert transfer.topics[0] == token.event_topic("Transfer")
+        assert transfer.topics[2][-20:] == bytes.fromhex(to[2:])  # indexed: read without decoding
+        ev = token.decode_log(transfer)
+        assert ev is not None and (ev.name, ev["receiver"], ev["value"]) == ("Transfer", to, 11)
+        assert ev == token.get_events("Transfer", start)[0]
+        assert [log.name for log in token.iter_logs(None, start)] == ["Transfer", "Approval"]
+        assert set(token.event_names) >= {"Transfer", "Approval"}
+        with pytest.raises(ConfigError):
+            token.get_logs("NoSuchEvent")
+
+    # -- blocks, accounts, receipts ------------------------------------------------------
+    def test_get_block_and_the_genesis_hash(self, chain: Chain) -> None:
+        chain.mine(1)
+        genesis = chain.get_block(0)
+        assert isinstance(genesis, Block) and genesis.number == 0
+        assert genesis.hash.startswith("0x") and len(genesis.hash) == 66
+        assert chain.get_block(0) == genesis  # the genesis hash names this chain
+        latest = chain.get_block()
+        assert latest.number == chain.block_number() > 0
+        assert latest.parent_hash == chain.get_block(latest.number - 1).hash
+        assert latest.timestamp == chain.timestamp() and latest.gas_limit > 0
+        assert latest.base_fee_per_gas is not None
+        with pytest.raises(ChainError):
+            chain.get_block(latest.number + 1000)
+
+    def test_require_signer(self, chain: Chain) -> None:
+        assert chain.require_signer() == chain.dev_signers[0]
+        chain.default_signer = None
+        with pytest.raises(ConfigError, match="no account to send from"):
+            chain.require_signer()
+        with pytest.raises(ConfigError):
+            chain.transfer_native(chain.dev_signers[1].address, 1)
+
+    def test_receipts_are_tx_receipts(self, chain: Chain) -> None:
+        from agora.chain import Receipt  # the deprecated name still imports
+
+        receipt = chain.transfer_native(chain.dev_signers[1].address, 1)
+        assert isinstance(receipt, TxReceipt) and Receipt is TxReceipt
+        assert receipt.fee == receipt.gas_used * receipt.effective_gas_price > 0
+
     # -- signatures ------------------------------------------------------------------
     def test_eip712_permit_signed_locally_is_accepted(self, chain: Chain, token: Contract) -> None:
         owner, spender = chain.dev_signers[0], chain.dev_signers[8]
@@ -217,6 +394,17 @@ class ChainConformance:
         now = chain.timestamp()
         assert chain.advance_time(1000) >= now + 1000
         assert chain.timestamp() <= int(time.time()) + 10**6
+
+
+@contextlib.contextmanager
+def _one_block(chain: Chain) -> Iterator[None]:
+    """Transactions sent inside go into one block, mined on leaving."""
+    chain.set_automine(False)
+    try:
+        yield
+        chain.mine(1)
+    finally:
+        chain.set_automine(True)
 
 
 def _zero_byte_discount(address: str) -> int:

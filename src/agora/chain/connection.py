@@ -8,19 +8,21 @@ The rest of Agora sees the same :class:`Chain` either way.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
-from eth_utils import to_checksum_address
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import RPCEndpoint
+from eth_typing import BlockIdentifier, HexStr
+from eth_utils.address import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint, RPCResponse
 
 from agora.chain.accounts import Signer, dev_signers
-from agora.chain.receipts import Receipt
+from agora.chain.receipts import Block, TxReceipt
+from agora.chain.reverts import ErrorABI, decode_revert, error_abis, revert_data
 from agora.chain.tx import TxSender
 from agora.errors import (
     AgoraError,
@@ -59,24 +61,35 @@ _UNREACHABLE_WHY = (
 )
 
 
-def _revert_reason(exc: BaseException) -> str | None:
-    """The revert string of a failed call on any backend, or None if it is no revert."""
-    try:
-        from eth_tester.exceptions import TransactionFailed
-    except ImportError:  # pragma: no cover - eth-tester ships with web3[tester]
-        TransactionFailed = ()  # type: ignore[assignment]  # noqa: N806
-    if isinstance(exc, ContractLogicError):
-        msg = exc.message or str(exc)
-    elif isinstance(exc, TransactionFailed):
-        msg = str(exc.args[0]) if exc.args else str(exc)
-    elif isinstance(exc, Web3RPCError) and "revert" in str(exc).lower():
-        msg = exc.message or str(exc)
-    else:
-        return None
-    msg = str(msg)
-    msg = re.sub(r"^(execution reverted:?\s*)", "", msg.strip(), flags=re.I)
-    msg = msg.strip().strip("'\"")
-    return msg or "no reason given"
+_T = TypeVar("_T")
+
+#: py-evm's failures other than a revert, by class name (the embedded chain only; a
+#: node reports these without revert data, and Agora does not parse its wording)
+_VM_FAILURES = {"OutOfGas": "out of gas", "InvalidInstruction": "invalid opcode"}
+
+
+def _failure_without_data(exc: BaseException) -> str | None:
+    """The reason of a failed execution that came back without revert data, or None if
+    ``exc`` is no execution failure at all (then it is some other node error)."""
+    from eth.exceptions import VMError
+    from eth_tester.exceptions import TransactionFailed
+
+    e: BaseException | None = exc
+    for _ in range(8):  # the causes behind an eth-tester failure
+        if e is None:
+            break
+        if isinstance(e, VMError):
+            name = type(e).__name__
+            return _VM_FAILURES.get(name, f"execution failed ({name})")
+        e = e.__cause__ or e.__context__
+    if isinstance(exc, ContractLogicError | TransactionFailed):
+        return "no reason given"
+    if isinstance(exc, Web3RPCError):
+        error = exc.rpc_response.get("error") if isinstance(exc.rpc_response, Mapping) else None
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code == 3 or "revert" in exc.message.lower():  # 3: geth's "execution reverted"
+            return "no reason given"
+    return None
 
 
 def _is_insufficient_funds(exc: BaseException) -> bool:
@@ -102,9 +115,10 @@ class Chain:
         self._senders: dict[str, TxSender] = {}
         self._lock = threading.Lock()
         self._fees: tuple[float, dict[str, int]] | None = None
-        self.chain_id = 0
+        self._errors: dict[bytes, ErrorABI] = {}
+        self.chain_id: int = 0
         try:
-            self.chain_id: int = int(w3.eth.chain_id)
+            self.chain_id = int(w3.eth.chain_id)
             self.block_gas_limit: int = int(w3.eth.get_block("latest")["gasLimit"])
         except Exception as exc:
             raise self.translate(exc) from exc
@@ -129,6 +143,19 @@ class Chain:
         """The latest block number."""
         return int(self._rpc(lambda: self.w3.eth.block_number))
 
+    def get_block(self, block: int | str = "latest") -> Block:
+        """One block's header: a number, or a tag (``latest``, ``earliest``, ``safe``,
+        ``finalized``). ``get_block(0).hash`` is the genesis hash, which tells two chains
+        with the same chain id apart (a restarted devnet)."""
+        ident = cast(BlockIdentifier, block)
+        try:
+            raw = self._rpc(lambda: self.w3.eth.get_block(ident))
+        except ChainError as exc:
+            if isinstance(exc.__cause__, BlockNotFound):
+                raise ChainError(f"the node at {self.uri} has no block {block!r}") from None
+            raise
+        return Block.from_web3(raw)
+
     def get_balance(self, address: str) -> int:
         """The native-coin balance of ``address`` in wei."""
         return int(self._rpc(lambda: self.w3.eth.get_balance(to_checksum_address(address))))
@@ -141,22 +168,46 @@ class Chain:
         """The latest block's timestamp."""
         return int(self._rpc(lambda: self.w3.eth.get_block("latest")["timestamp"]))
 
-    def call_raw(self, to: str, data: bytes, block: str = "latest") -> bytes:
-        """``eth_call`` with ready-made calldata, straight to the provider (no ABI machinery):
-        for hot loops that encode and decode with eth_abi themselves."""
-        sender = self.default_signer.address if self.default_signer else "0x" + "00" * 20
-        params = [{"from": sender, "to": to, "data": "0x" + data.hex()}, block]
-        try:
-            answer = self.w3.provider.make_request("eth_call", params)  # type: ignore[arg-type]
-        except Exception as exc:
-            raise self.translate(exc) from exc
-        if "error" in answer:
-            err = answer["error"]
-            raise self.translate(Web3RPCError(str(err.get("message", err)) if isinstance(err, dict) else str(err)))
-        result = answer["result"]
-        return bytes.fromhex(result[2:]) if isinstance(result, str) else bytes(result)
+    def get_logs(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``eth_getLogs`` with ready-made filter ``params`` (address, fromBlock, toBlock,
+        topics); the raw log entries. ``Contract.iter_logs`` and ``Contract.iter_events``
+        build the filter from event names and read long ranges in chunks."""
+        query = cast(Any, dict(params))
+        return [dict(log) for log in self._rpc(lambda: self.w3.eth.get_logs(query))]
 
-    def _rpc(self, fn: Any) -> Any:
+    def call_raw(
+        self, to: str, data: bytes, block: int | str = "latest", *, sender: str | None = None
+    ) -> bytes:
+        """``eth_call`` with ready-made calldata, straight to the provider (no ABI machinery):
+        for hot loops that encode and decode with eth_abi themselves. The call comes from
+        ``sender``, else the default account, else the zero address. A revert raises
+        :class:`Reverted` with the reason decoded from the revert data."""
+        if sender is None:
+            sender = self.default_signer.address if self.default_signer else "0x" + "00" * 20
+        params = [{"from": sender, "to": to, "data": "0x" + data.hex()}, _block_param(block, self.embedded)]
+        return _as_bytes(self._request("eth_call", params))
+
+    def _request(self, method: str, params: list[Any], tx: dict[str, Any] | None = None) -> Any:
+        """One JSON-RPC request straight to the provider; its raw ``result``.
+
+        web3's formatting is skipped both ways, so an error object reaches
+        :meth:`translate` whole, with the ``data`` field that holds any revert data
+        (web3's own formatter fails on some, e.g. an unknown panic code). Params go as
+        they are: nodes take hex quantities, eth-tester plain ints. ``tx``, if given,
+        names the sender in an insufficient-funds error.
+        """
+        try:
+            answer = self.w3.provider.make_request(RPCEndpoint(method), params)
+        except Exception as exc:
+            raise self.translate(exc, tx) from exc
+        if answer.get("error") is not None:
+            err = answer["error"]
+            message = str(err.get("message", err)) if isinstance(err, Mapping) else str(err)
+            raise self.translate(Web3RPCError(message, rpc_response=answer), tx)
+        return answer.get("result")
+
+    def _rpc(self, fn: Callable[[], _T]) -> _T:
+        """Run one web3 call; any backend error leaves as an :class:`AgoraError`."""
         try:
             return fn()
         except AgoraError:
@@ -167,7 +218,7 @@ class Chain:
     # -- transactions ---------------------------------------------------
     def sender(self, signer: Signer | None = None, **kwargs: Any) -> TxSender:
         """The :class:`TxSender` of ``signer`` (one per account, shared)."""
-        signer = signer or self._require_signer()
+        signer = signer or self.require_signer()
         with self._lock:
             s = self._senders.get(signer.address)
             if s is None:
@@ -178,7 +229,9 @@ class Chain:
                 s = self._senders[signer.address] = TxSender(self, signer, **kwargs)
             return s
 
-    def _require_signer(self) -> Signer:
+    def require_signer(self) -> Signer:
+        """The default account to send from; :class:`ConfigError` (saying how to set one)
+        if there is none (a real network without a keystore or key configured)."""
         if self.default_signer is None:
             raise ConfigError(
                 "no account to send from",
@@ -186,21 +239,20 @@ class Chain:
             )
         return self.default_signer
 
-    def send(self, tx: dict[str, Any], signer: Signer | None = None) -> Receipt:
+    _require_signer = require_signer  # the old private name, for callers not yet moved
+
+    def send(self, tx: dict[str, Any], signer: Signer | None = None) -> TxReceipt:
         """Sign ``tx`` locally as ``signer``, send it and return its receipt."""
         return self.sender(signer).send(tx)
 
-    def transfer_native(self, to: str, amount: int, signer: Signer | None = None) -> Receipt:
+    def transfer_native(self, to: str, amount: int, signer: Signer | None = None) -> TxReceipt:
         """Send ``amount`` wei of the native coin to ``to``."""
         return self.send({"to": to_checksum_address(to), "value": amount, "gas": 21_000}, signer)
 
     def estimate_gas(self, tx: dict[str, Any]) -> int:
         """Estimate ``tx``'s gas; a revert raises :class:`Reverted` with its reason."""
-        query = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value")}
-        try:
-            return int(self.w3.eth.estimate_gas(query))  # type: ignore[arg-type]
-        except Exception as exc:
-            raise self.translate(exc, tx) from exc
+        query = _rpc_tx(tx, ("from", "to", "data", "value"), self.embedded)
+        return _as_int(self._request("eth_estimateGas", [query], tx))
 
     def fee_params(self) -> dict[str, int]:
         """EIP-1559 fee fields for a new transaction (cached for one second)."""
@@ -221,39 +273,36 @@ class Chain:
         except Exception as exc:
             raise self.translate(exc, tx) from exc
 
-    def fetch_receipts(self, tx_hashes: list[str]) -> list[Receipt | None]:
+    def fetch_receipts(self, tx_hashes: list[str]) -> list[TxReceipt | None]:
         """Receipts of many transactions, in one round trip where the node allows (a
         JSON-RPC batch over HTTP); None for those not mined yet."""
         provider = self.w3.provider
         if isinstance(provider, HTTPProvider) and len(tx_hashes) > 1:
-            calls = [("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+            calls: list[tuple[RPCEndpoint, Any]] = [
+                (RPCEndpoint("eth_getTransactionReceipt"), [h]) for h in tx_hashes
+            ]
             try:
-                answers = provider.make_batch_request(calls)  # type: ignore[arg-type]
+                answers: list[RPCResponse] | RPCResponse = provider.make_batch_request(calls)
             except Exception as exc:
                 raise self.translate(exc) from exc
             if isinstance(answers, list) and len(answers) == len(tx_hashes):
-                return [
-                    Receipt.from_rpc(a["result"])
-                    if a.get("result") and a["result"].get("blockNumber") is not None
-                    else None
-                    for a in answers
-                ]
-        out: list[Receipt | None] = []
+                return [_mined(a.get("result")) for a in answers]
+        out: list[TxReceipt | None] = []
         for h in tx_hashes:
             try:
-                raw = self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+                raw = self.w3.eth.get_transaction_receipt(HexStr(h))
             except TransactionNotFound:
-                raw = None
+                out.append(None)
+                continue
             except Exception as exc:
                 raise self.translate(exc) from exc
-            ok = raw is not None and raw.get("blockNumber") is not None
-            out.append(Receipt.from_web3(raw) if ok else None)
+            out.append(TxReceipt.from_web3(raw) if raw.get("blockNumber") is not None else None)
         return out
 
     def knows_transaction(self, tx_hash: str) -> bool:
         """Whether the node has ``tx_hash`` (pending or mined); errors count as yes."""
         try:
-            return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+            return self.w3.eth.get_transaction(HexStr(tx_hash)) is not None
         except TransactionNotFound:
             return False
         except Exception:  # noqa: BLE001 - unsure: do not replace on a flaky answer
@@ -266,17 +315,33 @@ class Chain:
         except Exception:  # noqa: BLE001 - a duplicate is the expected answer
             pass
 
-    def explain_failure(self, tx: dict[str, Any], receipt: Receipt) -> ChainError:
-        """Replay a failed transaction as a call to recover its revert reason."""
-        query = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}
-        try:
-            self.w3.eth.call(query, block_identifier=max(receipt.block_number - 1, 0))  # type: ignore[arg-type]
-        except Exception as exc:
-            err = self.translate(exc, tx)
-            if isinstance(err, Reverted):
-                return err
+    def explain_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ChainError:
+        """Why the mined transaction ``tx`` failed (status 0), as :class:`Reverted`.
+
+        A receipt carries no revert data, so the transaction is replayed as an
+        ``eth_call`` to get it. The replay runs at the block the transaction was
+        mined in, not at its parent: the state after that block includes every
+        transaction ordered before it in the block (the parent's state lacks them,
+        and they are what usually makes a transaction fail that passed gas
+        estimation, e.g. a competitor's claim), and the call sees that block's
+        number and timestamp, as the transaction did. The failed transaction itself
+        changed only its sender's nonce and gas balance. A transaction later in the
+        same block may have changed the state again; if the replay passes there,
+        the parent block is tried as well. A transaction that used all its gas ran
+        out of it (the receipt says so; a replay would too).
+        """
         if receipt.gas_used >= int(tx.get("gas", 0)) > 0:
             return Reverted(f"out of gas (used all {receipt.gas_used} gas) in {receipt.tx_hash}")
+        query = _rpc_tx(tx, ("from", "to", "data", "value", "gas"), self.embedded)
+        for block in (receipt.block_number, receipt.block_number - 1):
+            if block < 0:
+                continue
+            try:
+                self._request("eth_call", [query, _block_param(block, self.embedded)], tx)
+            except Reverted as exc:
+                return exc
+            except ChainError:
+                continue
         return Reverted(f"no reason given (transaction {receipt.tx_hash})")
 
     # -- devnet helpers -------------------------------------------------
@@ -285,29 +350,64 @@ class Chain:
         if not self.is_devnet:
             raise ChainError("advance_time works only on a devnet")
         if self.embedded:
-            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+            tester = self._tester()
             target = self.timestamp() + seconds
             tester.time_travel(target)
             tester.mine_blocks(1)
         else:
-            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            self._request("evm_increaseTime", [seconds])
+            self._request("evm_mine", [])
         return self.timestamp()
 
     def mine(self, blocks: int = 1) -> None:
-        """Mine empty blocks (devnets only)."""
+        """Mine blocks (devnets only); the first takes any pending transactions."""
         if self.embedded:
-            self.w3.provider.ethereum_tester.mine_blocks(blocks)  # type: ignore[attr-defined]
+            self._tester().mine_blocks(blocks)
         else:
             for _ in range(blocks):
-                self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                self._request("evm_mine", [])
+
+    def set_automine(self, enabled: bool) -> None:
+        """Mine each transaction as it arrives (the devnets' default), or only on
+        :meth:`mine` (devnets only): for several transactions in one block."""
+        if not self.is_devnet:
+            raise ChainError("set_automine works only on a devnet")
+        if self.embedded:
+            tester = self._tester()
+            if enabled:
+                tester.enable_auto_mine_transactions()
+            else:
+                tester.disable_auto_mine_transactions()
+        else:
+            self._request("evm_setAutomine", [enabled])
+
+    def _tester(self) -> Any:
+        """eth-tester behind the embedded chain (untyped)."""
+        return cast(Any, self.w3.provider).ethereum_tester
+
+    # -- revert reasons -------------------------------------------------
+    def register_errors(self, abi: Iterable[Mapping[str, Any]]) -> None:
+        """Learn the custom errors (``"type": "error"`` entries) of ``abi``, so that a
+        revert with one of them is reported by name and arguments. Every
+        :class:`~agora.chain.Contract` registers its ABI's errors itself."""
+        found = error_abis(abi)
+        if found:
+            with self._lock:
+                self._errors.update(found)
+
+    def decode_revert(self, data: bytes) -> str:
+        """The reason for revert ``data``, with the custom errors this chain knows."""
+        return decode_revert(data, self._errors)
 
     # -- errors ---------------------------------------------------------
     def translate(self, exc: BaseException, tx: dict[str, Any] | None = None) -> AgoraError:
         """Turn a backend's exception into one Agora error with a one-line message."""
         if isinstance(exc, AgoraError):
             return exc
-        reason = _revert_reason(exc)
+        data = revert_data(exc)
+        if data is not None:
+            return Reverted(self.decode_revert(data), data=data)
+        reason = _failure_without_data(exc)
         if reason is not None:
             return Reverted(reason)
         if _is_insufficient_funds(exc):
@@ -336,19 +436,43 @@ class Chain:
             close()
 
 
-def _make_embedded() -> Web3:
-    from eth_tester import EthereumTester, PyEVMBackend
+def _block_param(block: int | str, embedded: bool) -> int | str:
+    """A block number or tag as JSON-RPC takes it (eth-tester: a plain int)."""
+    return hex(block) if isinstance(block, int) and not embedded else block
 
-    from agora.chain.accounts import DEV_MNEMONIC
 
-    backend = PyEVMBackend.from_mnemonic(
-        DEV_MNEMONIC,
-        num_accounts=10,
-        hd_path="m/44'/60'/0'/0",  # the standard path, so these are anvil's accounts too
-        genesis_state_overrides={"balance": 10_000 * 10**18},
-        genesis_parameters={"gas_limit": 30_000_000},
-    )
-    return Web3(EthereumTesterProvider(EthereumTester(backend)))
+def _as_bytes(result: Any) -> bytes:
+    """A JSON-RPC data result (``0x…``; eth-tester answers with bytes) as bytes."""
+    return bytes.fromhex(result[2:]) if isinstance(result, str) else bytes(result or b"")
+
+
+def _as_int(result: Any) -> int:
+    """A JSON-RPC quantity result (``0x…``; eth-tester answers with ints) as an int."""
+    return int(result, 16) if isinstance(result, str) else int(result)
+
+
+def _rpc_tx(tx: Mapping[str, Any], keys: tuple[str, ...], embedded: bool) -> dict[str, Any]:
+    """The ``keys`` of a transaction dict in JSON-RPC form: hex data, and hex quantities
+    (eth-tester, which skips web3's request formatting here, takes plain ints)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = tx.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int):
+            out[key] = value if embedded else hex(value)
+        elif isinstance(value, bytes | bytearray):
+            out[key] = "0x" + bytes(value).hex()
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _mined(raw: Any) -> TxReceipt | None:
+    """A raw JSON-RPC receipt as a :class:`TxReceipt`; None if not mined (yet)."""
+    if not isinstance(raw, Mapping) or raw.get("blockNumber") is None:
+        return None
+    return TxReceipt.from_rpc(raw)
 
 
 def connect(
@@ -375,7 +499,9 @@ def connect(
             hint="use embedded://, http(s)://host:port or ws(s)://host:port",
         )
     if parsed.scheme == "embedded":
-        w3 = _make_embedded()
+        from agora.chain.embedded import make_embedded_web3
+
+        w3 = make_embedded_web3()
         chain = Chain(EMBEDDED, w3, embedded=True)
     else:
         if parsed.scheme in ("http", "https"):

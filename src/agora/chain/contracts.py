@@ -1,21 +1,27 @@
 """Contract handles: calls and transactions by ABI, events by block range.
 
 ``token.balanceOf(addr)`` calls a view; ``token.transfer(to, 5, sender=s)``
-sends a locally signed transaction and returns its :class:`Receipt`. Argument
+sends a locally signed transaction and returns its :class:`TxReceipt`. Argument
 types are checked against the ABI before anything is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_abi.exceptions import DecodingError
+from eth_typing import ABIEvent
+from eth_utils.abi import event_abi_to_log_topic, get_abi_output_types
+from eth_utils.address import to_checksum_address
+from web3._utils.abi import map_abi_data
 from web3._utils.events import get_event_data
+from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
+from web3.types import LogReceipt
 
 from agora.chain.accounts import Signer
 from agora.chain.compiler import DEFAULT_EVM_VERSION, Artifact, compile_contract
-from agora.chain.receipts import Event, Receipt
+from agora.chain.receipts import Event, Log, TxReceipt
 from agora.errors import ChainError, ConfigError
 
 if TYPE_CHECKING:
@@ -24,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["Contract", "ContractFunction", "deploy", "EventCursor"]
 
 _VIEW = ("view", "pure")
+
+
+def _calldata(fn: Any) -> bytes:
+    """The calldata of a web3 contract function bound to its arguments."""
+    return bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
 
 
 class ContractFunction:
@@ -55,27 +66,34 @@ class ContractFunction:
 
     def encode(self, *args: Any) -> bytes:
         """The calldata for a call with ``args``."""
-        return bytes.fromhex(self._fn(args)._encode_transaction_data().removeprefix("0x"))
+        return _calldata(self._fn(args))
 
     def build(self, *args: Any, value: int = 0) -> dict[str, Any]:
         """A transaction dict (to, data, value) for a call with ``args``, unsigned."""
         return {"to": self.contract.address, "data": self.encode(*args), "value": value}
 
     def call(self, *args: Any, block: int | str = "latest", sender: Signer | None = None) -> Any:
-        """Run the function as a read-only call and return its decoded result."""
+        """Run the function as a read-only call and return its decoded result.
+
+        The call goes to the node as a plain ``eth_call`` (see :meth:`Chain.call_raw`),
+        so a revert's reason is decoded from its data the same way on every backend.
+        """
         fn = self._fn(args)
-        opts: dict[str, Any] = {}
-        if sender is not None:
-            opts["from"] = sender.address
         chain = self.contract.chain
+        out = chain.call_raw(self.contract.address, _calldata(fn), block, sender=sender.address if sender else None)
+        types = get_abi_output_types(fn.abi)
         try:
-            return fn.call(opts, block_identifier=block)
-        except Exception as exc:
-            raise chain.translate(exc) from exc
+            values = chain.w3.codec.decode(types, out)
+        except DecodingError:
+            if not out and not chain.get_code(self.contract.address):
+                raise ChainError(f"{self.contract.contract_name}: no contract at {self.contract.address}") from None
+            raise ChainError(f"{self!r}: cannot decode its answer 0x{out.hex()} as {types}") from None
+        result = map_abi_data(BASE_RETURN_NORMALIZERS, types, values)  # checksummed addresses
+        return result[0] if len(result) == 1 else result
 
     def transact(
         self, *args: Any, sender: Signer | None = None, value: int = 0, gas: int | None = None
-    ) -> Receipt:
+    ) -> TxReceipt:
         """Send the function as a transaction from ``sender``; return the receipt."""
         tx = self.build(*args, value=value)
         if gas is not None:
@@ -99,11 +117,13 @@ class Contract:
         self.abi = abi
         self.web3_contract = chain.w3.eth.contract(address=self.address, abi=abi)
         self._functions = {e["name"] for e in abi if e.get("type") == "function"}
-        self._events = {
-            "0x" + event_abi_to_log_topic(e).hex(): e  # type: ignore[arg-type]
+        # by first topic as 0x-hex, the form eth_getLogs takes
+        self._events: dict[str, ABIEvent] = {
+            "0x" + event_abi_to_log_topic(cast(ABIEvent, e)).hex(): cast(ABIEvent, e)
             for e in abi
             if e.get("type") == "event"
         }
+        chain.register_errors(abi)  # its custom errors, decoded by name in any revert
 
     def __repr__(self) -> str:
         return f"Contract({self.contract_name} at {self.address} on chain {self.chain.chain_id})"
@@ -120,6 +140,16 @@ class Contract:
         return ContractFunction(self, name)
 
     # -- events ---------------------------------------------------------
+    @property
+    def event_names(self) -> list[str]:
+        """The names of this contract's events, in ABI order."""
+        return [str(e["name"]) for e in self._events.values()]
+
+    def event_topic(self, name: str) -> bytes:
+        """The first topic (signature hash) of the event ``name``."""
+        (topic,) = self._topics([name])
+        return bytes.fromhex(topic[2:])
+
     def _topics(self, names: list[str] | None) -> list[str]:
         if names is None:
             return list(self._events)
@@ -129,18 +159,22 @@ class Contract:
             raise ConfigError(f"{self.contract_name} has no event {sorted(unknown)[0]!r}")
         return topics
 
-    def decode_log(self, log: dict[str, Any]) -> Event | None:
-        """Decode one raw log of this contract; None if it is not one of its events."""
-        topics = log.get("topics") or []
-        if not topics or to_checksum_address(log["address"]) != self.address:
+    def _event_abi(self, topic0: Any) -> ABIEvent | None:
+        key = topic0.lower() if isinstance(topic0, str) else "0x" + bytes(topic0).hex()
+        return self._events.get(key if key.startswith("0x") else "0x" + key)
+
+    def decode_log(self, log: Log | Mapping[str, Any]) -> Event | None:
+        """Decode one log of this contract (a :class:`Log` from :meth:`iter_logs`, or a
+        raw entry of a receipt); None if it is not one of its events."""
+        raw = log.to_web3() if isinstance(log, Log) else log
+        topics = raw.get("topics") or []
+        if not topics or to_checksum_address(raw["address"]) != self.address:
             return None
-        topic0 = topics[0]
-        key = topic0 if isinstance(topic0, str) else "0x" + bytes(topic0).hex()
-        abi = self._events.get(key if key.startswith("0x") else "0x" + key)
+        abi = self._event_abi(topics[0])
         if abi is None:
             return None
-        data = get_event_data(self.chain.w3.codec, abi, log)  # type: ignore[arg-type]
-        tx_hash = data["transactionHash"]
+        data = get_event_data(self.chain.w3.codec, abi, cast(LogReceipt, raw))
+        tx_hash: Any = data["transactionHash"]
         return Event(
             name=data["event"],
             args=dict(data["args"]),
@@ -150,7 +184,7 @@ class Contract:
             log_index=int(data["logIndex"]),
         )
 
-    def events_in(self, receipt: Receipt, name: str | None = None) -> list[Event]:
+    def events_in(self, receipt: TxReceipt, name: str | None = None) -> list[Event]:
         """The events of this contract in ``receipt`` (optionally only ``name``)."""
         out = [e for e in map(self.decode_log, receipt.logs) if e is not None]
         return [e for e in out if name is None or e.name == name]
@@ -183,6 +217,39 @@ class Contract:
         where: list[bytes | None] | None = None,
     ) -> Iterator[Event]:
         """Like :meth:`get_events`, but yields events chunk by chunk."""
+        for log in self.iter_logs(names, from_block, to_block, chunk=chunk, where=where):
+            ev = self.decode_log(log)
+            if ev is not None:
+                yield ev
+
+    def get_logs(
+        self,
+        names: str | list[str] | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        chunk: int = 5_000,
+        where: list[bytes | None] | None = None,
+    ) -> list[Log]:
+        """Like :meth:`get_events`, but the logs are named and left undecoded.
+
+        One ``eth_getLogs`` per chunk covers every name in ``names``. For a reader
+        that needs most logs only by name and indexed arguments (``Log.topics``)
+        and decodes the few it acts on (:meth:`decode_log`): decoding is the
+        costly part of reading events.
+        """
+        return list(self.iter_logs(names, from_block, to_block, chunk=chunk, where=where))
+
+    def iter_logs(
+        self,
+        names: str | list[str] | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        chunk: int = 5_000,
+        where: list[bytes | None] | None = None,
+    ) -> Iterator[Log]:
+        """Like :meth:`get_logs`, but yields logs chunk by chunk."""
         if isinstance(names, str):
             names = [names]
         topics = self._topics(names)
@@ -192,17 +259,11 @@ class Contract:
         start = from_block
         while start <= to_block:
             end = min(start + chunk - 1, to_block)
-            params = {
-                "address": self.address,
-                "fromBlock": start,
-                "toBlock": end,
-                "topics": [topics, *extra],
-            }
-            logs = self.chain._rpc(lambda p=params: self.chain.w3.eth.get_logs(p))  # type: ignore[arg-type]
-            for log in logs:
-                ev = self.decode_log(dict(log))
-                if ev is not None:
-                    yield ev
+            params = {"address": self.address, "fromBlock": start, "toBlock": end, "topics": [topics, *extra]}
+            for raw in self.chain.get_logs(params):
+                abi = self._event_abi((raw.get("topics") or [b""])[0])
+                if abi is not None and to_checksum_address(raw["address"]) == self.address:
+                    yield Log.from_web3(str(abi["name"]), raw)
             start = end + 1
 
     def cursor(

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from web3.exceptions import TransactionNotFound
+from eth_utils.address import to_checksum_address
 
 from agora.chain.accounts import Signer
-from agora.chain.receipts import Receipt
+from agora.chain.receipts import TxReceipt
 from agora.errors import ChainError, TransactionDropped
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class PendingTx:
     nonce: int
     tx: dict[str, Any]
     sent_at: float  # last broadcast
-    outcome: Receipt | ChainError | None = None  # set once the receipt is in
+    outcome: TxReceipt | ChainError | None = None  # set once the receipt is in
     first_sent: float = 0.0  # the receipt timeout counts from here
     replaced: list[str] = field(default_factory=list)  # earlier hashes of this nonce
 
@@ -81,7 +81,8 @@ class TxSender:
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            self._nonce = self.chain.w3.eth.get_transaction_count(self.address, "pending")
+            address = to_checksum_address(self.address)
+            self._nonce = self.chain._rpc(lambda: self.chain.w3.eth.get_transaction_count(address, "pending"))
         return self._nonce
 
     def submit(self, tx: dict[str, Any]) -> PendingTx:
@@ -123,9 +124,9 @@ class TxSender:
             self._in_flight[tx_hash] = pending
             return pending
 
-    def wait(self, pending: PendingTx, timeout: float | None = None) -> Receipt:
+    def wait(self, pending: PendingTx, timeout: float | None = None) -> TxReceipt:
         """Wait for ``pending``'s receipt; raise :class:`Reverted` if it failed on chain."""
-        if isinstance(pending.outcome, Receipt):
+        if isinstance(pending.outcome, TxReceipt):
             return pending.outcome
         if pending.outcome is not None:
             raise pending.outcome
@@ -133,13 +134,9 @@ class TxSender:
         deadline = time.monotonic() + timeout
         last_send = pending.sent_at
         delay = 0.001
-        w3 = self.chain.w3
         while True:
-            try:
-                raw_receipt = w3.eth.get_transaction_receipt(pending.tx_hash)  # type: ignore[arg-type]
-            except TransactionNotFound:
-                raw_receipt = None
-            if raw_receipt is not None and raw_receipt.get("blockNumber") is not None:
+            (receipt,) = self.chain.fetch_receipts([pending.tx_hash])
+            if receipt is not None:
                 break
             now = time.monotonic()
             if now > deadline:
@@ -151,7 +148,6 @@ class TxSender:
             delay = min(delay * 2, 0.05)
         with self._lock:
             self._in_flight.pop(pending.tx_hash, None)
-        receipt = Receipt.from_web3(raw_receipt)
         if receipt.status != 1:
             pending.outcome = self.chain.explain_failure(pending.tx, receipt)
             raise pending.outcome
@@ -222,11 +218,11 @@ class TxSender:
         )
         return pending.outcome
 
-    def send(self, tx: dict[str, Any]) -> Receipt:
+    def send(self, tx: dict[str, Any]) -> TxReceipt:
         """Submit ``tx`` and wait for its receipt."""
         return self.wait(self.submit(tx))
 
-    def send_many(self, txs: list[dict[str, Any]]) -> list[Receipt]:
+    def send_many(self, txs: list[dict[str, Any]]) -> list[TxReceipt]:
         """Send many transactions pipelined (up to ``max_in_flight`` at once), in order.
 
         Returns one receipt per transaction. Nonces are consecutive, so if one
@@ -240,7 +236,10 @@ class TxSender:
                 delay = min(delay * 2, 0.05)
             else:
                 delay = 0.001
-        errors = [p.outcome for p in pendings if isinstance(p.outcome, ChainError)]
-        if errors:
-            raise errors[0]
-        return [p.outcome for p in pendings]  # type: ignore[misc]
+        receipts: list[TxReceipt] = []
+        for p in pendings:
+            if isinstance(p.outcome, ChainError):
+                raise p.outcome  # the first failure, once every transaction is settled
+            assert isinstance(p.outcome, TxReceipt)
+            receipts.append(p.outcome)
+        return receipts

@@ -1,0 +1,54 @@
+"""The embedded backend: py-evm in this process, through web3's EthereumTesterProvider.
+
+One change to eth-tester's py-evm backend: a failed ``eth_call`` keeps the EVM's
+error (py-evm's ``Revert``, whose argument is the raw revert data) as the cause of
+the ``TransactionFailed`` it raises. eth-tester itself turns the data into text
+(the decoded ``Error(string)``, else the ``repr`` of the bytes), from which a
+custom error or a panic cannot be told apart reliably; with the cause kept,
+:func:`agora.chain.reverts.revert_data` reads the same bytes a node returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import EVMSpoofTransaction, _execute_and_revert_transaction
+from eth_tester.exceptions import TransactionFailed
+from web3 import EthereumTesterProvider, Web3
+
+from agora.chain.accounts import DEV_MNEMONIC
+
+__all__ = ["make_embedded_web3"]
+
+#: The standard derivation path, so that the dev accounts are anvil's and Hardhat's too.
+_HD_PATH = "m/44'/60'/0'/0"
+
+
+class _Backend(PyEVMBackend):  # type: ignore[misc]  # eth-tester ships no type information
+    """eth-tester's py-evm backend whose failed calls keep their raw revert data."""
+
+    def call(self, transaction: dict[str, Any], block_number: Any = "latest") -> bytes:
+        """Run ``transaction`` as a call at ``block_number``; raise on failure with the
+        EVM's error (``Revert(data)``, ``OutOfGas``…) as the cause."""
+        tx = dict(transaction)
+        tx.setdefault("gas", self._max_available_gas())
+        unsigned = self._get_normalized_and_unsigned_evm_transaction(tx, block_number)
+        spoofed = EVMSpoofTransaction(unsigned, from_=transaction["from"])
+        computation = _execute_and_revert_transaction(self.chain, spoofed, block_number)
+        if computation.is_error:
+            error = computation.error
+            raise TransactionFailed(str(error)) from error
+        return bytes(computation.output)
+
+
+def make_embedded_web3(accounts: int = 10, balance: int = 10_000 * 10**18, gas_limit: int = 30_000_000) -> Web3:
+    """A fresh in-process chain whose first ``accounts`` dev accounts hold ``balance`` wei."""
+    backend = _Backend.from_mnemonic(
+        DEV_MNEMONIC,
+        num_accounts=accounts,
+        hd_path=_HD_PATH,
+        genesis_state_overrides={"balance": balance},
+        genesis_parameters={"gas_limit": gas_limit},
+    )
+    return Web3(EthereumTesterProvider(EthereumTester(backend)))
