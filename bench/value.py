@@ -27,6 +27,7 @@ from _common import write  # noqa: E402
 from _value_gas import BATCH, measure_gas  # noqa: E402
 from _value_http import CLIENTS, PRICE, Lab, run_model, summarise  # noqa: E402
 from agora.chain.accounts import dev_signer  # noqa: E402
+from agora.value.channels import encode_channel_id  # noqa: E402
 from agora.value.cheques import channels_domain, cheque_typed_data, sign_cheque  # noqa: E402
 
 N_SIGN = 5_000
@@ -49,7 +50,7 @@ def measure_signing(n: int = N_SIGN) -> dict[str, float]:
     """Microseconds per cheque: sign (fast path and eth_account), and the server's check."""
     signer = dev_signer(4)
     domain = channels_domain(31337, "0x" + "ab" * 20)
-    channel = (int(signer.address, 16) << 96) | (1 << 32) | 1
+    channel = encode_channel_id(signer.address, model_id=1, sequence=1)
     key = signer._account.key
     t = time.perf_counter()
     cheques = [sign_cheque(signer, domain, channel, i, i * PRICE) for i in range(1, n + 1)]
