@@ -7,6 +7,8 @@ from agora.devnet.anvil import AnvilProcess
 
 from .suite import ChainConformance
 
+pytestmark = pytest.mark.anvil
+
 
 class TestAnvilHttp(ChainConformance):
     @pytest.fixture
