@@ -123,3 +123,22 @@ def test_revert_data_follows_the_causes() -> None:
             raise KeyError("a formatter failed")  # raised while handling: the context
         except KeyError as exc:
             assert revert_data(exc) == data
+
+
+def test_embedded_failures_without_revert_data() -> None:
+    from eth.exceptions import InvalidInstruction, OutOfGas, StackDepthLimit
+    from eth_tester.exceptions import TransactionFailed
+
+    from agora.chain.embedded import failure_reason
+
+    def failed(cause: BaseException) -> TransactionFailed:
+        try:
+            raise TransactionFailed(str(cause)) from cause
+        except TransactionFailed as exc:
+            return exc
+
+    assert failure_reason(failed(OutOfGas("Out of gas: needed 100"))) == "out of gas"
+    assert failure_reason(failed(InvalidInstruction("0xfe"))) == "invalid opcode"
+    assert failure_reason(failed(StackDepthLimit())) == "execution failed (StackDepthLimit)"
+    assert failure_reason(TransactionFailed("something")) == "no reason given"
+    assert failure_reason(ValueError("unrelated")) is None

@@ -63,26 +63,17 @@ _UNREACHABLE_WHY = (
 
 _T = TypeVar("_T")
 
-#: py-evm's failures other than a revert, by class name (the embedded chain only; a
-#: node reports these without revert data, and Agora does not parse its wording)
-_VM_FAILURES = {"OutOfGas": "out of gas", "InvalidInstruction": "invalid opcode"}
-
-
-def _failure_without_data(exc: BaseException) -> str | None:
+def _failure_without_data(exc: BaseException, embedded: bool) -> str | None:
     """The reason of a failed execution that came back without revert data, or None if
-    ``exc`` is no execution failure at all (then it is some other node error)."""
-    from eth.exceptions import VMError
-    from eth_tester.exceptions import TransactionFailed
+    ``exc`` is no execution failure at all (then it is some other node error). Nodes
+    say no more than that it reverted; Agora does not parse their wording."""
+    if embedded:
+        from agora.chain.embedded import failure_reason
 
-    e: BaseException | None = exc
-    for _ in range(8):  # the causes behind an eth-tester failure
-        if e is None:
-            break
-        if isinstance(e, VMError):
-            name = type(e).__name__
-            return _VM_FAILURES.get(name, f"execution failed ({name})")
-        e = e.__cause__ or e.__context__
-    if isinstance(exc, ContractLogicError | TransactionFailed):
+        reason = failure_reason(exc)
+        if reason is not None:
+            return reason
+    if isinstance(exc, ContractLogicError):
         return "no reason given"
     if isinstance(exc, Web3RPCError):
         error = exc.rpc_response.get("error") if isinstance(exc.rpc_response, Mapping) else None
@@ -407,7 +398,7 @@ class Chain:
         data = revert_data(exc)
         if data is not None:
             return Reverted(self.decode_revert(data), data=data)
-        reason = _failure_without_data(exc)
+        reason = _failure_without_data(exc, self.embedded)
         if reason is not None:
             return Reverted(reason)
         if _is_insufficient_funds(exc):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.exceptions import VMError
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import EVMSpoofTransaction, _execute_and_revert_transaction
 from eth_tester.exceptions import TransactionFailed
@@ -19,10 +20,12 @@ from web3 import EthereumTesterProvider, Web3
 
 from agora.chain.accounts import DEV_MNEMONIC
 
-__all__ = ["make_embedded_web3"]
+__all__ = ["failure_reason", "make_embedded_web3"]
 
 #: The standard derivation path, so that the dev accounts are anvil's and Hardhat's too.
 _HD_PATH = "m/44'/60'/0'/0"
+#: py-evm's failures other than a revert, by class name
+_VM_FAILURES = {"OutOfGas": "out of gas", "InvalidInstruction": "invalid opcode"}
 
 
 class _Backend(PyEVMBackend):  # type: ignore[misc]  # eth-tester ships no type information
@@ -52,3 +55,17 @@ def make_embedded_web3(accounts: int = 10, balance: int = 10_000 * 10**18, gas_l
         genesis_parameters={"gas_limit": gas_limit},
     )
     return Web3(EthereumTesterProvider(EthereumTester(backend)))
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """The reason of a failed call or estimate on the embedded chain that has no revert
+    data (py-evm's error behind eth-tester's, by its class), or None if ``exc`` is none."""
+    e: BaseException | None = exc
+    for _ in range(8):  # the causes behind an eth-tester failure
+        if e is None:
+            break
+        if isinstance(e, VMError) and type(e).__name__ != "Revert":
+            name = type(e).__name__
+            return _VM_FAILURES.get(name, f"execution failed ({name})")
+        e = e.__cause__ or e.__context__
+    return "no reason given" if isinstance(exc, TransactionFailed) else None
