@@ -99,8 +99,7 @@ class Deployment:
 
 
 def _genesis_hash(chain: Chain) -> str:
-    block = chain._rpc(lambda: chain.w3.eth.get_block(0))
-    return "0x" + bytes(block["hash"]).hex()
+    return chain.get_block(0).hash
 
 
 class AddressBook:
@@ -158,7 +157,7 @@ def deploy_protocol(
     AgoraToken. ``only_missing`` keeps that deployment's contracts and deploys
     only the roles it lacks (an upgrade that adds a layer).
     """
-    deployer = signer or chain._require_signer()
+    deployer = signer or chain.require_signer()
     addresses: dict[str, str] = dict(only_missing.addresses) if only_missing else {}
     artifacts: dict[str, str] = dict(only_missing.artifacts) if only_missing else {}
     external = only_missing.external_token if only_missing else False

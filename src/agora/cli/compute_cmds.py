@@ -186,7 +186,7 @@ def register(app: typer.Typer, get_state: Callable[..., Any], warn_embedded: Cal
         client = st.client
         warn_embedded(st)
         market = Market(client.deployment)
-        receipt = market.register(client.chain._require_signer() if client.signer is None else client.signer,
+        receipt = market.register(client.chain.require_signer() if client.signer is None else client.signer,
                                   kinds=_kinds(kinds), price=parse_amount(price), stake=parse_amount(stake))
         info = market.provider(client.address)
         data = _provider_row(info) | {"tx": receipt.tx_hash}

@@ -124,9 +124,9 @@ class ProviderDaemon:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))
         self._set_meta("address", self.address)
-        names = ["JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded"]
-        self._topics = market.contract._topics(names)
-        self._topic_names = {t: market.contract._events[t]["name"] for t in self._topics}
+        self._event_names = [
+            "JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded",
+        ]
 
     # -- durable state ----------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -244,22 +244,18 @@ class ProviderDaemon:
         job's events, so only JobPosted and this provider's own events are fully decoded;
         for the rest the job id and provider are read straight from the indexed topics."""
         contract = self.market.contract
-        logs = self.chain._rpc(lambda: self.chain.w3.eth.get_logs({  # type: ignore[arg-type]
-            "address": contract.address, "fromBlock": start, "toBlock": end, "topics": [self._topics],
-        }))
-        me = self.address.lower()[2:]
+        me = bytes.fromhex(self.address[2:])
         out: list[Any] = []
-        for log in logs:
-            topics = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in log["topics"]]
-            name = self._topic_names[topics[0] if topics[0].startswith("0x") else "0x" + topics[0]]
-            who = topics[2][-40:] if len(topics) > 2 and name != "JobPosted" else ""
-            if name == "JobPosted" or who == me:
-                ev = contract.decode_log(dict(log))
+        # one eth_getLogs for every name, the logs left undecoded until we know we need them
+        for log in contract.iter_logs(self._event_names, start, end, chunk=end - start + 1):
+            who = log.topics[2][-20:] if len(log.topics) > 2 and log.name != "JobPosted" else b""
+            if log.name == "JobPosted" or who == me:
+                ev = contract.decode_log(log)
                 if ev is not None:
                     out.append(ev)
                 continue
-            args = {"job_id": int(topics[1], 16), "provider": "0x" + who if who else None}
-            out.append(_LightEvent(name, args, int(log["blockNumber"])))
+            args = {"job_id": int.from_bytes(log.topics[1], "big"), "provider": "0x" + who.hex() if who else None}
+            out.append(_LightEvent(log.name, args, log.block_number))
         return out
 
     def _fetch_posted(self, job_id: int) -> tuple[Any, ...] | None:
