@@ -230,8 +230,6 @@ class Chain:
             )
         return self.default_signer
 
-    _require_signer = require_signer  # the old private name, for callers not yet moved
-
     def send(self, tx: dict[str, Any], signer: Signer | None = None) -> TxReceipt:
         """Sign ``tx`` locally as ``signer``, send it and return its receipt."""
         return self.sender(signer).send(tx)
