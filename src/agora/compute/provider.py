@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from agora.errors import AgoraError, ChainError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 from agora.storage.state import open_state_db
 
-__all__ = ["ProviderDaemon", "WorkItem", "daemon_db_path"]
+__all__ = ["DaemonStore", "ProviderDaemon", "WorkItem", "daemon_db_path"]
 
 log = logging.getLogger("agora.provider")
 
@@ -66,6 +67,53 @@ MAX_PER_TX = 64
 def daemon_db_path(home: Path, address: str) -> Path:
     """Where the daemon of ``address`` keeps its state."""
     return Path(home) / f"provider-{address.lower()}.db"
+
+
+def _count_work(db: sqlite3.Connection) -> dict[str, int]:
+    return {s: n for s, n in db.execute("SELECT status, COUNT(*) FROM work GROUP BY status").fetchall()}
+
+
+class DaemonStore:
+    """A provider daemon's state file as others read it (``agora provider status``, the gateway).
+
+    It only reads, on a read-only connection opened for each question, so it may look while the
+    daemon runs (write-ahead logging: a reader never blocks the daemon) and never creates the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_provider(cls, home: Path, address: str) -> DaemonStore:
+        """The state file of the daemon of ``address`` under ``home`` (see :func:`daemon_db_path`)."""
+        return cls(daemon_db_path(home, address))
+
+    def exists(self) -> bool:
+        """Whether a daemon ever kept its state here."""
+        return self.path.is_file()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def get_counts(self) -> dict[str, int]:
+        """How many assignments are in each state (``{}`` if no daemon ever ran here)."""
+        if not self.exists():
+            return {}
+        with self._read() as db:
+            return _count_work(db)
+
+    def get_next_block(self) -> int | None:
+        """The first block the daemon has not read yet (None if no daemon ever ran here)."""
+        if not self.exists():
+            return None
+        with self._read() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='next_block'").fetchone()
+        return int(row[0]) if row else None
 
 
 def _jlog(event: str, **fields: Any) -> None:
@@ -534,8 +582,7 @@ class ProviderDaemon:
 
     def status(self) -> dict[str, int]:
         """How many assignments are in each state."""
-        rows = self.db.execute("SELECT status, COUNT(*) FROM work GROUP BY status").fetchall()
-        return {s: n for s, n in rows}
+        return _count_work(self.db)
 
 
 @dataclass

@@ -211,6 +211,19 @@ class ComputeClient:
         ids, receipt = self.market.post(specs, self._signer())
         return [Job(i, self, s.items, receipt.tx_hash, receipt.block_number) for i, s in zip(ids, specs, strict=True)]
 
+    def fetch_jobs(self, limit: int = 20, *, mine: bool = False) -> list[JobInfo]:
+        """The newest jobs on this market, newest first, at most ``limit``; with ``mine``,
+        only those this client's account posted (none without an account)."""
+        me = self.signer.address if self.signer is not None else None
+        jobs: list[JobInfo] = []
+        for job_id in range(self.market.job_count(), 0, -1):
+            if len(jobs) >= limit:
+                break
+            info = self.market.job(job_id)
+            if not mine or info.requester == me:
+                jobs.append(info)
+        return jobs
+
     def job(self, job_id: int) -> Job:
         """A handle on an existing job."""
         self.market.job(job_id)  # raises if there is none
