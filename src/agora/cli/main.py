@@ -13,9 +13,10 @@ import typer
 from typer import exceptions as typer_exceptions
 
 from agora import __version__
-from agora.cli.options import State, get_state, warn_embedded
+from agora.cli.options import State
 from agora.cli.output import emit_json, err, kv_table, out
-from agora.errors import AgoraError
+from agora.errors import AgoraError, ConfigError
+from agora.layers import load_layers, resolve
 
 app = typer.Typer(
     name="agora",
@@ -78,12 +79,34 @@ def main(
     )
 
 
-# -- sub-command groups ---------------------------------------------------------------
-from agora.cli import commands, compute_cmds, value_cmds  # noqa: E402  (registers the commands on `app`)
+# -- command groups ------------------------------------------------------------------
+#: The core's commands: group name -> "module:app"; None mounts the app's commands on `agora` itself.
+CORE_GROUPS: tuple[tuple[str | None, str], ...] = (
+    (None, "agora.cli.demo:app"),  # agora demo
+    (None, "agora.cli.protocol:app"),  # agora deploy, agora faucet
+    ("devnet", "agora.cli.devnet:app"),
+    ("chain", "agora.cli.chain:app"),
+    ("account", "agora.cli.account:app"),
+    ("token", "agora.cli.token:app"),
+    ("storage", "agora.cli.storage:app"),
+    ("contracts", "agora.cli.contracts:app"),
+    ("config", "agora.cli.config:app"),
+)
 
-commands.register(app, get_state, warn_embedded)
-compute_cmds.register(app, get_state, warn_embedded)
-value_cmds.register(app, get_state, warn_embedded)
+
+def _mount_groups(root: typer.Typer) -> None:
+    """Mount the core's groups, then each installed layer's (``Layer.cli``), in the layers' order."""
+    groups = [*CORE_GROUPS, *((name, target) for layer in load_layers() for name, target in layer.cli.items())]
+    named = [name for name, _ in groups if name is not None]
+    clashes = sorted({name for name in named if named.count(name) > 1})
+    if clashes:
+        raise ConfigError(f"more than one command group is named {', '.join(clashes)}",
+                          hint="each layer's Layer.cli must use names no other group uses")
+    for name, target in groups:
+        root.add_typer(resolve(target), name=name)
+
+
+_mount_groups(app)
 
 
 def run(argv: list[str] | None = None) -> int:

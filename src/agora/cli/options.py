@@ -62,6 +62,12 @@ class State:
                 self._settings.chain = _devnet_url(self._settings)
         return self._settings
 
+    def add_overrides(self, **values: Any) -> None:
+        """Override settings from a command's own options (``--evm-version``…), as the global
+        options do; the settings are read again on next use. Call before using ``client``."""
+        self.overrides.update(values)
+        self._settings = None
+
     @property
     def client(self) -> Any:
         """The SDK client for these settings (connects on first use)."""

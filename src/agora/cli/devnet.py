@@ -1,0 +1,81 @@
+"""``agora devnet …``: a persistent local chain (anvil) with the protocol deployed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agora.cli.options import JsonOpt, get_state, sub_app
+from agora.cli.output import emit_json, kv_table, out
+
+__all__ = ["app", "down", "status", "up"]
+
+app = sub_app("A persistent local chain (anvil) with the protocol deployed.")
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 8545).",
+                                             show_default=False)] = None,
+    block_time: Annotated[float | None, typer.Option(
+        "--block-time", help="Mine every N seconds instead of on each transaction.",
+        show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Start a local anvil chain with persistent state, deploy the protocol, fund dev accounts."""
+    from agora.devnet.manager import Devnet
+
+    st = get_state(ctx)
+    dn = Devnet(st.settings.home)
+    with out.status("starting the devnet"):
+        info, deployed = dn.up(port or st.settings.devnet_port, block_time=block_time)
+    data = {**info.to_json(), "deployed_now": deployed}
+    if json_:
+        emit_json(data)
+        return
+    out.print(kv_table("devnet up", [
+        ("http", info.url), ("ws", info.ws_url), ("chain id", info.chain_id),
+        ("block", info.block), ("pid", info.pid), ("state", info.state_file),
+        *[(f"contract {k}", v) for k, v in (info.contracts or {}).items()],
+    ]))
+    if deployed:
+        out.print("deployed the protocol and funded the ten dev accounts")
+    out.print(f"use it with: [bold]--chain devnet[/bold] or "
+              f"[bold]export AGORA_CHAIN={info.url}[/bold]")
+
+
+@app.command("status")
+def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Is the devnet running, where, at which block."""
+    from agora.devnet.manager import Devnet
+
+    info = Devnet(get_state(ctx).settings.home).status()
+    if json_:
+        emit_json(info.to_json())
+        return
+    if not info.running:
+        out.print("devnet: not running (start it with `agora devnet up`)")
+        return
+    out.print(kv_table("devnet running", [
+        ("http", info.url), ("chain id", info.chain_id), ("block", info.block),
+        ("pid", info.pid), *[(f"contract {k}", v) for k, v in (info.contracts or {}).items()],
+    ]))
+
+
+@app.command("down")
+def down(
+    ctx: typer.Context,
+    reset: Annotated[bool, typer.Option("--reset", help="Also delete the chain's state.")] = False,
+) -> None:
+    """Stop the devnet; its state is kept for the next `up` unless --reset."""
+    from agora.devnet.manager import Devnet
+
+    dn = Devnet(get_state(ctx).settings.home)
+    if reset:
+        dn.reset()
+        out.print("devnet stopped and its state deleted")
+        return
+    out.print("devnet stopped; `agora devnet up` resumes it" if dn.down()
+              else "devnet: not running")

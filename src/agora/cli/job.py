@@ -1,0 +1,167 @@
+"""``agora job …``: compute jobs from the command line (submit, follow, fetch verified results),
+and the compute chapter of ``agora demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agora.cli.options import JsonOpt, blob_arg, describe_output, get_state, sub_app, warn_embedded
+from agora.cli.output import emit_json, kv_table, note, out
+
+if TYPE_CHECKING:
+    from agora.compute import Job, JobInfo
+
+__all__ = ["app", "list_jobs", "print_demo_chapter", "result", "status", "submit"]
+
+app = sub_app("Compute jobs: submit, follow, fetch verified results.")
+
+
+def _wait(job: Job, quiet: bool) -> JobInfo:
+    if quiet:
+        return job.wait()
+    with out.status(f"job {job.id}: waiting") as progress:
+        return job.wait(on_progress=lambda i: progress.update(f"job {job.id}: {i.state.label}"))
+
+
+@app.command("submit")
+def submit(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Option("--kind", "-k", help="Workload kind (onnx-classify, embed-minilm, "
+                                      "train-digits) or its id.")],
+    inputs: Annotated[list[str], typer.Option("--input", "-i", help="Input file or CID; repeat it for a "
+                                              "batch (one job record, one Merkle root).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model file or CID (none for "
+                                              "embed-minilm and train-digits).")] = None,
+    policy: Annotated[str, typer.Option("--policy", "-p", help="none, audit:<p> or replicate:<k>.")] = "audit:0.1",
+    price: Annotated[str, typer.Option("--price", help="Price offered per work unit, in tokens.")] = "0.001",
+    duration: Annotated[int, typer.Option("--duration", help="Seconds until the job's deadline.")] = 3600,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the result.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Post a job with its payment escrowed; the contract assigns providers."""
+    from agora.compute.market import Policy
+    from agora.compute.views import build_job_view
+    from agora.units import parse_amount
+
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    pol = Policy.parse(policy)
+    model_cid = blob_arg(client, model) if model else client.storage.put(b"")
+    cids = [blob_arg(client, i) for i in inputs]
+    data: str | list[bytes] = cids[0] if len(cids) == 1 else [client.storage.get(c) for c in cids]
+    kind_arg: int | str = int(kind) if kind.strip().isdigit() else kind
+    job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=parse_amount(price),
+                                duration=duration)
+    info = job.status()
+    if wait:
+        info = _wait(job, json_)
+    row = build_job_view(info) | {"post_tx": job.post_tx}
+    if json_:
+        emit_json(row)
+        return
+    out.print(kv_table(f"job {job.id}", [(k, v) for k, v in row.items() if v not in (None, [])]))
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(help="The job id.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is settled or refunded.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Where a job stands, who works on it, what was agreed."""
+    from agora.compute.views import build_job_view, build_reveal_view
+
+    client = get_state(ctx).client
+    job = client.compute.job(job_id)
+    info = _wait(job, json_) if wait else job.status()
+    row = build_job_view(info)
+    row["reveals"] = [build_reveal_view(r) for r in job.revealed()]
+    if json_:
+        emit_json(row)
+        return
+    out.print(kv_table(f"job {job_id}", [(k, v) for k, v in row.items() if k != "reveals" and v is not None]))
+    for r in row["reveals"]:
+        out.print(f"  revealed by {r['provider']}: {r['digest'][:18]}… → {r['result_cid']}")
+
+
+@app.command("result")
+def result(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(help="The job id.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result here.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Fetch a finished job's result and check it against the digest agreed on chain."""
+    client = get_state(ctx).client
+    job = client.compute.job(job_id)
+    verified = job.result()
+    blobs = verified if isinstance(verified, list) else [verified]
+    if output is not None:
+        data = blobs[0] if len(blobs) == 1 else b"".join(blobs)
+        output.write_bytes(data)
+        note(f"wrote {len(data)} bytes to {output}")
+    decoded = [describe_output(b) for b in blobs]
+    if json_:
+        emit_json({"id": job_id, "verified": True, "items": decoded})
+        return
+    out.print(f"job {job_id}: result verified against the on-chain digest ({len(blobs)} item(s))")
+    for d in decoded[:10]:
+        out.print(f"  {d}")
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    mine: Annotated[bool, typer.Option("--mine", help="Only jobs you posted.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="How many of the newest to show.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """The newest jobs on this market."""
+    from rich.table import Table
+
+    from agora.compute.views import build_job_view
+
+    client = get_state(ctx).client
+    rows = [build_job_view(info) for info in client.compute.fetch_jobs(limit, mine=mine)]
+    if json_:
+        emit_json(rows)
+        return
+    t = Table("id", "state", "policy", "providers", "pay (wei)", title="jobs", title_justify="left")
+    for r in rows:
+        t.add_row(str(r["id"]), r["state"], r["policy"], str(len(r["providers"])), str(r["pay_wei"]))
+    out.print(t)
+
+
+def print_demo_chapter(c: dict[str, Any], symbol: str, number: int) -> None:
+    """Print the compute chapter of ``agora demo`` (``agora.compute.demo``'s summary) as chapter ``number``."""
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    out.print(f"\n[bold]{number}. the compute market[/bold] — three staked providers, one dishonest; "
+              f"{len(c['jobs'])} jobs of the real ONNX digits classifier")
+    jt = Table("job", "policy", "assigned to", "verification", box=None, pad_edge=False)
+    for j in c["jobs"]:
+        how = ("tie-break: majority of three" if j["tie_break"] else "audited: re-executed, digests compared"
+               if j["audited"] else "replicated: majority digest" if j["policy"].startswith("replicate")
+               else "not drawn for audit" if j["policy"].startswith("audit") else "reputation only")
+        jt.add_row(str(j["id"]), j["policy"], ", ".join(p.split(" (")[0] for p in j["providers"]), how)
+    out.print(jt)
+    pt = Table("provider", "jobs", "earned", "slashed", "stake now", "reputation", box=None, pad_edge=False)
+    for p in c["providers"]:
+        pt.add_row(p["name"], str(p["jobs"]), format_amount(p["earned_wei"], symbol=symbol),
+                   format_amount(p["slashed_wei"], symbol=symbol), format_amount(p["stake_wei"], symbol=symbol),
+                   f"{p['reputation'] / 100:.1f}%")
+    out.print(pt)
+    r = c["reconciled"]
+    out.print(kv_table("", [
+        ("results verified", f"{c['results_verified']} of {len(c['jobs'])} against the on-chain digest"),
+        ("cheater caught", f"slashed {c['slashes']} times (audits, tie-breaks, replication)"),
+        ("reconciled", f"market holds {format_amount(r['market_balance_wei'], symbol=symbol)} = escrows + owed; "
+                       "registry holds exactly the stakes; balances add up to the supply, to the wei"),
+    ]))

@@ -1,0 +1,174 @@
+"""``agora provider …``: sell compute from the command line (register, run the daemon, get paid)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from agora.cli.options import (
+    JsonOpt,
+    acting_signer,
+    address_arg,
+    get_state,
+    need_lasting_chain,
+    stop_on_signals,
+    sub_app,
+    warn_embedded,
+)
+from agora.cli.output import emit_json, kv_table, note, out
+from agora.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agora.storage import Storage
+
+__all__ = ["app", "register", "run", "status", "unbond", "withdraw", "withdraw_stake"]
+
+app = sub_app("Sell compute: register, run the daemon, get paid.")
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated workload kinds served.")] =
+    "onnx-classify,embed-minilm,train-digits",
+    stake: Annotated[str, typer.Option("--stake", help="Tokens to stake (at least the minimum).")] = "1000",
+    price: Annotated[str, typer.Option("--price", help="Lowest price per work unit, in tokens.")] = "0.001",
+    json_: JsonOpt = False,
+) -> None:
+    """Stake and declare the workloads you serve; the market then assigns you jobs."""
+    from agora.compute.market import Market
+    from agora.compute.views import build_provider_view, get_kind_ids
+    from agora.units import parse_amount
+
+    st = get_state(ctx)
+    client = st.client
+    warn_embedded(st)
+    market = Market(client.deployment)
+    receipt = market.register(client.require_signer(), kinds=get_kind_ids(kinds), price=parse_amount(price),
+                              stake=parse_amount(stake))
+    info = market.provider(client.address)
+    data = build_provider_view(info) | {"tx": receipt.tx_hash}
+    if json_:
+        emit_json(data)
+    else:
+        out.print(kv_table(f"provider {client.address} registered", list(data.items())))
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="Provider (default: your account).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Stake, reputation, what the market owes, and the local daemon's progress."""
+    from agora.compute.market import Market
+    from agora.compute.views import fetch_provider_view
+
+    st = get_state(ctx)
+    client = st.client
+    who = address_arg(client, address)
+    data = fetch_provider_view(Market(client.deployment), who, st.settings.home)
+    if json_:
+        emit_json(data)
+    else:
+        out.print(kv_table(f"provider {data['address']}", list(data.items())))
+
+
+@app.command("withdraw")
+def withdraw(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Withdraw what the market owes you (payments, refunds, slash shares)."""
+    from agora.compute.market import Market
+
+    st = get_state(ctx)
+    client = st.client
+    market = Market(client.deployment)
+    if client.signer is None:
+        raise ConfigError("no account configured")
+    amount = market.withdraw(client.signer)
+    if json_:
+        emit_json({"withdrawn_wei": amount})
+    else:
+        out.print(f"withdrew {amount} wei" if amount else "nothing is owed to you")
+
+
+@app.command("unbond")
+def unbond(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(help="Tokens of stake to unbond.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Start unbonding stake; it stays slashable until the delay is over."""
+    from agora.compute.market import Market
+    from agora.units import parse_amount
+
+    client = get_state(ctx).client
+    market = Market(client.deployment)
+    receipt = market.registry.unbond(parse_amount(amount), sender=client.signer)
+    info = market.provider(client.address)
+    data = {"unbonding_wei": info.unbonding, "unlock_at": info.unbond_at, "tx": receipt.tx_hash}
+    emit_json(data) if json_ else out.print(kv_table("unbonding", list(data.items())))
+
+
+@app.command("withdraw-stake")
+def withdraw_stake(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Take back unbonded stake once the unbonding delay is over."""
+    from agora.compute.market import Market
+
+    client = get_state(ctx).client
+    market = Market(client.deployment)
+    amount = market.provider(client.address).unbonding
+    receipt = market.registry.withdraw_stake(sender=client.signer)
+    data = {"withdrawn_wei": amount, "tx": receipt.tx_hash}
+    emit_json(data) if json_ else out.print(f"withdrew {amount} wei of stake")
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Jobs run at once.")] = 2,
+    serve: Annotated[str | None, typer.Option("--serve", help="Serve result blobs at HOST:PORT.")] = None,
+    from_block: Annotated[int | None, typer.Option("--from-block", help="First block to read on a fresh "
+                                                    "start (default: the protocol's deployment).")] = None,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between rounds.")] = 0.2,
+) -> None:
+    """Run the provider daemon until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
+    import logging
+    import sys
+
+    from agora.compute.market import Market
+    from agora.compute.provider import ProviderDaemon, daemon_db_path
+
+    st = get_state(ctx)
+    client = st.client
+    need_lasting_chain(client, "the provider daemon")
+    signer = acting_signer(client)
+    market = Market(client.deployment)
+    if not market.provider(signer.address).registered:
+        raise ConfigError(f"{signer.address} is not a registered provider",
+                          hint="register first with `agora provider register`")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    daemon = ProviderDaemon(market, signer, client.storage, daemon_db_path(st.settings.home, signer.address),
+                            concurrency=concurrency, start_block=from_block, poll_interval=poll)
+    if serve:
+        _serve_blobs(client.storage, serve)
+    stop_on_signals(daemon.stop)
+    daemon.run()
+
+
+def _serve_blobs(storage: Storage, where: str) -> None:
+    """Serve ``storage``'s local blobs at ``where`` (HOST:PORT) from a background thread."""
+    import uvicorn
+
+    from agora.storage.server import create_app
+
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--serve wants HOST:PORT, not {where!r}")
+    server = uvicorn.Server(uvicorn.Config(create_app(storage.local), host=host, port=int(port),
+                                           log_level="warning"))
+    # uvicorn (>= 0.30) takes signals only in the main thread, so SIGINT/SIGTERM stay the daemon's
+    threading.Thread(target=server.run, daemon=True, name="agora-blobs").start()
+    note(f"serving result blobs at http://{where}/blobs")
+

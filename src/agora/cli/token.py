@@ -1,0 +1,62 @@
+"""``agora token …``: the payment and stake token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agora.cli.options import JsonOpt, address_arg, get_state, sub_app, warn_embedded
+from agora.cli.output import emit_json, out
+from agora.errors import ConfigError
+
+__all__ = ["app", "balance", "transfer"]
+
+app = sub_app("The payment and stake token.")
+
+
+@app.command("balance")
+def balance(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="Whose balance (default: yours).",
+                                                  show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Token balance of an address."""
+    from agora.units import format_amount
+
+    client = get_state(ctx).client
+    who = address_arg(client, address)
+    bal = client.token.balanceOf(who)
+    if json_:
+        emit_json({"address": who, "balance_wei": bal})
+    else:
+        out.print(f"{who}: {format_amount(bal, symbol='AGR')}")
+
+
+@app.command("transfer")
+def transfer(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Argument(help="Recipient address.")],
+    amount: Annotated[str, typer.Argument(help="Amount in AGR (e.g. 1.5) or base units (250wei).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Send tokens from your account."""
+    from eth_utils import is_address
+
+    from agora.units import format_amount, parse_amount
+
+    st = get_state(ctx)
+    if not is_address(to):
+        raise ConfigError(f"{to!r} is not an address")
+    value = parse_amount(amount)
+    client = st.client
+    warn_embedded(st)
+    receipt = client.token.transfer(to, value, sender=client.signer)
+    data = {"from": client.address, "to": to, "amount_wei": value, "tx": receipt.tx_hash,
+            "gas_used": receipt.gas_used}
+    if json_:
+        emit_json(data)
+    else:
+        out.print(f"sent {format_amount(value, symbol='AGR')} to {to} "
+                  f"(tx {receipt.tx_hash}, {receipt.gas_used:,} gas)")
