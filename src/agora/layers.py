@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ArgsFn",
+    "WiringFn",
     "ContractSpec",
     "DemoContext",
     "Layer",
