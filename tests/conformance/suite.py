@@ -98,6 +98,13 @@ class ChainConformance:
         assert token.balanceOf(b, block=block) == 0
         assert token.balanceOf(b) == 5
 
+    def test_an_account_without_funds_can_call_views(self, chain: Chain, token: Contract) -> None:
+        nobody = signer_from_key(Account.create().key)
+        assert token.balanceOf(nobody.address, sender=nobody) == 0
+        chain.default_signer = nobody  # calls come from the default account
+        assert token.totalSupply() == SUPPLY
+        assert chain.call_raw(token.address, token.decimals.encode()) == (18).to_bytes(32, "big")
+
     def test_wrong_argument_types_are_a_config_error(self, token: Contract) -> None:
         with pytest.raises(ConfigError, match="address"):
             token.transfer("0x12", 1)

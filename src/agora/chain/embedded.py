@@ -1,11 +1,16 @@
 """The embedded backend: py-evm in this process, through web3's EthereumTesterProvider.
 
-One change to eth-tester's py-evm backend: a failed ``eth_call`` keeps the EVM's
-error (py-evm's ``Revert``, whose argument is the raw revert data) as the cause of
-the ``TransactionFailed`` it raises. eth-tester itself turns the data into text
-(the decoded ``Error(string)``, else the ``repr`` of the bytes), from which a
-custom error or a panic cannot be told apart reliably; with the cause kept,
-:func:`agora.chain.reverts.revert_data` reads the same bytes a node returns.
+Two changes to eth-tester's ``eth_call``, both to behave as a node does:
+
+* a failed call keeps the EVM's error (py-evm's ``Revert``, whose argument is the
+  raw revert data) as the cause of the ``TransactionFailed`` it raises. eth-tester
+  itself turns the data into text (the decoded ``Error(string)``, else the ``repr``
+  of the bytes), from which a custom error or a panic cannot be told apart
+  reliably; with the cause kept, :func:`agora.chain.reverts.revert_data` reads the
+  same bytes a node returns;
+* a call without a fee costs its sender nothing, so an account without funds can
+  call views. eth-tester charges a default fee of 1 gwei a gas (up to the block's
+  gas limit), which such an account cannot pay.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from eth.exceptions import VMError
 from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.backends.pyevm.main import EVMSpoofTransaction, _execute_and_revert_transaction
+from eth_tester.backends.pyevm.main import EVMSpoofTransaction, _get_vm_for_block_number
 from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, Web3
 
@@ -36,9 +41,19 @@ class _Backend(PyEVMBackend):  # type: ignore[misc]  # eth-tester ships no type 
         EVM's error (``Revert(data)``, ``OutOfGas``…) as the cause."""
         tx = dict(transaction)
         tx.setdefault("gas", self._max_available_gas())
+        state = _get_vm_for_block_number(self.chain, block_number).state
+        if not any(key in tx for key in ("gas_price", "max_fee_per_gas", "max_priority_fee_per_gas")):
+            tx.update(max_fee_per_gas=state.base_fee, max_priority_fee_per_gas=0)
         unsigned = self._get_normalized_and_unsigned_evm_transaction(tx, block_number)
         spoofed = EVMSpoofTransaction(unsigned, from_=transaction["from"])
-        computation = _execute_and_revert_transaction(self.chain, spoofed, block_number)
+        snapshot = state.snapshot()
+        try:
+            # lend the sender the fee that py-evm takes up front: the call costs it nothing,
+            # and the contract sees the sender's own balance, as on a node
+            state.delta_balance(spoofed.sender, spoofed.gas * state.get_gas_price(spoofed))
+            computation = state.apply_transaction(spoofed)
+        finally:
+            state.revert(snapshot)
         if computation.is_error:
             error = computation.error
             raise TransactionFailed(str(error)) from error
