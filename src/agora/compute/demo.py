@@ -102,7 +102,7 @@ def run_compute_chapter(
             d.close(grace=5)
 
         step("checking every result against the chain")
-        rows = []
+        rows: list[dict[str, Any]] = []
         results_ok = 0
         for j in jobs:
             info = j.status()
@@ -135,16 +135,16 @@ def run_compute_chapter(
         _check(owed == expected, "each provider is owed exactly the pay of the jobs it got right, less the fee")
         withdrawn = {a: market.withdraw(s) for s, a in [(p, p.address) for p in providers]}
         market.withdraw(requester)
-        prov_rows = []
+        prov_rows: list[dict[str, Any]] = []
         for p in providers:
-            info = market.provider(p.address)
+            record = market.provider(p.address)
             bal = token.balanceOf(p.address)
             _check(bal == balances0[p.address] + withdrawn[p.address], f"{names[p.address]} received what it was owed")
             prov_rows.append({
                 "name": names[p.address], "address": p.address,
                 "jobs": sum(1 for r in rows if names[p.address] in r["providers"]),
                 "earned_wei": withdrawn[p.address], "slashed_wei": slashed_by_provider.get(p.address, 0),
-                "stake_wei": info.stake, "reputation": info.reputation, "active": info.active,
+                "stake_wei": record.stake, "reputation": record.reputation, "active": record.active,
             })
         honest_earned = [r["earned_wei"] for r in prov_rows[:-1]]
         _check(all(e > 0 for e in honest_earned), "every honest provider was paid")

@@ -115,7 +115,7 @@ def verify_result(storage: Storage, result_cid: str, digest: bytes, items: int =
     well_formed = isinstance(entries, list) and len(entries) == items and all(
         isinstance(e, dict) and isinstance(e.get("cid"), str) and isinstance(e.get("digest"), str) for e in entries
     )
-    if not well_formed:
+    if not well_formed or not isinstance(entries, list):  # the second test only tells mypy what the first knows
         raise ResultMismatch(f"the result {result_cid} is not a manifest of {items} items")
     outputs, digests = [], []
     for e in entries:

@@ -246,8 +246,14 @@ class Market:
 
     def provider(self, address: str) -> ProviderInfo:
         """The registry's record of ``address``."""
-        v = self.registry.provider(to_checksum_address(address))
-        return ProviderInfo(to_checksum_address(address), *v[:8], bytes(v[8]))
+        stake, unbonding, unbond_at, price, reputation, kinds, active, registered, metadata = self.registry.provider(
+            to_checksum_address(address)
+        )
+        return ProviderInfo(
+            address=to_checksum_address(address), stake=int(stake), unbonding=int(unbonding),
+            unbond_at=int(unbond_at), price=int(price), reputation=int(reputation), kinds=int(kinds),
+            active=bool(active), registered=bool(registered), metadata=bytes(metadata),
+        )
 
     def owed(self, address: str) -> int:
         """What the market owes ``address`` (withdrawable)."""
