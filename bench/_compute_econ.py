@@ -44,7 +44,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
-from agora.chain import Chain, Receipt, Signer, connect
+from agora.chain import Chain, Signer, TxReceipt, connect
 from agora.compute import Market
 from agora.compute.adversaries import cheats_on
 from agora.compute.layer import COMPUTE_PARAMS
@@ -132,7 +132,7 @@ def _address(word: bytes) -> str:
     return to_checksum_address(word[12:])
 
 
-def _logs(receipts: list[Receipt], name: str) -> list[tuple[int, str, bytes]]:
+def _logs(receipts: list[TxReceipt], name: str) -> list[tuple[int, str, bytes]]:
     """(first indexed word as an int, second as an address or "", data) of every ``name``
     event of the market in ``receipts``."""
     out = []
@@ -268,7 +268,7 @@ class _Run:
     def tx(self, fn: str, gas: int, *args: Any) -> dict[str, Any]:
         return {"to": self.w.market.address, "data": _calldata(fn, *args), "gas": gas}
 
-    def send_all(self, txs: list[tuple[Signer, dict[str, Any]]]) -> list[Receipt]:
+    def send_all(self, txs: list[tuple[Signer, dict[str, Any]]]) -> list[TxReceipt]:
         """Submit every transaction (several accounts, in this order), mine them in one block,
         return the receipts."""
         pend = [(s, self.w.chain.sender(s).submit(tx)) for s, tx in txs]
@@ -281,7 +281,7 @@ class _Run:
             if not sum(x.settle() for x in senders.values()):
                 time.sleep(0.002)
         for _, p in pend:
-            if not isinstance(p.outcome, Receipt):
+            if not isinstance(p.outcome, TxReceipt):
                 raise p.outcome  # type: ignore[misc]
         return [p.outcome for _, p in pend]  # type: ignore[misc]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from agora.chain import Receipt, Signer, connect
+from agora.chain import Signer, TxReceipt, connect
 from agora.chain.merkle import merkle_root
 from agora.compute import JobSpec, Market, Policy
 from agora.compute.market import commitment
@@ -71,10 +71,10 @@ class _Lab:
         self.chain.mine(1)
         return self.m.is_audited(job_id)
 
-    def commit(self, job_id: int, who: str, digest: bytes) -> Receipt:
+    def commit(self, job_id: int, who: str, digest: bytes) -> TxReceipt:
         return self.m.commit(job_id, digest, self.salt(job_id, who), self.by_addr[who])
 
-    def reveal(self, job_id: int, who: str, digest: bytes) -> Receipt:
+    def reveal(self, job_id: int, who: str, digest: bytes) -> TxReceipt:
         return self.m.reveal(job_id, digest, cid_for(digest), self.salt(job_id, who), self.by_addr[who])
 
     def lifecycle(self, spec: JobSpec, sender: Signer | None = None, digest: bytes | None = None) -> dict[str, Any]:
@@ -171,7 +171,7 @@ class _Lab:
         all_in = (posted.gas_used + commit_gas + reveal_gas + audit_gas) / n
         return {"per_job": per_job, "all_in": all_in, "audited": len(audited), "post_many": posted.gas_used}
 
-    def _reveal_many(self, who: str, js: list[int]) -> Receipt:
+    def _reveal_many(self, who: str, js: list[int]) -> TxReceipt:
         ds = [self.digest(j) for j in js]
         return self.m.contract.reveal_many(
             js, ds, [cid_to_bytes32(cid_for(d)) for d in ds], [self.salt(j, who) for j in js],

@@ -14,7 +14,7 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
-from agora.chain import Contract, Receipt, Signer, sign_permit
+from agora.chain import Contract, Signer, TxReceipt, sign_permit
 from agora.errors import ConfigError
 from agora.protocol import Deployment
 from agora.storage import cid_to_bytes32
@@ -274,7 +274,7 @@ class Market:
         if self.token.allowance(owner.address, spender) < amount:
             self.token.approve(spender, 2**256 - 1, sender=owner)
 
-    def post(self, specs: list[JobSpec], sender: Signer) -> tuple[list[int], Receipt]:
+    def post(self, specs: list[JobSpec], sender: Signer) -> tuple[list[int], TxReceipt]:
         """Post jobs (one transaction; ``post_many`` for several); return their ids."""
         if not specs:
             raise ConfigError("nothing to post")
@@ -288,12 +288,12 @@ class Market:
         ids = [e["job_id"] for e in self.contract.events_in(receipt, "JobPosted")]
         return ids, receipt
 
-    def deposit(self, amount: int, sender: Signer) -> Receipt:
+    def deposit(self, amount: int, sender: Signer) -> TxReceipt:
         """Put ``amount`` into the sender's market balance, for posting without a transfer per job."""
         self.ensure_allowance(sender, self.contract.address, amount)
         return self.contract.deposit(amount, sender=sender)
 
-    def deposit_with_permit(self, amount: int, sender: Signer, *, valid_for: int = 3_600) -> Receipt:
+    def deposit_with_permit(self, amount: int, sender: Signer, *, valid_for: int = 3_600) -> TxReceipt:
         """Deposit ``amount`` with an EIP-2612 permit signed locally (EIP-712 typed data),
         instead of a separate approval transaction. The token must support EIP-2612 and
         EIP-5267 (``eip712Domain``), as AgoraToken and most stablecoins do."""
@@ -314,14 +314,14 @@ class Market:
             self.contract.withdraw(sender=sender)
         return amount
 
-    def timeout(self, job_id: int, sender: Signer) -> Receipt:
+    def timeout(self, job_id: int, sender: Signer) -> TxReceipt:
         """Move a job whose phase is past its time (anyone may)."""
         return self.contract.timeout(job_id, sender=sender)
 
     # -- provider -------------------------------------------------------------
     def register(
         self, sender: Signer, *, kinds: list[int], price: int, stake: int, metadata: bytes = bytes(32)
-    ) -> Receipt:
+    ) -> TxReceipt:
         """Register ``sender`` as a provider of ``kinds`` at ``price`` per unit with ``stake``."""
         mask = 0
         for k in kinds:
@@ -331,10 +331,10 @@ class Market:
         self.ensure_allowance(sender, self.registry.address, stake)
         return self.registry.register(mask, price, stake, metadata, sender=sender)
 
-    def commit(self, job_id: int, digest: bytes, salt: bytes, sender: Signer) -> Receipt:
+    def commit(self, job_id: int, digest: bytes, salt: bytes, sender: Signer) -> TxReceipt:
         """Commit to ``digest`` for ``job_id``."""
         return self.contract.commit(job_id, commitment(job_id, sender.address, digest, salt), sender=sender)
 
-    def reveal(self, job_id: int, digest: bytes, result_cid: str, salt: bytes, sender: Signer) -> Receipt:
+    def reveal(self, job_id: int, digest: bytes, result_cid: str, salt: bytes, sender: Signer) -> TxReceipt:
         """Reveal a committed result."""
         return self.contract.reveal(job_id, digest, cid_to_bytes32(result_cid), salt, sender=sender)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agora.chain import Receipt, Signer
+from agora.chain import Signer, TxReceipt
 from agora.compute.execution import build_batch_manifest, verify_result
 from agora.compute.market import JobInfo, JobSpec, JobState, Market, Policy
 from agora.errors import AgoraError, ConfigError
@@ -229,7 +229,7 @@ class ComputeClient:
         self.market.job(job_id)  # raises if there is none
         return Job(job_id, self)
 
-    def push(self, info: JobInfo) -> Receipt | None:
+    def push(self, info: JobInfo) -> TxReceipt | None:
         """Call ``timeout`` on a job whose current phase is overdue; None if it is not."""
         now = max(self.market.chain.timestamp(), int(time.time()))
         due = info.deadline if info.state == JobState.COMMITTED else info.mark

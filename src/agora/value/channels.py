@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from agora.chain import Contract, Receipt, Signer, sign_permit
+from agora.chain import Contract, Signer, TxReceipt, sign_permit
 from agora.chain.eip712 import Domain
 from agora.errors import ConfigError
 from agora.protocol import Deployment
@@ -125,7 +125,7 @@ class ClosedChannel:
     id: int
     payer: str
     refund: int
-    tx: Receipt
+    tx: TxReceipt
 
 
 def validate_closable(info: ChannelInfo, now: int, chain_id: int) -> None:
@@ -192,7 +192,7 @@ class Channels:
     def open(
         self, model_id: int, deposit: int, expiry: int, sender: Signer, *, signer: str | None = None,
         permit: bool = False,
-    ) -> tuple[int, Receipt]:
+    ) -> tuple[int, TxReceipt]:
         """Open a channel to ``model_id`` with ``deposit``, until ``expiry`` (unix time).
         ``permit``: one transaction with an EIP-2612 permit instead of an approval."""
         key = to_checksum_address(signer) if signer else "0x" + "00" * 20
@@ -209,16 +209,16 @@ class Channels:
         (event,) = self.contract.events_in(receipt, "ChannelOpened")
         return int(event.args["channel_id"]), receipt
 
-    def top_up(self, channel_id: int, amount: int, sender: Signer) -> Receipt:
+    def top_up(self, channel_id: int, amount: int, sender: Signer) -> TxReceipt:
         """Add ``amount`` to the channel's deposit."""
         self._ensure_allowance(sender, amount)
         return self.contract.top_up(channel_id, amount, sender=sender)
 
-    def extend(self, channel_id: int, expiry: int, sender: Signer) -> Receipt:
+    def extend(self, channel_id: int, expiry: int, sender: Signer) -> TxReceipt:
         """Move the channel's expiry to ``expiry``."""
         return self.contract.extend(channel_id, expiry, sender=sender)
 
-    def close(self, channel_id: int, sender: Signer) -> Receipt:
+    def close(self, channel_id: int, sender: Signer) -> TxReceipt:
         """After the expiry: take back what was never claimed."""
         return self.contract.close(channel_id, sender=sender)
 
@@ -236,12 +236,12 @@ class Channels:
             self.token.approve(self.address, 2**256 - 1, sender=owner)
 
     # -- service ----------------------------------------------------------------
-    def claim(self, cheque: Cheque, sender: Signer) -> Receipt:
+    def claim(self, cheque: Cheque, sender: Signer) -> TxReceipt:
         """Settle one cheque."""
         v, r, s = cheque.vrs()
         return self.contract.claim(cheque.channel_id, cheque.nonce, cheque.amount, v, r, s, sender=sender)
 
-    def claim_many(self, cheques: list[Cheque], sender: Signer) -> list[Receipt]:
+    def claim_many(self, cheques: list[Cheque], sender: Signer) -> list[TxReceipt]:
         """Settle many cheques, :data:`MAX_CLAIM_BATCH` per transaction, sorted by channel."""
         if not cheques:
             raise ConfigError("no cheques to claim")
@@ -252,7 +252,7 @@ class Channels:
         ]
         return self.chain.sender(sender).send_many(txs)
 
-    def distribute(self, model_id: int, sender: Signer) -> Receipt:
+    def distribute(self, model_id: int, sender: Signer) -> TxReceipt:
         """Split ``model_id``'s pot into its recipients' balances."""
         return self.contract.distribute(model_id, sender=sender)
 

@@ -12,7 +12,7 @@ import httpx
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agora.chain import Contract, Receipt, Signer
+from agora.chain import Contract, Signer, TxReceipt
 from agora.errors import ConfigError, Reverted, StorageError
 from agora.protocol import Deployment
 from agora.storage import Storage, bytes32_to_cid, cid_digest, cid_for
@@ -227,7 +227,7 @@ class Registration:
     model_id: int
     card: ModelCard
     info: ModelInfo
-    tx: Receipt
+    tx: TxReceipt
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ class ModelRegistry:
     def register(
         self, card: ModelCard, sender: Signer, *, split: list[Share], datasets: list[int] = (),  # type: ignore[assignment]
         jobs: list[int] = (), parent: int = 0, uri: str | None = None,  # type: ignore[assignment]
-    ) -> tuple[int, Receipt]:
+    ) -> tuple[int, TxReceipt]:
         """Store the card, register the model (or a new version of ``parent``); return its id."""
         validate_split(split)
         data = card.to_bytes()
@@ -352,7 +352,7 @@ class ModelRegistry:
         """The key that serves the model and signs its receipts."""
         return to_checksum_address(self.contract.service_of(model_id))
 
-    def set_service(self, model_id: int, service: str, sender: Signer) -> Receipt:
+    def set_service(self, model_id: int, service: str, sender: Signer) -> TxReceipt:
         """Name the serving key (the owner's key can then stay offline); ConfigError for an
         unknown model."""
         self.validate_exists(model_id)
@@ -361,7 +361,7 @@ class ModelRegistry:
     def verify_receipt(
         self, doc: dict[str, Any], *, inputs: Any = None, output: Any = None,
     ) -> CheckedReceipt:
-        """Check a receipt in its JSON form (:meth:`Receipt.to_json`): for this registry (if it
+        """Check a receipt in its JSON form (:meth:`agora.value.Receipt.to_json`): for this registry (if it
         names its domain), signed by the model's current service key, for its registered weights,
         and for ``inputs`` and ``output`` when given. :class:`ReceiptError` if it does not check out."""
         receipt = CallReceipt.from_json(doc)
