@@ -90,7 +90,7 @@ class Layer:
 
     Attributes:
         name: the layer's name (``"compute"``); also the key of its demo chapter's summary.
-        summary: one line for people (``agora layers``, docs).
+        summary: one line for people (docs, help texts).
         contracts: its contracts in deployment order.
         requires: the layers whose contracts must be deployed before this one's.
         wiring: transactions to send as the deployer once everything is deployed (idempotent:
