@@ -50,18 +50,18 @@ exports: (ownable.owner, ownable.transfer_ownership, ownable.renounce_ownership)
 
 from ethereum.ercs import IERC20
 
+# @dev EIP-2612 `permit`, for `deposit_with_permit` (snekmate's interface).
+from snekmate.tokens.interfaces import IERC20Permit
 
-interface IERC20Permit:
-    def permit(owner: address, spender: address, amount: uint256, deadline: uint256, v: uint8, r: bytes32, s: bytes32): nonpayable
+# @dev BPS, the masks of the packed words, MAX_KINDS and MAX_EXCLUDE
+# (constants only: no state, nothing to initialise).
+from ..common import constants
 
+# @dev Checked token movements (`_transfer_in`, `_transfer_out`); no state.
+from ..common import transfers
 
-interface IProviderRegistry:
-    def draw(kind: uint256, max_price: uint256, seed: uint256, excl_idx: DynArray[uint256, 16], excl_w: DynArray[uint256, 16]) -> (address, uint256, uint256): view
-    def exclusion(kind: uint256, who: address) -> (uint256, uint256): view
-    def reward(who: address): nonpayable
-    def penalize(who: address): nonpayable
-    def slash(who: address, bps: uint256) -> uint256: nonpayable
-    def is_market(market: address) -> bool: view
+# @dev The registry's draw and scoring, as `ProviderRegistry` implements them.
+from ..common import IProviderRegistry
 
 
 # --- policies and states ------------------------------------------------
@@ -81,19 +81,8 @@ ST_SETTLED: constant(uint256) = 8
 ST_REFUNDED: constant(uint256) = 9
 
 MAX_K: constant(uint256) = 7
-MAX_EXCLUDE: constant(uint256) = 16
-MAX_KINDS: constant(uint256) = 16
 MAX_BATCH: constant(uint256) = 128
 MAX_PROOF: constant(uint256) = 32
-BPS: constant(uint256) = 10_000
-MASK160: constant(uint256) = (1 << 160) - 1
-MASK96: constant(uint256) = (1 << 96) - 1
-MASK80: constant(uint256) = (1 << 80) - 1
-MASK128: constant(uint256) = (1 << 128) - 1
-MASK64: constant(uint256) = (1 << 64) - 1
-MASK32: constant(uint256) = (1 << 32) - 1
-MASK16: constant(uint256) = (1 << 16) - 1
-MASK8: constant(uint256) = (1 << 8) - 1
 
 
 struct Job:
@@ -199,7 +188,7 @@ event Deposited:
     account: indexed(address)
     amount: uint256
 
-event Withdrawal:
+event Withdrawn:
     account: indexed(address)
     amount: uint256
 
@@ -214,7 +203,7 @@ event ParamsChanged:
 
 
 # --- storage ---------------------------------------------------------------
-token: public(immutable(address))
+token: public(immutable(IERC20))
 registry: public(immutable(IProviderRegistry))
 # Parameters, packed so that a job's hot path reads one word each:
 #   _p1: treasury(160) | fee_bps(16) | slash_bps(16) | harmed_bps(16) | max_replacements(8)
@@ -259,7 +248,7 @@ def __init__(
     """
     ownable.__init__()
     assert token_ != empty(address) and treasury_ != empty(address) and registry_ != empty(address), "ComputeMarket: zero address"
-    token = token_
+    token = IERC20(token_)
     registry = IProviderRegistry(registry_)
     self._p1 = convert(treasury_, uint256)
     self._set_params(min_fee_, fee_bps_, slash_bps_, harmed_bps_, commit_window_, reveal_window_, 2)
@@ -304,8 +293,8 @@ def set_treasury(treasury_: address):
     assert treasury_ != empty(address), "ComputeMarket: zero address"
     c: uint256 = self._counter
     self._owed[self._treasury()] += c >> 64
-    self._counter = c & MASK64
-    self._p1 = (self._p1 & ~MASK160) | convert(treasury_, uint256)
+    self._counter = c & constants.MASK64
+    self._p1 = (self._p1 & ~constants.MASK160) | convert(treasury_, uint256)
 
 
 @internal
@@ -313,12 +302,12 @@ def _set_params(
     min_fee_: uint256, fee_bps_: uint256, slash_bps_: uint256, harmed_bps_: uint256,
     commit_window_: uint256, reveal_window_: uint256, max_replacements_: uint256,
 ):
-    assert fee_bps_ <= 2_000 and slash_bps_ <= BPS and harmed_bps_ <= BPS, "ComputeMarket: bad bps"
+    assert fee_bps_ <= 2_000 and slash_bps_ <= constants.BPS and harmed_bps_ <= constants.BPS, "ComputeMarket: bad bps"
     assert commit_window_ > 0 and reveal_window_ > 0, "ComputeMarket: zero window"
     assert commit_window_ <= 30 * 86400 and reveal_window_ <= 30 * 86400, "ComputeMarket: window too long"
     assert max_replacements_ <= 15, "ComputeMarket: too many replacements"
-    assert min_fee_ <= MASK128, "ComputeMarket: fee too large"
-    self._p1 = (self._p1 & MASK160) | fee_bps_ << 160 | slash_bps_ << 176 | harmed_bps_ << 192 | max_replacements_ << 208
+    assert min_fee_ <= constants.MASK128, "ComputeMarket: fee too large"
+    self._p1 = (self._p1 & constants.MASK160) | fee_bps_ << 160 | slash_bps_ << 176 | harmed_bps_ << 192 | max_replacements_ << 208
     self._p2 = min_fee_ | commit_window_ << 128 | reveal_window_ << 160
     log ParamsChanged(
         min_fee=min_fee_, fee_bps=fee_bps_, slash_bps=slash_bps_, harmed_bps=harmed_bps_,
@@ -346,7 +335,7 @@ def min_fee() -> uint256:
     @notice The flat fee per posted job or batch (anti-spam).
     @return The 32-byte fee.
     """
-    return self._p2 & MASK128
+    return self._p2 & constants.MASK128
 
 
 @view
@@ -356,7 +345,7 @@ def fee_bps() -> uint256:
     @notice The protocol fee on every payment, in basis points.
     @return The fee rate.
     """
-    return (self._p1 >> 160) & MASK16
+    return (self._p1 >> 160) & constants.MASK16
 
 
 @view
@@ -366,7 +355,7 @@ def slash_bps() -> uint256:
     @notice The share of stake slashed for a wrong or missing result.
     @return The rate in basis points.
     """
-    return (self._p1 >> 176) & MASK16
+    return (self._p1 >> 176) & constants.MASK16
 
 
 @view
@@ -376,7 +365,7 @@ def harmed_bps() -> uint256:
     @notice The share of a slash paid to the harmed requester.
     @return The rate in basis points.
     """
-    return (self._p1 >> 192) & MASK16
+    return (self._p1 >> 192) & constants.MASK16
 
 
 @view
@@ -386,7 +375,7 @@ def max_replacements() -> uint256:
     @notice Replacements per job before it is refunded.
     @return The limit.
     """
-    return (self._p1 >> 208) & MASK8
+    return (self._p1 >> 208) & constants.MASK8
 
 
 @view
@@ -416,7 +405,7 @@ def job_count() -> uint256:
     @notice How many jobs were ever posted (ids run from 1).
     @return The count.
     """
-    return self._counter & MASK64
+    return self._counter & constants.MASK64
 
 
 @view
@@ -438,19 +427,19 @@ def owed(account: address) -> uint256:
 @internal
 @view
 def _treasury() -> address:
-    return convert(convert(self._p1 & MASK160, uint160), address)
+    return convert(convert(self._p1 & constants.MASK160, uint160), address)
 
 
 @internal
 @view
 def _commit_window() -> uint256:
-    return (self._p2 >> 128) & MASK32
+    return (self._p2 >> 128) & constants.MASK32
 
 
 @internal
 @view
 def _reveal_window() -> uint256:
-    return (self._p2 >> 160) & MASK32
+    return (self._p2 >> 160) & constants.MASK32
 
 
 @internal
@@ -471,7 +460,7 @@ def deposit(amount: uint256):
     @param amount The 32-byte amount.
     """
     assert amount > 0, "ComputeMarket: zero amount"
-    self._pull(msg.sender, amount)
+    transfers._transfer_in(token, msg.sender, amount)
     self._owed[msg.sender] += amount
     log Deposited(account=msg.sender, amount=amount)
 
@@ -488,8 +477,8 @@ def deposit_with_permit(amount: uint256, deadline: uint256, v: uint8, r: bytes32
     @param s The signature's s.
     """
     assert amount > 0, "ComputeMarket: zero amount"
-    extcall IERC20Permit(token).permit(msg.sender, self, amount, deadline, v, r, s)
-    self._pull(msg.sender, amount)
+    extcall IERC20Permit(token.address).permit(msg.sender, self, amount, deadline, v, r, s)
+    transfers._transfer_in(token, msg.sender, amount)
     self._owed[msg.sender] += amount
     log Deposited(account=msg.sender, amount=amount)
 
@@ -506,10 +495,10 @@ def withdraw():
     if msg.sender == self._treasury():
         c: uint256 = self._counter
         amount += c >> 64
-        self._counter = c & MASK64
+        self._counter = c & constants.MASK64
     assert amount > 0, "ComputeMarket: nothing owed"
-    self._push(msg.sender, amount)
-    log Withdrawal(account=msg.sender, amount=amount)
+    transfers._transfer_out(token, msg.sender, amount)
+    log Withdrawn(account=msg.sender, amount=amount)
 
 
 @external
@@ -524,10 +513,10 @@ def post(spec: JobSpec) -> uint256:
     @return The 32-byte job id.
     """
     c: uint256 = self._counter
-    job_id: uint256 = (c & MASK64) + 1
+    job_id: uint256 = (c & constants.MASK64) + 1
     p2: uint256 = self._p2
-    cost: uint256 = self._open(job_id, spec, (p2 >> 128) & MASK32)
-    fee: uint256 = p2 & MASK128
+    cost: uint256 = self._open(job_id, spec, (p2 >> 128) & constants.MASK32)
+    fee: uint256 = p2 & constants.MASK128
     self._counter = (c + 1) + (fee << 64)
     self._charge(msg.sender, cost + fee)
     return job_id
@@ -543,12 +532,12 @@ def post_many(specs: DynArray[JobSpec, MAX_BATCH]) -> uint256:
     """
     assert len(specs) > 0, "ComputeMarket: no jobs"
     c: uint256 = self._counter
-    first: uint256 = (c & MASK64) + 1
+    first: uint256 = (c & constants.MASK64) + 1
     p2: uint256 = self._p2
     cost: uint256 = 0
     for i: uint256 in range(len(specs), bound=MAX_BATCH):
-        cost += self._open(first + i, specs[i], (p2 >> 128) & MASK32)
-    fee: uint256 = p2 & MASK128
+        cost += self._open(first + i, specs[i], (p2 >> 128) & constants.MASK32)
+    fee: uint256 = p2 & constants.MASK128
     self._counter = (c + len(specs)) + ((fee * len(specs)) << 64)
     self._charge(msg.sender, cost + fee * len(specs))
     return first
@@ -672,7 +661,7 @@ def timeout(job_id: uint256):
         self._penalize_stall(staller)
         log Replaced(job_id=job_id, provider=staller, slot=slot)
         repl: address = empty(address)
-        if j.replacements < ((self._p1 >> 208) & MASK8):
+        if j.replacements < ((self._p1 >> 208) & constants.MASK8):
             repl = self._draw_excluding(j, job_id, slot)
         if repl == empty(address):
             if st == ST_AUDIT_COMMIT:
@@ -807,16 +796,16 @@ def _load(job_id: uint256) -> Job:
     a: uint256 = self._job_a[job_id]
     b: uint256 = self._job_b[job_id]
     return Job(
-        requester=convert(convert(a & MASK160, uint160), address),
-        pay=(a >> 160) & MASK80,
+        requester=convert(convert(a & constants.MASK160, uint160), address),
+        pay=(a >> 160) & constants.MASK80,
         kind=(a >> 240) & 15,
         policy=(a >> 244) & 15,
-        provider=convert(convert(b & MASK160, uint160), address),
-        deadline=(b >> 160) & MASK32,
-        mark=(b >> 192) & MASK32,
+        provider=convert(convert(b & constants.MASK160, uint160), address),
+        deadline=(b >> 160) & constants.MASK32,
+        mark=(b >> 192) & constants.MASK32,
         state=(b >> 224) & 15,
         replacements=(b >> 228) & 15,
-        param=(b >> 232) & MASK16,
+        param=(b >> 232) & constants.MASK16,
         revealed=b >> 248,
     )
 
@@ -841,15 +830,15 @@ def _store(job_id: uint256, j: Job):
 
 @internal
 def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
-    assert spec.kind < MAX_KINDS, "ComputeMarket: unknown kind"
+    assert spec.kind < constants.MAX_KINDS, "ComputeMarket: unknown kind"
     assert spec.items > 0 and spec.units >= spec.items, "ComputeMarket: bad units"
     assert spec.duration > commit_window and spec.duration <= 365 * 86400, "ComputeMarket: bad duration"
     pay: uint256 = spec.units * spec.price_per_unit
-    assert pay > 0 and pay <= MASK80, "ComputeMarket: bad price"
+    assert pay > 0 and pay <= constants.MASK80, "ComputeMarket: bad price"
     policy: uint256 = spec.policy
     k: uint256 = 1
     if policy == POLICY_AUDIT:
-        assert spec.param <= BPS, "ComputeMarket: audit rate above 100%"
+        assert spec.param <= constants.BPS, "ComputeMarket: audit rate above 100%"
     elif policy == POLICY_REPLICATE:
         assert spec.param >= 2 and spec.param <= MAX_K, "ComputeMarket: replicas must be 2..7"
         k = spec.param
@@ -867,8 +856,8 @@ def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
     j.param = spec.param
     self._job_a[job_id] = convert(msg.sender, uint256) | pay << 160 | spec.kind << 240 | policy << 244
     # draw k distinct providers willing to work at this price
-    excl_idx: DynArray[uint256, MAX_EXCLUDE] = []
-    excl_w: DynArray[uint256, MAX_EXCLUDE] = []
+    excl_idx: DynArray[uint256, constants.MAX_EXCLUDE] = []
+    excl_w: DynArray[uint256, constants.MAX_EXCLUDE] = []
     seed: uint256 = self._seed(job_id, 0)
     for i: uint256 in range(k, bound=MAX_K):
         who: address = empty(address)
@@ -898,7 +887,7 @@ def _charge(payer: address, total: uint256):
     if bal >= total:
         self._owed[payer] = bal - total
     else:
-        self._pull(payer, total)
+        transfers._transfer_in(token, payer, total)
 
 
 @internal
@@ -1051,7 +1040,7 @@ def _audit_drawn(job_id: uint256, j: Job) -> bool:
     if block.number - j.mark > 256:
         return True   # the commit block's hash is gone: audit rather than let a delay dodge it
     r: uint256 = convert(keccak256(abi_encode(blockhash(j.mark), job_id, "audit")), uint256)
-    return r % BPS < j.param
+    return r % constants.BPS < j.param
 
 
 # ===========================================================================
@@ -1064,12 +1053,12 @@ def _pay_and_close(job_id: uint256, j: Job, digest: bytes32, winners: uint256) -
     escrow: uint256 = j.pay * self._max_execs(j.policy, j.param)
     paid: uint256 = 0
     fee_total: uint256 = 0
-    fee_bps: uint256 = (self._p1 >> 160) & MASK16
+    fee_bps: uint256 = (self._p1 >> 160) & constants.MASK16
     for i: uint256 in range(MAX_K):
         if winners >> i == 0:
             break
         if (winners >> i) & 1 == 1:
-            fee: uint256 = j.pay * fee_bps // BPS
+            fee: uint256 = j.pay * fee_bps // constants.BPS
             self._owed[self._assignee(job_id, j, i)] += j.pay - fee
             fee_total += fee
             paid += j.pay
@@ -1226,7 +1215,7 @@ def _timeout_commits(job_id: uint256, j: Job):
     for i: uint256 in range(k, bound=MAX_K):
         if self._commit[job_id][i] == empty(bytes32):
             missing |= 1 << i
-    if j.replacements >= ((self._p1 >> 208) & MASK8):
+    if j.replacements >= ((self._p1 >> 208) & constants.MASK8):
         if missing == (1 << k) - 1:
             for i: uint256 in range(k, bound=MAX_K):
                 self._penalize_stall(self._assignee(job_id, j, i))
@@ -1241,8 +1230,8 @@ def _timeout_commits(job_id: uint256, j: Job):
         self._store(job_id, j)
         return
     j.replacements += 1
-    excl_idx: DynArray[uint256, MAX_EXCLUDE] = []
-    excl_w: DynArray[uint256, MAX_EXCLUDE] = []
+    excl_idx: DynArray[uint256, constants.MAX_EXCLUDE] = []
+    excl_w: DynArray[uint256, constants.MAX_EXCLUDE] = []
     for i: uint256 in range(k, bound=MAX_K):
         xi: uint256 = 0
         xw: uint256 = 0
@@ -1292,8 +1281,8 @@ def _unit_price_cap() -> uint256:
 def _draw_excluding(j: Job, job_id: uint256, slot: uint256) -> address:
     """A provider of the job's kind that holds none of slots 0..slot (the one being filled
     included); empty if none."""
-    excl_idx: DynArray[uint256, MAX_EXCLUDE] = []
-    excl_w: DynArray[uint256, MAX_EXCLUDE] = []
+    excl_idx: DynArray[uint256, constants.MAX_EXCLUDE] = []
+    excl_w: DynArray[uint256, constants.MAX_EXCLUDE] = []
     for i: uint256 in range(slot + 1, bound=MAX_K):
         who: address = self._assignee(job_id, j, i)
         if who != empty(address):
@@ -1319,8 +1308,8 @@ def _slash(who: address, job_id: uint256, harmed: address):
     between the harmed party and the treasury."""
     if not self._authorised():
         return
-    amount: uint256 = extcall registry.slash(who, ((self._p1 >> 176) & MASK16))
-    to_harmed: uint256 = amount * ((self._p1 >> 192) & MASK16) // BPS
+    amount: uint256 = extcall registry.slash(who, ((self._p1 >> 176) & constants.MASK16))
+    to_harmed: uint256 = amount * ((self._p1 >> 192) & constants.MASK16) // constants.BPS
     if to_harmed > 0:
         self._owed[harmed] += to_harmed
     if amount > to_harmed:
@@ -1353,16 +1342,3 @@ def _penalize_stall(who: address):
 @view
 def _seed(job_id: uint256, salt: uint256) -> uint256:
     return convert(keccak256(abi_encode(block.prevrandao, blockhash(block.number - 1), job_id, salt)), uint256)
-
-
-# ===========================================================================
-# internals: token movements
-# ===========================================================================
-@internal
-def _pull(src: address, amount: uint256):
-    assert extcall IERC20(token).transferFrom(src, self, amount, default_return_value=True), "ComputeMarket: transfer failed"
-
-
-@internal
-def _push(dst: address, amount: uint256):
-    assert extcall IERC20(token).transfer(dst, amount, default_return_value=True), "ComputeMarket: transfer failed"

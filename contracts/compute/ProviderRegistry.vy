@@ -33,19 +33,22 @@ exports: (ownable.owner, ownable.transfer_ownership, ownable.renounce_ownership)
 
 from ethereum.ercs import IERC20
 
+# @dev BPS, the masks of the packed words, MAX_KINDS and MAX_EXCLUDE
+# (constants only: no state, nothing to initialise).
+from ..common import constants
 
-MAX_EXCLUDE: constant(uint256) = 16
+# @dev Checked token movements (`_transfer_in`, `_transfer_out`); no state.
+from ..common import transfers
+
+# @dev What markets call here; the compiler checks that it matches.
+from ..common import IProviderRegistry
+implements: IProviderRegistry
+
+
 MAX_ATTEMPTS: constant(uint256) = 24
-MAX_SKIP: constant(uint256) = MAX_EXCLUDE + MAX_ATTEMPTS
-MAX_KINDS: constant(uint256) = 16
-BPS: constant(uint256) = 10_000
+MAX_SKIP: constant(uint256) = constants.MAX_EXCLUDE + MAX_ATTEMPTS
 REP_START: public(constant(uint256)) = 5_000
 REP_FLOOR: constant(uint256) = 100
-MASK96: constant(uint256) = (1 << 96) - 1
-MASK64: constant(uint256) = (1 << 64) - 1
-MASK32: constant(uint256) = (1 << 32) - 1
-MASK16: constant(uint256) = (1 << 16) - 1
-MASK8: constant(uint256) = (1 << 8) - 1
 
 
 struct ProviderView:
@@ -104,12 +107,12 @@ event MarketSet:
     market: indexed(address)
     allowed: bool
 
-event StakeParamsChanged:
+event ParamsChanged:
     min_stake: uint256
     unbond_delay: uint256
 
 
-token: public(immutable(address))
+token: public(immutable(IERC20))
 min_stake: public(uint256)
 unbond_delay: public(uint256)
 is_market: public(HashMap[address, bool])
@@ -136,7 +139,7 @@ def __init__(token_: address, min_stake_: uint256, unbond_delay_: uint256):
     """
     ownable.__init__()
     assert token_ != empty(address), "ProviderRegistry: zero address"
-    token = token_
+    token = IERC20(token_)
     self._set_stake_params(min_stake_, unbond_delay_)
 
 
@@ -171,11 +174,11 @@ def set_stake_params(min_stake_: uint256, unbond_delay_: uint256):
 
 @internal
 def _set_stake_params(min_stake_: uint256, unbond_delay_: uint256):
-    assert min_stake_ > 0 and min_stake_ <= MASK96, "ProviderRegistry: bad min stake"
+    assert min_stake_ > 0 and min_stake_ <= constants.MASK96, "ProviderRegistry: bad min stake"
     assert unbond_delay_ <= 90 * 86400, "ProviderRegistry: unbond delay too long"
     self.min_stake = min_stake_
     self.unbond_delay = unbond_delay_
-    log StakeParamsChanged(min_stake=min_stake_, unbond_delay=unbond_delay_)
+    log ParamsChanged(min_stake=min_stake_, unbond_delay=unbond_delay_)
 
 
 # ===========================================================================
@@ -195,11 +198,11 @@ def register(kinds: uint256, price: uint256, stake: uint256, metadata: bytes32):
     """
     assert self._prov[msg.sender] == 0, "ProviderRegistry: already registered"
     self._validate_kinds_price(kinds, price)
-    assert stake >= self.min_stake and stake <= MASK96, "ProviderRegistry: stake below minimum"
-    self._pull(msg.sender, stake)
+    assert stake >= self.min_stake and stake <= constants.MASK96, "ProviderRegistry: stake below minimum"
+    transfers._transfer_in(token, msg.sender, stake)
     self._prov[msg.sender] = self._pack(stake, price, REP_START, kinds, True)
     self._meta[msg.sender] = metadata
-    for kind: uint256 in range(MAX_KINDS):
+    for kind: uint256 in range(constants.MAX_KINDS):
         if kinds & (1 << kind) != 0:
             self._set_weight(msg.sender, kind, stake)
     log ProviderRegistered(provider=msg.sender, kinds=kinds, price=price, stake=stake, metadata=metadata)
@@ -217,12 +220,12 @@ def update_provider(kinds: uint256, price: uint256, metadata: bytes32):
     p: uint256 = self._prov[msg.sender]
     assert p != 0, "ProviderRegistry: not a provider"
     self._validate_kinds_price(kinds, price)
-    stake: uint256 = p & MASK96
-    active: bool = (p >> 224) & MASK8 == 1
-    old: uint256 = (p >> 208) & MASK16
-    self._prov[msg.sender] = self._pack(stake, price, (p >> 192) & MASK16, kinds, active)
+    stake: uint256 = p & constants.MASK96
+    active: bool = (p >> 224) & constants.MASK8 == 1
+    old: uint256 = (p >> 208) & constants.MASK16
+    self._prov[msg.sender] = self._pack(stake, price, (p >> 192) & constants.MASK16, kinds, active)
     self._meta[msg.sender] = metadata
-    for kind: uint256 in range(MAX_KINDS):
+    for kind: uint256 in range(constants.MAX_KINDS):
         bit: uint256 = 1 << kind
         if kinds & bit != 0 and active:
             self._set_weight(msg.sender, kind, stake)
@@ -241,9 +244,9 @@ def add_stake(amount: uint256):
     p: uint256 = self._prov[msg.sender]
     assert p != 0, "ProviderRegistry: not a provider"
     assert amount > 0, "ProviderRegistry: zero amount"
-    stake: uint256 = (p & MASK96) + amount
-    assert stake <= MASK96, "ProviderRegistry: stake too large"
-    self._pull(msg.sender, amount)
+    stake: uint256 = (p & constants.MASK96) + amount
+    assert stake <= constants.MASK96, "ProviderRegistry: stake too large"
+    transfers._transfer_in(token, msg.sender, amount)
     self._restake(msg.sender, p, stake)
     log StakeAdded(provider=msg.sender, amount=amount, stake=stake)
 
@@ -259,7 +262,7 @@ def unbond(amount: uint256):
     """
     p: uint256 = self._prov[msg.sender]
     assert p != 0, "ProviderRegistry: not a provider"
-    stake: uint256 = p & MASK96
+    stake: uint256 = p & constants.MASK96
     assert amount > 0 and amount <= stake, "ProviderRegistry: bad unbond amount"
     self._restake(msg.sender, p, stake - amount)
     unlock_at: uint256 = block.timestamp + self.unbond_delay
@@ -276,9 +279,9 @@ def withdraw_stake():
     u: uint256 = self._unbond[msg.sender]
     amount: uint256 = u >> 64
     assert amount > 0, "ProviderRegistry: nothing unbonding"
-    assert block.timestamp >= u & MASK64, "ProviderRegistry: still unbonding"
+    assert block.timestamp >= u & constants.MASK64, "ProviderRegistry: still unbonding"
     self._unbond[msg.sender] = 0
-    assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "ProviderRegistry: transfer failed"
+    transfers._transfer_out(token, msg.sender, amount)
     log StakeWithdrawn(provider=msg.sender, amount=amount)
 
 
@@ -294,11 +297,11 @@ def reward(who: address):
     """
     assert self.is_market[msg.sender], "ProviderRegistry: markets only"
     p: uint256 = self._prov[who]
-    step: uint256 = (BPS - ((p >> 192) & MASK16)) // 32
+    step: uint256 = (constants.BPS - ((p >> 192) & constants.MASK16)) // 32
     if step == 0 or p == 0:
         return
     self._prov[who] = p + (step << 192)
-    log ReputationChanged(provider=who, reputation=((p >> 192) & MASK16) + step)
+    log ReputationChanged(provider=who, reputation=((p >> 192) & constants.MASK16) + step)
 
 
 @external
@@ -324,22 +327,22 @@ def slash(who: address, bps: uint256) -> uint256:
     @return The 32-byte amount slashed (sent to the caller).
     """
     assert self.is_market[msg.sender], "ProviderRegistry: markets only"
-    assert bps <= BPS, "ProviderRegistry: bad bps"
+    assert bps <= constants.BPS, "ProviderRegistry: bad bps"
     p: uint256 = self._prov[who]
     if p == 0:
         return 0
-    stake: uint256 = p & MASK96
+    stake: uint256 = p & constants.MASK96
     u: uint256 = self._unbond[who]
     unb: uint256 = u >> 64
-    amount: uint256 = (stake + unb) * bps // BPS
+    amount: uint256 = (stake + unb) * bps // constants.BPS
     from_stake: uint256 = min(amount, stake)
     from_unb: uint256 = amount - from_stake
     if from_unb > 0:
-        self._unbond[who] = (unb - from_unb) << 64 | (u & MASK64)
+        self._unbond[who] = (unb - from_unb) << 64 | (u & constants.MASK64)
     self._restake(who, p, stake - from_stake)
     self._set_rep(who, 2)
     if amount > 0:
-        assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "ProviderRegistry: transfer failed"
+        transfers._transfer_out(token, msg.sender, amount)
     log Slashed(provider=who, market=msg.sender, amount=amount)
     return amount
 
@@ -351,7 +354,7 @@ def slash(who: address, bps: uint256) -> uint256:
 @external
 def draw(
     kind: uint256, max_price: uint256, seed: uint256,
-    excl_idx: DynArray[uint256, MAX_EXCLUDE], excl_w: DynArray[uint256, MAX_EXCLUDE],
+    excl_idx: DynArray[uint256, constants.MAX_EXCLUDE], excl_w: DynArray[uint256, constants.MAX_EXCLUDE],
 ) -> (address, uint256, uint256):
     """
     @notice A stake-weighted draw among the active providers of `kind`,
@@ -371,7 +374,7 @@ def draw(
     idx_list: DynArray[uint256, MAX_SKIP] = excl_idx
     w_list: DynArray[uint256, MAX_SKIP] = excl_w
     pool: uint256 = self._pool[kind]
-    n: uint256 = pool & MASK32
+    n: uint256 = pool & constants.MASK32
     top: uint256 = 1
     for _: uint256 in range(64):
         if top * 2 > n:
@@ -408,13 +411,13 @@ def draw(
         idx: uint256 = pos + 1
         who: address = self._member[kind << 32 | idx]
         p: uint256 = self._prov[who]
-        if (p >> 96) & MASK96 > max_price:
+        if (p >> 96) & constants.MASK96 > max_price:
             idx_list.append(idx)
             w_list.append(self._leaf[kind << 32 | idx])
             continue
-        if (r >> 128) % BPS < (p >> 192) & MASK16:
+        if (r >> 128) % constants.BPS < (p >> 192) & constants.MASK16:
             # a drawn provider's leaf weight is its stake (the tree holds active stake)
-            return who, idx, p & MASK96
+            return who, idx, p & constants.MASK96
         if fallback == 0:
             fallback = idx
     if fallback == 0:
@@ -448,8 +451,8 @@ def provider(account: address) -> ProviderView:
     p: uint256 = self._prov[account]
     u: uint256 = self._unbond[account]
     return ProviderView(
-        stake=p & MASK96, unbonding=u >> 64, unbond_at=u & MASK64, price=(p >> 96) & MASK96,
-        reputation=(p >> 192) & MASK16, kinds=(p >> 208) & MASK16, active=(p >> 224) & MASK8 == 1,
+        stake=p & constants.MASK96, unbonding=u >> 64, unbond_at=u & constants.MASK64, price=(p >> 96) & constants.MASK96,
+        reputation=(p >> 192) & constants.MASK16, kinds=(p >> 208) & constants.MASK16, active=(p >> 224) & constants.MASK8 == 1,
         registered=p != 0, metadata=self._meta[account],
     )
 
@@ -463,7 +466,7 @@ def kind_weight(kind: uint256) -> (uint256, uint256):
     @return The number of providers ever listed and their total active stake.
     """
     pool: uint256 = self._pool[kind]
-    return pool & MASK32, pool >> 32
+    return pool & constants.MASK32, pool >> 32
 
 
 @view
@@ -493,8 +496,8 @@ def _pack(stake: uint256, price: uint256, rep: uint256, kinds: uint256, active: 
 @internal
 @pure
 def _validate_kinds_price(kinds: uint256, price: uint256):
-    assert kinds > 0 and kinds <= MASK16, "ProviderRegistry: bad kinds bitmap"
-    assert price > 0 and price <= MASK96, "ProviderRegistry: bad price"
+    assert kinds > 0 and kinds <= constants.MASK16, "ProviderRegistry: bad kinds bitmap"
+    assert price > 0 and price <= constants.MASK96, "ProviderRegistry: bad price"
 
 
 @internal
@@ -503,10 +506,10 @@ def _set_rep(who: address, divisor: uint256):
     p: uint256 = self._prov[who]
     if p == 0:
         return
-    rep: uint256 = (p >> 192) & MASK16
+    rep: uint256 = (p >> 192) & constants.MASK16
     new: uint256 = max(rep - rep // divisor, REP_FLOOR)
     if new != rep:
-        self._prov[who] = (p & ~(MASK16 << 192)) | new << 192
+        self._prov[who] = (p & ~(constants.MASK16 << 192)) | new << 192
         log ReputationChanged(provider=who, reputation=new)
 
 
@@ -514,15 +517,15 @@ def _set_rep(who: address, divisor: uint256):
 def _restake(who: address, p: uint256, stake: uint256):
     """Sets `who`'s stake; (de)activates at the minimum and updates the draw trees."""
     active: bool = stake >= self.min_stake
-    kinds: uint256 = (p >> 208) & MASK16
-    self._prov[who] = self._pack(stake, (p >> 96) & MASK96, (p >> 192) & MASK16, kinds, active)
+    kinds: uint256 = (p >> 208) & constants.MASK16
+    self._prov[who] = self._pack(stake, (p >> 96) & constants.MASK96, (p >> 192) & constants.MASK16, kinds, active)
     w: uint256 = 0
     if active:
         w = stake
-    for kind: uint256 in range(MAX_KINDS):
+    for kind: uint256 in range(constants.MAX_KINDS):
         if kinds & (1 << kind) != 0:
             self._set_weight(who, kind, w)
-    if (p >> 224) & MASK8 == 1 and not active:
+    if (p >> 224) & constants.MASK8 == 1 and not active:
         log ProviderDeactivated(provider=who, stake=stake)
 
 
@@ -549,7 +552,7 @@ def _prefix(kind: uint256, i: uint256) -> uint256:
 def _set_weight(who: address, kind: uint256, w: uint256):
     idx: uint256 = self._index[who][kind]
     pool: uint256 = self._pool[kind]
-    n: uint256 = pool & MASK32
+    n: uint256 = pool & constants.MASK32
     if idx == 0:
         if w == 0:
             return
@@ -573,7 +576,3 @@ def _set_weight(who: address, kind: uint256, w: uint256):
         self._tree[kind << 32 | j] = self._tree[kind << 32 | j] + w - old
         j += self._lowbit(j)
 
-
-@internal
-def _pull(src: address, amount: uint256):
-    assert extcall IERC20(token).transferFrom(src, self, amount, default_return_value=True), "ProviderRegistry: transfer failed"

@@ -64,15 +64,19 @@ exports: (
 )
 
 
+# @dev BPS and MAX_SHARES (constants only: no state, nothing to initialise).
+from ..common import constants
+
+# @dev What `PaymentChannels` reads here, and the `Share` struct it shares;
+# the compiler checks that this contract matches it.
+from ..common import IModelRegistry
+implements: IModelRegistry
+
+
 # --- types and limits -----------------------------------------------------
-MAX_SHARES: public(constant(uint256)) = 8
+MAX_SHARES: public(constant(uint256)) = constants.MAX_SHARES
 MAX_LINKS: public(constant(uint256)) = 32
-BPS: public(constant(uint256)) = 10_000
-
-
-struct Share:
-    recipient: address  # empty(address) = the token's current owner
-    bps: uint256
+BPS: public(constant(uint256)) = constants.BPS
 
 
 struct Model:
@@ -89,7 +93,7 @@ struct Model:
 _models: HashMap[uint256, Model]
 _datasets: HashMap[uint256, DynArray[uint256, MAX_LINKS]]
 _jobs: HashMap[uint256, DynArray[uint256, MAX_LINKS]]
-_split: HashMap[uint256, DynArray[Share, MAX_SHARES]]
+_split: HashMap[uint256, DynArray[IModelRegistry.Share, MAX_SHARES]]
 # service key and the owner who set it (honoured while that owner holds the token)
 _service: HashMap[uint256, address]
 _service_setter: HashMap[uint256, address]
@@ -109,7 +113,7 @@ event ModelRegistered:
     weights_hash: bytes32
     datasets: DynArray[uint256, MAX_LINKS]
     jobs: DynArray[uint256, MAX_LINKS]
-    split: DynArray[Share, MAX_SHARES]
+    split: DynArray[IModelRegistry.Share, MAX_SHARES]
 
 
 event CardUpdated:
@@ -147,7 +151,7 @@ def register(
     uri: String[256],
     datasets: DynArray[uint256, MAX_LINKS],
     jobs: DynArray[uint256, MAX_LINKS],
-    split: DynArray[Share, MAX_SHARES],
+    split: DynArray[IModelRegistry.Share, MAX_SHARES],
     parent: uint256,
 ) -> uint256:
     """
@@ -271,7 +275,7 @@ def provenance(model_id: uint256) -> (DynArray[uint256, MAX_LINKS], DynArray[uin
 
 @external
 @view
-def split_of(model_id: uint256) -> DynArray[Share, MAX_SHARES]:
+def split_of(model_id: uint256) -> DynArray[IModelRegistry.Share, MAX_SHARES]:
     """
     @notice The revenue split as registered (zero address = the owner).
     @param model_id The 32-byte model id.
@@ -283,7 +287,7 @@ def split_of(model_id: uint256) -> DynArray[Share, MAX_SHARES]:
 
 @external
 @view
-def payees(model_id: uint256) -> DynArray[Share, MAX_SHARES]:
+def payees(model_id: uint256) -> DynArray[IModelRegistry.Share, MAX_SHARES]:
     """
     @notice The revenue split with the owner's share resolved to the
             current owner's address: what a distribution pays now.
@@ -291,7 +295,7 @@ def payees(model_id: uint256) -> DynArray[Share, MAX_SHARES]:
     @return DynArray The shares, recipients resolved.
     """
     self._check_exists(model_id)
-    shares: DynArray[Share, MAX_SHARES] = self._split[model_id]
+    shares: DynArray[IModelRegistry.Share, MAX_SHARES] = self._split[model_id]
     owner: address = erc721._owner_of(model_id)
     for i: uint256 in range(MAX_SHARES):
         if i >= len(shares):
@@ -343,7 +347,7 @@ def _check_owner(model_id: uint256):
 
 @internal
 @pure
-def _validate_split(split: DynArray[Share, MAX_SHARES]):
+def _validate_split(split: DynArray[IModelRegistry.Share, MAX_SHARES]):
     assert len(split) != 0, "ModelRegistry: empty split"
     total: uint256 = 0
     for i: uint256 in range(MAX_SHARES):

@@ -39,19 +39,19 @@
 
 from ethereum.ercs import IERC20
 
+# @dev EIP-2612 `permit`, for `open_with_permit` (snekmate's interface).
+from snekmate.tokens.interfaces import IERC20Permit
 
-interface IERC20Permit:
-    def permit(owner: address, spender: address, amount: uint256, deadline: uint256, v: uint8, r: bytes32, s: bytes32): nonpayable
+# @dev BPS and the masks of the channel word (constants only: no state,
+# nothing to initialise).
+from ..common import constants
 
+# @dev Checked token movements (`_transfer_in`, `_transfer_out`); no state.
+from ..common import transfers
 
-struct Share:
-    recipient: address
-    bps: uint256
-
-
-interface IModelRegistry:
-    def is_active(model_id: uint256) -> bool: view
-    def payees(model_id: uint256) -> DynArray[Share, 8]: view
+# @dev The registry's `is_active` and `payees` (and its `Share`), as
+# `ModelRegistry` implements them.
+from ..common import IModelRegistry
 
 
 # @dev The EIP-712 domain ("Agora PaymentChannels", "1", chain id, this
@@ -76,17 +76,13 @@ struct PackedCheque:
 CHEQUE_TYPEHASH: public(constant(bytes32)) = keccak256("Cheque(uint256 channelId,uint256 nonce,uint256 amount)")
 MAX_BATCH: public(constant(uint256)) = 64
 MAX_WITHDRAW_MODELS: public(constant(uint256)) = 32
-BPS: constant(uint256) = 10_000
 # secp256k1n / 2: signatures with a higher s are malleable copies (EIP-2)
 _HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
-_MASK32: constant(uint256) = (1 << 32) - 1
-_MASK64: constant(uint256) = (1 << 64) - 1
-_MASK96: constant(uint256) = (1 << 96) - 1
 _LOW255: constant(uint256) = (1 << 255) - 1
 # the word without its deposit / its claimed amount and nonce / its expiry
-_NOT_DEPOSIT: constant(uint256) = (1 << 160) - 1
-_NOT_CLAIM: constant(uint256) = ~((_MASK96 << 64) | _MASK32)
-_NOT_EXPIRY: constant(uint256) = ~(_MASK32 << 32)
+_NOT_DEPOSIT: constant(uint256) = constants.MASK160
+_NOT_CLAIM: constant(uint256) = ~((constants.MASK96 << 64) | constants.MASK32)
+_NOT_EXPIRY: constant(uint256) = ~(constants.MASK32 << 32)
 
 # --- storage --------------------------------------------------------------
 token: public(immutable(IERC20))
@@ -151,7 +147,7 @@ event Credited:
 
 
 event Withdrawn:
-    recipient: indexed(address)
+    account: indexed(address)
     amount: uint256
 
 
@@ -181,7 +177,7 @@ def open(model_id: uint256, amount: uint256, expiry: uint256, signer: address) -
     @return uint256 The channel id.
     """
     channel_id: uint256 = self._open(model_id, amount, expiry, signer)
-    extcall token.transferFrom(msg.sender, self, amount)
+    transfers._transfer_in(token, msg.sender, amount)
     return channel_id
 
 
@@ -205,7 +201,7 @@ def open_with_permit(
     """
     extcall IERC20Permit(token.address).permit(msg.sender, self, amount, deadline, v, r, s)
     channel_id: uint256 = self._open(model_id, amount, expiry, signer)
-    extcall token.transferFrom(msg.sender, self, amount)
+    transfers._transfer_in(token, msg.sender, amount)
     return channel_id
 
 
@@ -218,13 +214,13 @@ def top_up(channel_id: uint256, amount: uint256):
     @param amount The 32-byte amount to add (approve first).
     """
     w: uint256 = self._w[channel_id]
-    assert (w >> 32) & _MASK32 != 0, "PaymentChannels: channel not open"
+    assert (w >> 32) & constants.MASK32 != 0, "PaymentChannels: channel not open"
     assert amount != 0, "PaymentChannels: zero amount"
     deposit: uint256 = (w >> 160) + amount
-    assert deposit <= _MASK96, "PaymentChannels: deposit too large"
+    assert deposit <= constants.MASK96, "PaymentChannels: deposit too large"
     self._w[channel_id] = (deposit << 160) | (w & _NOT_DEPOSIT)
-    extcall token.transferFrom(msg.sender, self, amount)
-    log ChannelFunded(channel_id=channel_id, deposit=deposit, expiry=(w >> 32) & _MASK32)
+    transfers._transfer_in(token, msg.sender, amount)
+    log ChannelFunded(channel_id=channel_id, deposit=deposit, expiry=(w >> 32) & constants.MASK32)
 
 
 @external
@@ -236,12 +232,12 @@ def extend(channel_id: uint256, expiry: uint256):
            most MAX_DURATION from now).
     """
     w: uint256 = self._w[channel_id]
-    old: uint256 = (w >> 32) & _MASK32
+    old: uint256 = (w >> 32) & constants.MASK32
     assert old != 0, "PaymentChannels: channel not open"
     assert msg.sender == self._payer_of(channel_id) or msg.sender == convert(channel_id >> 96, address), "PaymentChannels: not the payer"
     assert expiry > old, "PaymentChannels: expiry must move later"
     # (and within its 32-bit field: unix time until 2106)
-    assert expiry <= block.timestamp + MAX_DURATION and expiry <= _MASK32, "PaymentChannels: expiry too far"
+    assert expiry <= block.timestamp + MAX_DURATION and expiry <= constants.MASK32, "PaymentChannels: expiry too far"
     self._w[channel_id] = (w & _NOT_EXPIRY) | (expiry << 32)
     log ChannelFunded(channel_id=channel_id, deposit=w >> 160, expiry=expiry)
 
@@ -254,17 +250,17 @@ def close(channel_id: uint256):
     @param channel_id The 32-byte channel id.
     """
     w: uint256 = self._w[channel_id]
-    expiry: uint256 = (w >> 32) & _MASK32
+    expiry: uint256 = (w >> 32) & constants.MASK32
     assert expiry != 0, "PaymentChannels: channel not open"
     payer: address = self._payer_of(channel_id)
     assert msg.sender == payer or msg.sender == convert(channel_id >> 96, address), "PaymentChannels: not the payer"
     assert block.timestamp > expiry, "PaymentChannels: channel not expired"
-    claimed: uint256 = (w >> 64) & _MASK96
+    claimed: uint256 = (w >> 64) & constants.MASK96
     refund: uint256 = (w >> 160) - claimed
     # deposit := claimed, expiry := 0: closed, and no cheque can ever be claimed again
     self._w[channel_id] = (claimed << 160) | (w & _NOT_DEPOSIT & _NOT_EXPIRY)
     if refund != 0:
-        extcall token.transfer(payer, refund)
+        transfers._transfer_out(token, payer, refund)
     log ChannelClosed(channel_id=channel_id, refund=refund)
 
 
@@ -309,28 +305,23 @@ def claim_many(cheques: DynArray[PackedCheque, MAX_BATCH]) -> uint256:
     separator: bytes32 = eip712_domain_separator._domain_separator_v4()
     # The body is `_claim` inlined with the domain separator hoisted: a batch
     # is where gas per channel matters. Indexed, not `for c in cheques`,
-    # which would copy the whole array into memory.
+    # which would copy the whole array into memory. The signature check is
+    # `_claim`'s own (`_check_cheque`).
     for i: uint256 in range(len(cheques), bound=MAX_BATCH):
         channel_id: uint256 = cheques[i].channel_id
         an: uint256 = cheques[i].amount_nonce
         amount: uint256 = an >> 32
-        nonce: uint256 = an & _MASK32
+        nonce: uint256 = an & constants.MASK32
         w: uint256 = self._w[channel_id]
-        claimed: uint256 = (w >> 64) & _MASK96
+        claimed: uint256 = (w >> 64) & constants.MASK96
         # closed, or already settled: skip (a race must not spoil the batch)
-        if (w >> 32) & _MASK32 == 0 or amount <= claimed or nonce <= w & _MASK32:
+        if (w >> 32) & constants.MASK32 == 0 or amount <= claimed or nonce <= w & constants.MASK32:
             continue
         assert amount <= w >> 160, "PaymentChannels: amount above deposit"
         vs: uint256 = convert(cheques[i].vs, uint256)
-        s: uint256 = vs & _LOW255
-        assert s <= _HALF_N, "PaymentChannels: bad signature"
-        digest: bytes32 = keccak256(concat(
-            x"1901", separator, keccak256(abi_encode(CHEQUE_TYPEHASH, channel_id, nonce, amount))
-        ))
-        signer: address = ecrecover(digest, 27 + (vs >> 255), convert(cheques[i].r, uint256), s)
-        assert signer != empty(address) and signer == convert(channel_id >> 96, address), "PaymentChannels: bad signature"
+        self._check_cheque(separator, channel_id, nonce, amount, 27 + (vs >> 255), convert(cheques[i].r, uint256), vs & _LOW255)
         self._w[channel_id] = (w & _NOT_CLAIM) | (amount << 64) | nonce
-        model_id: uint256 = (channel_id >> 32) & _MASK64
+        model_id: uint256 = (channel_id >> 32) & constants.MASK64
         if model_id != run_model:
             if run != 0:
                 self.pot[run_model] += run
@@ -373,8 +364,8 @@ def withdraw(model_ids: DynArray[uint256, MAX_WITHDRAW_MODELS]) -> uint256:
     amount: uint256 = self.balance_of[msg.sender]
     assert amount != 0, "PaymentChannels: nothing to withdraw"
     self.balance_of[msg.sender] = 0
-    extcall token.transfer(msg.sender, amount)
-    log Withdrawn(recipient=msg.sender, amount=amount)
+    transfers._transfer_out(token, msg.sender, amount)
+    log Withdrawn(account=msg.sender, amount=amount)
     return amount
 
 
@@ -393,8 +384,8 @@ def channel(channel_id: uint256) -> (address, address, uint256, uint256, uint256
     if w == 0:
         return empty(address), empty(address), 0, 0, 0, 0, 0
     return (
-        self._payer_of(channel_id), convert(channel_id >> 96, address), (channel_id >> 32) & _MASK64,
-        w >> 160, (w >> 64) & _MASK96, w & _MASK32, (w >> 32) & _MASK32,
+        self._payer_of(channel_id), convert(channel_id >> 96, address), (channel_id >> 32) & constants.MASK64,
+        w >> 160, (w >> 64) & constants.MASK96, w & constants.MASK32, (w >> 32) & constants.MASK32,
     )
 
 
@@ -418,7 +409,9 @@ def cheque_digest(channel_id: uint256, nonce: uint256, amount: uint256) -> bytes
     @param amount The 32-byte running total.
     @return bytes32 The 32-byte digest.
     """
-    return self._cheque_digest(channel_id, nonce, amount)
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(abi_encode(CHEQUE_TYPEHASH, channel_id, nonce, amount))
+    )
 
 
 # --- internals ------------------------------------------------------------------
@@ -426,16 +419,16 @@ def cheque_digest(channel_id: uint256, nonce: uint256, amount: uint256) -> bytes
 def _open(model_id: uint256, amount: uint256, expiry: uint256, signer: address) -> uint256:
     assert staticcall registry.is_active(model_id), "PaymentChannels: model not active"
     assert amount != 0, "PaymentChannels: zero amount"
-    assert amount <= _MASK96, "PaymentChannels: deposit too large"
-    assert model_id <= _MASK64, "PaymentChannels: model id too large"
+    assert amount <= constants.MASK96, "PaymentChannels: deposit too large"
+    assert model_id <= constants.MASK64, "PaymentChannels: model id too large"
     assert expiry > block.timestamp, "PaymentChannels: expiry in the past"
     # (and within its 32-bit field: unix time until 2106)
-    assert expiry <= block.timestamp + MAX_DURATION and expiry <= _MASK32, "PaymentChannels: expiry too far"
+    assert expiry <= block.timestamp + MAX_DURATION and expiry <= constants.MASK32, "PaymentChannels: expiry too far"
     key: address = signer
     if key == empty(address):
         key = msg.sender
     seq: uint256 = self.channel_count + 1
-    assert seq <= _MASK32, "PaymentChannels: too many channels"
+    assert seq <= constants.MASK32, "PaymentChannels: too many channels"
     self.channel_count = seq
     channel_id: uint256 = (convert(key, uint256) << 96) | (model_id << 32) | seq
     self._w[channel_id] = (amount << 160) | (expiry << 32)
@@ -455,31 +448,37 @@ def _payer_of(channel_id: uint256) -> address:
 
 
 @internal
-@view
-def _cheque_digest(channel_id: uint256, nonce: uint256, amount: uint256) -> bytes32:
-    return eip712_domain_separator._hash_typed_data_v4(
-        keccak256(abi_encode(CHEQUE_TYPEHASH, channel_id, nonce, amount))
-    )
+@pure
+def _check_cheque(separator: bytes32, channel_id: uint256, nonce: uint256, amount: uint256, v: uint256, r: uint256, s: uint256):
+    """Reverts unless (v, r, s) is the channel signer's EIP-712 signature of the cheque (the
+    signer is the id's top 160 bits); a high s (a malleable copy, EIP-2) is refused. `claim`
+    and `claim_many` both check cheques here. (The digest is built in place, not by a helper:
+    `claim_many` runs this per channel, and a nested call costs gas each time.)"""
+    assert s <= _HALF_N, "PaymentChannels: bad signature"
+    digest: bytes32 = keccak256(concat(x"1901", separator, keccak256(abi_encode(CHEQUE_TYPEHASH, channel_id, nonce, amount))))
+    signer: address = ecrecover(digest, v, r, s)
+    assert signer != empty(address) and signer == convert(channel_id >> 96, address), "PaymentChannels: bad signature"
 
 
 @internal
 def _claim(channel_id: uint256, nonce: uint256, amount: uint256, v: uint8, r: bytes32, s: bytes32, strict: bool) -> (uint256, uint256):
     w: uint256 = self._w[channel_id]
-    claimed: uint256 = (w >> 64) & _MASK96
-    if (w >> 32) & _MASK32 == 0:
+    claimed: uint256 = (w >> 64) & constants.MASK96
+    if (w >> 32) & constants.MASK32 == 0:
         assert not strict, "PaymentChannels: channel not open"
         return 0, 0
-    if amount <= claimed or nonce <= w & _MASK32:
+    if amount <= claimed or nonce <= w & constants.MASK32:
         assert not strict, "PaymentChannels: cheque already claimed"
         return 0, 0
     assert amount <= w >> 160, "PaymentChannels: amount above deposit"
-    assert nonce <= _MASK32, "PaymentChannels: nonce too large"
-    assert convert(s, uint256) <= _HALF_N, "PaymentChannels: bad signature"
-    signer: address = ecrecover(self._cheque_digest(channel_id, nonce, amount), v, r, s)
-    assert signer != empty(address) and signer == convert(channel_id >> 96, address), "PaymentChannels: bad signature"
+    assert nonce <= constants.MASK32, "PaymentChannels: nonce too large"
+    self._check_cheque(
+        eip712_domain_separator._domain_separator_v4(), channel_id, nonce, amount,
+        convert(v, uint256), convert(r, uint256), convert(s, uint256),
+    )
     self._w[channel_id] = (w & _NOT_CLAIM) | (amount << 64) | nonce
     log Claimed(channel_id=channel_id, amount=amount)
-    return (channel_id >> 32) & _MASK64, amount - claimed
+    return (channel_id >> 32) & constants.MASK64, amount - claimed
 
 
 @internal
@@ -488,13 +487,13 @@ def _distribute(model_id: uint256) -> uint256:
     if amount == 0:
         return 0
     self.pot[model_id] = 0
-    shares: DynArray[Share, 8] = staticcall registry.payees(model_id)
+    shares: DynArray[IModelRegistry.Share, constants.MAX_SHARES] = staticcall registry.payees(model_id)
     rest: uint256 = amount
     # every share but the first gets floor(amount * bps / BPS); the first gets the rest
-    for i: uint256 in range(1, 8):
+    for i: uint256 in range(1, constants.MAX_SHARES):
         if i >= len(shares):
             break
-        part: uint256 = amount * shares[i].bps // BPS
+        part: uint256 = amount * shares[i].bps // constants.BPS
         rest -= part
         if part != 0:
             self.balance_of[shares[i].recipient] += part

@@ -68,46 +68,6 @@ BAD = keccak(text="bad result")
 OTHER = keccak(text="third result")
 RESULT_CID = keccak(text="result blob")
 
-# A token whose transfer/transferFrom return False on demand: the only way to reach the
-# contracts' "transfer failed" guards (AgoraToken reverts instead of returning False).
-FALSE_TOKEN_SOURCE = """
-# pragma version ~=0.4.3
-balanceOf: public(HashMap[address, uint256])
-allowance: public(HashMap[address, HashMap[address, uint256]])
-fail: public(bool)
-
-@external
-def mint(to: address, amount: uint256):
-    self.balanceOf[to] += amount
-
-@external
-def set_fail(fail_: bool):
-    self.fail = fail_
-
-@external
-def approve(spender: address, amount: uint256) -> bool:
-    self.allowance[msg.sender][spender] = amount
-    return True
-
-@external
-def transfer(to: address, amount: uint256) -> bool:
-    if self.fail:
-        return False
-    self.balanceOf[msg.sender] -= amount
-    self.balanceOf[to] += amount
-    return True
-
-@external
-def transferFrom(src: address, to: address, amount: uint256) -> bool:
-    if self.fail:
-        return False
-    self.allowance[src][msg.sender] -= amount
-    self.balanceOf[src] -= amount
-    self.balanceOf[to] += amount
-    return True
-"""
-
-
 def pin_chain() -> None:
     """Fix the timestamp and the 256 previous block hashes: draws become reproducible.
 
@@ -286,9 +246,11 @@ class World:
         assert t.balanceOf(r.address) == bonded
 
 
-def deploy_world(n_providers: int = 5, n_requesters: int = 2, **market_params) -> World:
+def deploy_world(n_providers: int = 5, n_requesters: int = 2, token=TOKEN, **market_params) -> World:
     """Token, registry (min stake 100, 7-day unbonding) and market (the brief's parameters),
-    ``n_providers`` providers of kind 0 staking 200 at price ``PRICE``, requesters with 1e24."""
+    ``n_providers`` providers of kind 0 staking 200 at price ``PRICE``, requesters with 1e24.
+    ``token`` is the token's deployer (``deploy(initial_supply)``): AgoraToken, or a mock
+    such as ``mock_tokens.FALSE_TOKEN``."""
     pin_chain()
     owner = boa.env.generate_address("compute-owner")
     treasury = boa.env.generate_address("compute-treasury")
@@ -298,7 +260,7 @@ def deploy_world(n_providers: int = 5, n_requesters: int = 2, **market_params) -
     )
     params.update(market_params)
     with boa.env.prank(owner):
-        token = TOKEN.deploy(SUPPLY)
+        token = token.deploy(SUPPLY)
         registry = REGISTRY.deploy(token.address, MIN_STAKE, UNBOND_DELAY)
         market = MARKET.deploy(token.address, registry.address, treasury, *params.values())
         registry.set_market(market.address, True)

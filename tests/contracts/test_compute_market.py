@@ -21,7 +21,6 @@ from compute_fixtures import (
     COMMIT_WINDOW,
     DURATION,
     E18,
-    FALSE_TOKEN_SOURCE,
     FEE_BPS,
     GOOD,
     HARMED_BPS,
@@ -71,6 +70,7 @@ from compute_fixtures import (
 )
 from eth_account import Account
 from eth_utils import keccak
+from mock_tokens import FALSE_TOKEN, SILENT_TOKEN, TRANSFER_FAILED
 
 from agora.chain import sign_permit as sign_chain_permit
 from agora.chain import signer_from_key
@@ -323,7 +323,7 @@ def test_withdraw_pays_out_everything_owed(w, mkt):
     w.act(r, mkt.deposit, 3 * E18)
     before = w.token.balanceOf(r)
     w.act(r, mkt.withdraw)
-    log = market_events(w, "Withdrawal")[0]
+    log = market_events(w, "Withdrawn")[0]
     assert (log.account, log.amount) == (r, 3 * E18)
     assert w.owed(r) == 0
     assert w.token.balanceOf(r) == before + 3 * E18
@@ -371,22 +371,99 @@ def test_deposit_with_expired_permit_reverts(w, mkt):
         mkt.deposit_with_permit(E18, deadline, v, r, s)
 
 
-def test_token_returning_false_is_caught(w):
-    tok = boa.loads(FALSE_TOKEN_SOURCE)
+# --------------------------------------------------------------------------- tokens that return false or nothing
+
+
+@pytest.fixture(scope="module")
+def false_base():
+    """A world paid in FalseToken (transfers return false while ``fail`` is set), with one
+    requester's deposit and a settled job, so there is something owed to withdraw."""
+    with boa.env.anchor():
+        w = deploy_world(n_providers=2, n_requesters=1, token=FALSE_TOKEN)
+        w.act(w.requesters[0], w.market.deposit, E18)
+        j = w.post(w.requesters[0])
+        worker = w.assignees(j)[0]
+        w.commit(j, worker)
+        next_block()
+        w.reveal(j, worker)
+        yield w
+
+
+@pytest.fixture
+def fw(false_base):
+    with boa.env.anchor():
+        yield false_base.fork()
+
+
+def market_state(w):
+    """Everything a failed payment must leave as it was."""
+    t, m = w.token, w.market
+    return (
+        [t.balanceOf(a) for a in [*w.accounts, m.address, w.registry.address]],
+        [m.owed(a) for a in w.accounts], m.job_count(), t.allowance(w.requesters[0], m.address),
+    )
+
+
+@pytest.mark.parametrize(
+    "call", ["deposit", "post_pulls", "post_many_pulls", "requester_withdraws", "provider_withdraws",
+             "treasury_withdraws"])
+def test_a_token_returning_false_reverts_and_changes_nothing(fw, call):
+    m, r = fw.market, fw.requesters[0]
+    paid = [p for p in fw.providers if fw.owed(p)]
+    assert fw.owed(r) > 0 and fw.owed(fw.treasury) > 0 and paid
+    who, fn, args = {
+        "deposit": (r, m.deposit, (E18,)),
+        "post_pulls": (r, m.post, (spec(units=10**6),)),              # above the balance: pulled
+        "post_many_pulls": (r, m.post_many, ([spec(units=10**6)],)),
+        "requester_withdraws": (r, m.withdraw, ()),
+        "provider_withdraws": (paid[0], m.withdraw, ()),
+        "treasury_withdraws": (fw.treasury, m.withdraw, ()),
+    }[call]
+    fw.token.set_fail(True)
+    before = market_state(fw)
+    with boa.env.prank(who), boa.reverts(TRANSFER_FAILED):
+        fn(*args)
+    assert market_state(fw) == before
+    fw.token.set_fail(False)
+    with boa.env.prank(who):
+        fn(*args)                                                # the same call goes through once paid
+    fw.check_books()
+
+
+def test_a_permit_deposit_with_a_token_returning_false_reverts_and_changes_nothing(fw):
+    m = fw.market
+    fw.fund(PERMIT_SIGNER.address, 10 * E18)
+    fw.extra_accounts.append(PERMIT_SIGNER.address)
+    domain = {"name": "Agora Token", "version": "1", "chainId": boa.env.evm.patch.chain_id,
+              "verifyingContract": fw.token.address}
+    deadline = now() + 3600
+    v, r, s = sign_chain_permit(signer_from_key(PERMIT_KEY), domain, str(m.address), E18, 0, deadline)
+    fw.token.set_fail(True)
+    before = market_state(fw)
+    with boa.env.prank(PERMIT_SIGNER.address), boa.reverts(TRANSFER_FAILED):
+        m.deposit_with_permit(E18, deadline, v, r, s)
+    assert market_state(fw) == before
+    assert fw.token.nonces(PERMIT_SIGNER.address) == 0      # the permit was rolled back too
+    assert fw.token.allowance(PERMIT_SIGNER.address, m.address) == 0
+    fw.token.set_fail(False)
+    fw.act(PERMIT_SIGNER.address, m.deposit_with_permit, E18, deadline, v, r, s)
+    assert fw.owed(PERMIT_SIGNER.address) == E18
+    fw.check_books()
+
+
+def test_a_token_returning_nothing_counts_as_paid(w):
+    """USDT-style tokens return no data: a deposit and a withdrawal still go through."""
+    tok = SILENT_TOKEN.deploy()
     reg = REGISTRY.deploy(tok.address, MIN_STAKE, UNBOND_DELAY)
     m = MARKET.deploy(tok.address, reg.address, w.treasury, 0, 0, 0, 0, COMMIT_WINDOW, REVEAL_WINDOW)
     r = w.requesters[0]
     tok.mint(r, 10 * E18)
     with boa.env.prank(r):
         tok.approve(m.address, MAX_UINT256)
-        m.deposit(E18)
-    tok.set_fail(True)
-    with boa.env.prank(r):
-        with boa.reverts("ComputeMarket: transfer failed"):
-            m.deposit(E18)
-        with boa.reverts("ComputeMarket: transfer failed"):
-            m.withdraw()
-    assert m.owed(r) == E18
+        m.deposit(3 * E18)
+        assert (tok.balanceOf(r), tok.balanceOf(m.address), m.owed(r)) == (7 * E18, 3 * E18, 3 * E18)
+        m.withdraw()
+    assert (tok.balanceOf(r), tok.balanceOf(m.address), m.owed(r)) == (10 * E18, 0, 0)
 
 
 # --------------------------------------------------------------------------- post

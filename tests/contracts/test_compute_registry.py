@@ -14,7 +14,6 @@ import pytest
 from compute_fixtures import (
     BPS,
     E18,
-    FALSE_TOKEN_SOURCE,
     MASK16,
     MASK96,
     MAX_UINT256,
@@ -32,6 +31,7 @@ from compute_fixtures import (
 )
 from eth_abi import encode
 from eth_utils import keccak
+from mock_tokens import FALSE_TOKEN, SILENT_TOKEN, TRANSFER_FAILED
 
 META = keccak(text="manifest")
 
@@ -94,7 +94,7 @@ def check_registry_books(w):
 
 def test_constructor_stores_parameters_and_emits(w):
     reg = REGISTRY.deploy(w.token.address, 5 * E18, 3600)
-    assert event_names(reg.get_logs()) == ["OwnershipTransferred", "StakeParamsChanged"]
+    assert event_names(reg.get_logs()) == ["OwnershipTransferred", "ParamsChanged"]
     assert reg.token() == w.token.address
     assert reg.min_stake() == 5 * E18
     assert reg.unbond_delay() == 3600
@@ -146,7 +146,7 @@ def test_set_stake_params_by_owner(w, reg):
     with boa.env.prank(w.owner):
         reg.set_stake_params(50 * E18, 86400)
     log = reg.get_logs()[0]
-    assert (type(log).__name__, log.min_stake, log.unbond_delay) == ("StakeParamsChanged", 50 * E18, 86400)
+    assert (type(log).__name__, log.min_stake, log.unbond_delay) == ("ParamsChanged", 50 * E18, 86400)
     assert (reg.min_stake(), reg.unbond_delay()) == (50 * E18, 86400)
 
 
@@ -433,7 +433,8 @@ def test_reregister_after_full_exit_reverts(w, reg):
 
 @pytest.fixture
 def false_token_registry(w):
-    tok = boa.loads(FALSE_TOKEN_SOURCE)
+    """A registry staked in FalseToken, with one funded, approving provider (not registered)."""
+    tok = FALSE_TOKEN.deploy(0)
     reg = REGISTRY.deploy(tok.address, MIN_STAKE, UNBOND_DELAY)
     p = boa.env.generate_address("false-token-provider")
     tok.mint(p, 10 * STAKE)
@@ -442,11 +443,33 @@ def false_token_registry(w):
     return tok, reg, p
 
 
+def registry_state(tok, reg, *who):
+    """Everything a failed payment must leave as it was."""
+    return (
+        [tok.balanceOf(a) for a in (*who, reg.address)], [reg.provider(a) for a in who], reg.kind_weight(0),
+        [reg.exclusion(0, a) for a in who],
+    )
+
+
 def test_register_when_token_returns_false_reverts(false_token_registry):
     tok, reg, p = false_token_registry
     tok.set_fail(True)
-    with boa.env.prank(p), boa.reverts("ProviderRegistry: transfer failed"):
+    before = registry_state(tok, reg, p)
+    with boa.env.prank(p), boa.reverts(TRANSFER_FAILED):
         reg.register(1, PRICE, STAKE, META)
+    assert registry_state(tok, reg, p) == before
+    assert reg.provider(p).registered is False
+
+
+def test_add_stake_when_token_returns_false_reverts(false_token_registry):
+    tok, reg, p = false_token_registry
+    with boa.env.prank(p):
+        reg.register(1, PRICE, STAKE, META)
+    tok.set_fail(True)
+    before = registry_state(tok, reg, p)
+    with boa.env.prank(p), boa.reverts(TRANSFER_FAILED):
+        reg.add_stake(STAKE)
+    assert registry_state(tok, reg, p) == before
 
 
 def test_withdraw_stake_when_token_returns_false_reverts(false_token_registry):
@@ -456,8 +479,10 @@ def test_withdraw_stake_when_token_returns_false_reverts(false_token_registry):
         reg.unbond(STAKE)
     boa.env.time_travel(seconds=UNBOND_DELAY)
     tok.set_fail(True)
-    with boa.env.prank(p), boa.reverts("ProviderRegistry: transfer failed"):
+    before = registry_state(tok, reg, p)
+    with boa.env.prank(p), boa.reverts(TRANSFER_FAILED):
         reg.withdraw_stake()
+    assert registry_state(tok, reg, p) == before
     assert reg.provider(p).unbonding == STAKE
 
 
@@ -468,9 +493,29 @@ def test_slash_when_token_returns_false_reverts(false_token_registry):
         reg.register(1, PRICE, STAKE, META)
     reg.set_market(market, True)
     tok.set_fail(True)
-    with boa.env.prank(market), boa.reverts("ProviderRegistry: transfer failed"):
+    before = registry_state(tok, reg, p, market)
+    with boa.env.prank(market), boa.reverts(TRANSFER_FAILED):
         reg.slash(p, 1000)
+    assert registry_state(tok, reg, p, market) == before
     assert reg.provider(p).stake == STAKE
+
+
+def test_a_token_returning_nothing_counts_as_paid(w):
+    """USDT-style tokens return no data: staking and unstaking still go through."""
+    tok = SILENT_TOKEN.deploy()
+    reg = REGISTRY.deploy(tok.address, MIN_STAKE, UNBOND_DELAY)
+    p = boa.env.generate_address("silent-token-provider")
+    tok.mint(p, 3 * STAKE)
+    with boa.env.prank(p):
+        tok.approve(reg.address, MAX_UINT256)
+        reg.register(1, PRICE, STAKE, META)
+        reg.add_stake(STAKE)
+        assert (tok.balanceOf(p), tok.balanceOf(reg.address), reg.provider(p).stake) == (STAKE, 2 * STAKE, 2 * STAKE)
+        reg.unbond(2 * STAKE)
+    boa.env.time_travel(seconds=UNBOND_DELAY)
+    with boa.env.prank(p):
+        reg.withdraw_stake()
+    assert (tok.balanceOf(p), tok.balanceOf(reg.address)) == (3 * STAKE, 0)
 
 
 # --------------------------------------------------------------------------- markets only

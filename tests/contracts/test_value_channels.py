@@ -19,6 +19,7 @@ import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mock_tokens import FALSE_TOKEN, SILENT_TOKEN, TRANSFER_FAILED
 from value_fixtures import (
     BPS,
     CHANNELS,
@@ -31,6 +32,7 @@ from value_fixtures import (
     MAX_BATCH,
     MAX_DURATION,
     MAX_NONCE,
+    MAX_UINT256,
     MAX_WITHDRAW_MODELS,
     PERMISSIVE_REGISTRY_SOURCE,
     SECP256K1_N,
@@ -1033,7 +1035,7 @@ def test_withdraw_pays_the_balance(w, pc):
     assert send(w, w.data, pc.withdraw, []) == 300
     assert bal(w, w.data) == before + 300
     assert pc.balance_of(w.data) == 0
-    assert [(x.recipient, x.amount) for x in pc_events(w, "Withdrawn")] == [(w.data, 300)]
+    assert [(x.account, x.amount) for x in pc_events(w, "Withdrawn")] == [(w.data, 300)]
     with boa.env.prank(w.data), boa.reverts("PaymentChannels: nothing to withdraw"):
         pc.withdraw([])
 
@@ -1090,6 +1092,92 @@ def test_a_channels_whole_life_balances_to_the_wei(w, pc):
 
 
 # --------------------------------------------------------------------------- coverage guard
+
+
+# --------------------------------------------------------------------------- tokens that return false or nothing
+
+
+@pytest.fixture(scope="module")
+def false_base():
+    """A world paid in FalseToken (transfers return false while ``fail`` is set): a model with a
+    two-way split, and a channel with a claim distributed, so there is something to withdraw."""
+    with boa.env.anchor():
+        w = deploy_world(token=FALSE_TOKEN)
+        w.mo = w.address("fw-model-owner")
+        w.data = w.address("fw-data")
+        w.p = w.payer("fw-payer")
+        w.model = w.register(w.mo, split=[(w.data, DATA_BPS), (ZERO, BPS - DATA_BPS)])
+        w.cid = w.open(w.p.address, w.model, 1_000, now() + DAY)
+        w.claim(w.p.key, w.cid, 1, 400)
+        w.channels.distribute(w.model)
+        yield w
+
+
+@pytest.fixture
+def fw(false_base):
+    with boa.env.anchor():
+        f = false_base.fork()
+        for k in ("mo", "data", "p", "model", "cid"):
+            setattr(f, k, getattr(false_base, k))
+        yield f
+        f.check_books()
+
+
+def channels_state(w):
+    """Everything a failed payment must leave as it was."""
+    pc, t = w.channels, w.token
+    return (
+        [t.balanceOf(a) for a in [*w.accounts, pc.address]], [pc.balance_of(a) for a in w.accounts],
+        [pc.channel(c) for c in w.channel_ids], pc.channel_count(), pc.pot(w.model),
+        t.allowance(w.p.address, pc.address), t.nonces(w.p.address),
+    )
+
+
+@pytest.mark.parametrize("call", ["open", "open_with_permit", "top_up", "close", "withdraw"])
+def test_a_token_returning_false_reverts_and_changes_nothing(fw, call):
+    pc, payer, expiry = fw.channels, fw.p.address, now() + DAY
+    if call == "open":
+        who, fn, args = payer, pc.open, (fw.model, 500, expiry, ZERO)
+    elif call == "open_with_permit":
+        deadline = now() + 3600
+        permit = sign_token_permit(fw.p.key, fw.token, pc.address, 500, deadline)
+        who, fn, args = payer, pc.open_with_permit, (fw.model, 500, expiry, ZERO, deadline, *permit)
+    elif call == "top_up":
+        who, fn, args = payer, pc.top_up, (fw.cid, 500)
+    elif call == "close":
+        boa.env.time_travel(seconds=DAY + 1)
+        who, fn, args = payer, pc.close, (fw.cid,)                # refunds the unclaimed 600
+    else:
+        who, fn, args = fw.data, pc.withdraw, ([fw.model],)
+    fw.token.set_fail(True)
+    before = channels_state(fw)
+    with boa.env.prank(str(who)), boa.reverts(TRANSFER_FAILED):
+        fn(*args)
+    assert channels_state(fw) == before
+    fw.token.set_fail(False)
+    with boa.env.prank(str(who)):
+        out = fn(*args)                                          # the same call goes through once paid
+    if call.startswith("open"):
+        fw.track(out)
+
+
+def test_a_token_returning_nothing_counts_as_paid(w):
+    """USDT-style tokens return no data: opening, closing and withdrawing still go through."""
+    tok = SILENT_TOKEN.deploy()
+    pc = CHANNELS.deploy(tok.address, w.registry.address)
+    payer = w.p.address
+    tok.mint(payer, 1_000)
+    with boa.env.prank(payer):
+        tok.approve(pc.address, MAX_UINT256)
+        cid = pc.open(w.model_b, 1_000, now() + 60, ZERO)
+    v, r, s = sign_cheque(w.p.key, pc.address, cid, 1, 300)
+    pc.claim(cid, 1, 300, v, r, s)
+    boa.env.time_travel(seconds=61)
+    with boa.env.prank(payer):
+        pc.close(cid)
+    with boa.env.prank(str(w.mo2)):
+        pc.withdraw([w.model_b])
+    assert (tok.balanceOf(payer), tok.balanceOf(str(w.mo2)), tok.balanceOf(pc.address)) == (700, 300, 0)
 
 
 def test_every_revert_reason_has_a_test():

@@ -369,12 +369,14 @@ class World:
         assert self.token.balanceOf(self.channels.address) == self.open_escrow() + self.pots() + self.balances()
 
 
-def deploy_world() -> World:
-    """Token (supply 1e30 to the owner), registry and channels on a pinned clock."""
+def deploy_world(token=TOKEN) -> World:
+    """Token (supply 1e30 to the owner), registry and channels on a pinned clock. ``token`` is
+    the token's deployer (``deploy(initial_supply)``): AgoraToken, or a mock such as
+    ``mock_tokens.FALSE_TOKEN``."""
     pin_chain()
     owner = boa.env.generate_address("value-owner")
     with boa.env.prank(owner):
-        token = TOKEN.deploy(SUPPLY)
+        token = token.deploy(SUPPLY)
         registry = REGISTRY.deploy()
         channels = CHANNELS.deploy(token.address, registry.address)
     return World(token=token, registry=registry, channels=channels, owner=owner, accounts=[owner])

@@ -98,13 +98,17 @@ def cache_dir() -> Path:
     return Path(base) / "contracts"
 
 
+_MODULE_DIRS = frozenset({"common", "lib"})
+
+
 def list_contracts() -> dict[str, Path]:
-    """Every deployable contract by name (``*.vy`` files; ``*.vyi`` interfaces and
-    modules under a ``lib`` folder are not deployable on their own)."""
+    """Every deployable contract by name (``*.vy`` files; ``*.vyi`` interfaces and the
+    modules under a ``common`` or ``lib`` folder, which contracts import, are not
+    deployable on their own)."""
     root = contracts_dir()
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.vy")):
-        if "lib" in path.relative_to(root).parts[:-1]:
+        if _MODULE_DIRS.intersection(path.relative_to(root).parts[:-1]):
             continue
         if path.stem in found:
             raise ConfigError(f"two contracts are named {path.stem}: {found[path.stem]} and {path}")
