@@ -10,7 +10,8 @@ the invariants catch any partial write).
 
 The token is deployed once per module; each hypothesis example runs inside its
 own ``boa.env.anchor()`` (entered in ``__init__``, left in ``teardown``), which
-rolls the chain back to the freshly deployed state cheaply.
+rolls the chain back to the freshly deployed state cheaply. Runs are
+reproducible (see ``stateful_support``): every run plays the same examples.
 """
 
 from dataclasses import dataclass, field
@@ -18,14 +19,9 @@ from pathlib import Path
 
 import boa
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
 
 TOKEN_PATH = Path(__file__).resolve().parents[2] / "contracts/token/AgoraToken.vy"
 
@@ -38,19 +34,13 @@ SEED_BALANCE = 5_000
 # with an infinite one), so transferFrom / burn_from succeed often enough.
 SEED_ALLOWANCE = 2_000
 
-# 60 examples x up to 60 steps (~3,300 steps in practice); the test asserts
-# that at least MIN_TOTAL_STEPS rule calls ran.
+# 60 examples x up to 60 steps (3,657 in all: the same examples on every run);
+# the test asserts that at least MIN_TOTAL_STEPS rule calls ran.
 MAX_EXAMPLES = 60
 STEPS_PER_EXAMPLE = 60
 MIN_TOTAL_STEPS = 2_000
 
-SETTINGS = settings(
-    max_examples=MAX_EXAMPLES,
-    stateful_step_count=STEPS_PER_EXAMPLE,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+SETTINGS = stateful_settings(MAX_EXAMPLES, STEPS_PER_EXAMPLE)
 
 
 @dataclass
@@ -68,10 +58,11 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment():
-    owner = boa.env.generate_address("sm-owner")
-    minter = boa.env.generate_address("sm-minter")
-    alice = boa.env.generate_address("sm-alice")
-    bob = boa.env.generate_address("sm-bob")
+    with fixed_addresses("test_token_stateful"):
+        owner = boa.env.generate_address("sm-owner")
+        minter = boa.env.generate_address("sm-minter")
+        alice = boa.env.generate_address("sm-alice")
+        bob = boa.env.generate_address("sm-bob")
     holders = [owner, minter, alice, bob]
     with boa.env.prank(owner):
         token = boa.load_partial(str(TOKEN_PATH)).deploy(INITIAL_SUPPLY)
@@ -350,7 +341,7 @@ class TokenMachine(RuleBasedStateMachine):
 
 
 def test_token_state_machine_matches_python_model(deployment):
-    run_state_machine_as_test(lambda: TokenMachine(deployment), settings=SETTINGS)
+    run_reproducibly(lambda: TokenMachine(deployment), SETTINGS)
     # Guard the test's strength: enough random steps actually ran.
     assert deployment.steps[0] >= MIN_TOTAL_STEPS
 
