@@ -110,6 +110,10 @@ def test_list_contracts() -> None:
     assert found["AgoraToken"].is_file()
     assert all(path.suffix == ".vy" for path in found.values())
     assert all("lib" not in path.parts for path in found.values())
+    # the shared modules (checked transfers, constants, interfaces) are not deployable contracts
+    assert all("common" not in path.parts for path in found.values())
+    assert "transfers" not in found and "constants" not in found
+    assert {"ComputeMarket", "ProviderRegistry", "ModelRegistry", "PaymentChannels"} <= set(found)
 
 
 def test_versions() -> None:
