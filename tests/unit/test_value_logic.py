@@ -208,6 +208,11 @@ def test_validate_closable() -> None:
         validate_closable(_info(), 999, 31337)
     with pytest.raises(ConfigError, match=r"\(0 s from now\)"):
         validate_closable(_info(), 1_000, 31337)
+    # the CLI names the channel as it was typed (hex or decimal), as it did before 0.4
+    with pytest.raises(ConfigError, match=r"^there is no open channel 0x10 on chain 31337 "):
+        validate_closable(_info(deposit=0, claimed=0, expiry=0), 1_001, 31337, label="0x10")
+    with pytest.raises(ConfigError, match=r"^channel 0xabc is already closed"):
+        validate_closable(_info(expiry=0), 1_001, 31337, label="0xabc")
 
 
 # --- checks before serving ----------------------------------------------------------------------------

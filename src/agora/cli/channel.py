@@ -56,7 +56,8 @@ def close(
     client = st.client
     warn_embedded(st)
     cid = parse_channel_id(channel_id)
-    closed = Channels(client.deployment).close_expired(cid, client.require_signer())
+    # errors name the channel as it was typed (0x… or decimal), as before 0.4
+    closed = Channels(client.deployment).close_expired(cid, client.require_signer(), label=channel_id)
     if json_:
         emit_json(build_closed_channel_view(closed))
         return

@@ -128,16 +128,18 @@ class ClosedChannel:
     tx: TxReceipt
 
 
-def validate_closable(info: ChannelInfo, now: int, chain_id: int) -> None:
+def validate_closable(info: ChannelInfo, now: int, chain_id: int, *, label: str | None = None) -> None:
     """ConfigError unless the payer may close the channel now: it exists, is open and has expired
-    (until its expiry the service may still claim)."""
+    (until its expiry the service may still claim). ``label`` names the channel in the error (as
+    the user wrote its id, e.g. in hex); default: its id in decimal."""
+    name = label if label is not None else str(info.id)
     if not info.exists:
-        raise ConfigError(f"there is no open channel {info.id} on chain {chain_id} "
+        raise ConfigError(f"there is no open channel {name} on chain {chain_id} "
                           "(never opened, or already closed with nothing claimed)")
     if not info.open:
-        raise ConfigError(f"channel {info.id} is already closed")
+        raise ConfigError(f"channel {name} is already closed")
     if now <= info.expiry:
-        raise ConfigError(f"channel {info.id} runs until {info.expiry} ({info.expiry - now} s from now); "
+        raise ConfigError(f"channel {name} runs until {info.expiry} ({info.expiry - now} s from now); "
                           "the service may claim until then")
 
 
@@ -222,11 +224,11 @@ class Channels:
         """After the expiry: take back what was never claimed."""
         return self.contract.close(channel_id, sender=sender)
 
-    def close_expired(self, channel_id: int, sender: Signer) -> ClosedChannel:
-        """Check the channel may be closed now (:func:`validate_closable`), close it, and return
-        the refund: one clear error instead of a revert."""
+    def close_expired(self, channel_id: int, sender: Signer, *, label: str | None = None) -> ClosedChannel:
+        """Check the channel may be closed now (:func:`validate_closable`; ``label`` names it in
+        the error), close it, and return the refund: one clear error instead of a revert."""
         info = self.fetch(channel_id)
-        validate_closable(info, self.chain.timestamp(), self.chain.chain_id)
+        validate_closable(info, self.chain.timestamp(), self.chain.chain_id, label=label)
         receipt = self.close(channel_id, sender)
         (event,) = self.contract.events_in(receipt, "ChannelClosed")
         return ClosedChannel(channel_id, info.payer, int(event.args["refund"]), receipt)
