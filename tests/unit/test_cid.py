@@ -122,3 +122,14 @@ NON_CANONICAL = {
 def test_non_canonical_spellings_are_rejected(alias: str) -> None:
     assert alias != EMPTY_CID
     assert is_cid(alias) is False
+
+
+def test_cid_bytes32_helpers_still_importable_from_compute_market() -> None:
+    # 0.3 code imported them from agora.compute.market (its __all__); they moved to storage in 0.4
+    from agora.compute.market import bytes32_to_cid as old_from
+    from agora.compute.market import cid_to_bytes32 as old_to
+    from agora.storage import bytes32_to_cid, cid_for, cid_to_bytes32
+
+    cid = cid_for(b"x")
+    assert old_to is cid_to_bytes32 and old_from is bytes32_to_cid
+    assert old_from(old_to(cid)) == cid

@@ -17,7 +17,9 @@ from eth_utils import keccak, to_checksum_address
 from agora.chain import Contract, Signer, TxReceipt, sign_permit
 from agora.errors import ConfigError
 from agora.protocol import Deployment
-from agora.storage import cid_to_bytes32
+
+# bytes32_to_cid / cid_to_bytes32 moved to the storage seam in 0.4; still importable from here for 0.3 code
+from agora.storage import bytes32_to_cid, cid_to_bytes32
 
 __all__ = [
     "Policy",
@@ -27,6 +29,8 @@ __all__ = [
     "ProviderInfo",
     "Market",
     "commitment",
+    "cid_to_bytes32",
+    "bytes32_to_cid",
 ]
 
 BPS = 10_000
