@@ -4,8 +4,13 @@ embedded chain (a fresh chain per invocation), and a stateful happy path on a re
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +21,12 @@ from agora.compute.provider import daemon_db_path
 from agora.devnet.anvil import AnvilProcess
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
+from agora.storage.state import StateLocked, lock_state
 from agora.workloads import build_digits_model, digits_inputs
 from tests.integration.cli_helpers import agora, one_line_error
+from tests.integration.proc_helpers import terminate
 
+AGORA = str(Path(sys.executable).with_name("agora"))
 E18 = 10**18
 ACCOUNT_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # dev account 1
 ACCOUNT_5 = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # dev account 5
@@ -340,3 +348,61 @@ def test_submit_and_wait_while_a_daemon_runs(
         daemon.stop()
         thread.join(30)
     assert not thread.is_alive(), "the daemon finishes its round and exits when stopped"
+
+
+# -- `agora provider run` as a real process ------------------------------------------------------------
+@pytest.fixture
+def provider_env(fresh_anvil: AnvilProcess, agora_home: Path) -> dict[str, str]:
+    """A protocol on a fresh anvil with account 1 registered; the env of its `agora provider run`."""
+    chain = connect(fresh_anvil.url)
+    market = Market(deploy_devnet(chain, book=AddressBook(agora_home / "addressbook.json")))
+    market.register(chain.dev_signers[1], kinds=[1], price=10**15, stake=1_000 * E18)
+    return {**os.environ, "AGORA_HOME": str(agora_home), "AGORA_CHAIN": fresh_anvil.url, "AGORA_ACCOUNT": "1"}
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port some other program listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.anvil
+def test_provider_run_on_a_taken_port_exits_with_one_line(provider_env: dict[str, str], taken_port: int,
+                                                         agora_home: Path) -> None:
+    proc = subprocess.run([AGORA, "provider", "run", "--serve", f"127.0.0.1:{taken_port}"], env=provider_env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert one_line_error(proc.stderr) == f"error: cannot listen on 127.0.0.1:{taken_port}: Address already in use"
+    assert "serving" not in proc.stderr + proc.stdout
+    lock_state(daemon_db_path(agora_home, ACCOUNT_1), "the daemon let its lock go").release()
+
+
+@pytest.mark.anvil
+def test_a_second_provider_run_for_the_same_account_is_refused(provider_env: dict[str, str], agora_home: Path,
+                                                               tmp_path: Path) -> None:
+    log = tmp_path / "first.log"
+    with open(log, "wb") as sink:
+        first = subprocess.Popen([AGORA, "provider", "run", "--poll", "0.05"], env=provider_env, stdout=sink,
+                                 stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while '"event":"started"' not in log.read_text():
+            assert first.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the first daemon did not start"
+            time.sleep(0.1)
+        db = daemon_db_path(agora_home, ACCOUNT_1)
+        second = subprocess.run([AGORA, "provider", "run"], env=provider_env, capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 1 and one_line_error(second.stderr) == (
+            f"error: another provider daemon is already running for {ACCOUNT_1} (lock {db}.lock); stop it first")
+        assert first.poll() is None, "the first daemon runs on"
+        with pytest.raises(StateLocked):
+            lock_state(db, "held by the first daemon")
+        first.kill()  # a crash: the OS drops its lock
+        first.wait(30)
+        lock_state(db, "free once its holder died").release()
+    finally:
+        terminate(first, 30)

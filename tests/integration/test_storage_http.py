@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from agora.devnet.anvil import free_port
 from agora.errors import BlobTooLarge
 from agora.storage import HttpStore, LocalStore, Storage, cid_for
+from tests.integration.cli_helpers import one_line_error
 
 AGORA = str(Path(sys.executable).with_name("agora"))
 
@@ -60,3 +62,16 @@ def test_the_server_enforces_its_size_limit(server: str) -> None:
         peer.put(os.urandom(5000))
     r = httpx.post(f"{server}/blobs", content=os.urandom(5000))
     assert r.status_code == 413
+
+
+def test_serve_on_a_taken_port_exits_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "AGORA_HOME": str(tmp_path / "node")}
+        proc = subprocess.run([AGORA, "storage", "serve", "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert proc.returncode == 1
+    assert one_line_error(proc.stderr) == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "serving" not in proc.stderr + proc.stdout

@@ -263,6 +263,33 @@ def test_claim_checks_the_service_key_and_the_weights(capsys: pytest.CaptureFixt
         f"error: the weights at hand do not hash to model {odd}'s registered weights hash {reg['weights_hash']}")
 
 
+def test_one_service_per_ledger_and_a_claim_beside_it(capsys: pytest.CaptureFixture[str], shared: Shared) -> None:
+    from agora.storage.state import StateLocked
+
+    _register(lambda *a: agora(capsys, *a), "--price", "1")
+    reg = shared.registry()
+    card, ledger = reg.fetch_card(1), shared.ledger(1)
+
+    def service() -> PaidService:
+        return PaidService(
+            chain=shared.chain, registry=reg, channels=Channels(shared.dep), model_id=1, card=card,
+            workload=get_workload("onnx-classify"), model_bytes=shared.storage.get(card.weights_cid),
+            signer=shared.chain.dev_signers[1], ledger_path=ledger)
+
+    first = service()
+    try:
+        with pytest.raises(StateLocked) as info:
+            service()
+        assert str(info.value) == (f"another server of model 1 is already running on the ledger {ledger} "
+                                   f"(lock {ledger}.lock); stop it first")
+        # a one-off claim is not a server: it still works beside the running one
+        code, out, _ = agora(capsys, "--account", "1", "model", "claim", "1")
+        assert code == 0 and out.strip() == "nothing to claim for model 1"
+    finally:
+        first.close()
+    service().close()  # released on close
+
+
 # -- paid calls, revenue and receipts ------------------------------------------------------------------
 def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureFixture[str], shared: Shared,
                                                          tmp_path: Path) -> None:
@@ -391,6 +418,15 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.1)
         assert f"serving model 1 at http://127.0.0.1:{port} (chain 31337, service {ACCOUNT_1})" in log.read_text()
+
+        # a second server of the same model on the same ledger is refused at once, with one line
+        second = subprocess.run([AGORA, "model", "serve", "1", "--port", str(free_port())], env=env,
+                                capture_output=True, text=True, timeout=120)
+        ledger = agora_home / "value" / f"serve-31337-{Channels(dep).address}-1.sqlite"
+        assert second.returncode == 1 and one_line_error(second.stderr) == (
+            f"error: another server of model 1 is already running on the ledger {ledger} (lock {ledger}.lock); "
+            "stop it first")
+        assert "serving" not in second.stdout
 
         receipt, out_file = tmp_path / "receipt.json", tmp_path / "out.bin"
         code, out, err = cli("--account", "5", "model", "call", "1", "--input", files["a.npy"], "--receipt",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -148,27 +149,45 @@ def run(
     if not market.provider(signer.address).registered:
         raise ConfigError(f"{signer.address} is not a registered provider",
                           hint="register first with `agora provider register`")
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    # the daemon takes its lock first (a second daemon is refused before it binds anything), then
+    # the blob port is bound before anything runs or says "serving": either trouble is one line
     daemon = ProviderDaemon(market, signer, client.storage, daemon_db_path(st.settings.home, signer.address),
                             concurrency=concurrency, start_block=from_block, poll_interval=poll)
-    if serve:
-        _serve_blobs(client.storage, serve)
+    try:
+        sock = _bind_blobs(serve) if serve else None
+    except BaseException:
+        daemon.close()  # before logging is set up: its "stopped" line stays out of the one-line error
+        raise
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    if serve and sock is not None:
+        _serve_blobs(client.storage, serve, sock)
     stop_on_signals(daemon.stop)
     daemon.run()
 
 
-def _serve_blobs(storage: Storage, where: str) -> None:
-    """Serve ``storage``'s local blobs at ``where`` (HOST:PORT) from a background thread."""
-    import uvicorn
-
-    from agora.storage.server import create_app
+def _bind_blobs(where: str) -> socket.socket:
+    """The bound socket for ``--serve HOST:PORT`` (a taken port is a one-line error)."""
+    from agora.storage.server import bind_socket
 
     host, _, port = where.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--serve wants HOST:PORT, not {where!r}")
-    server = uvicorn.Server(uvicorn.Config(create_app(storage.local), host=host, port=int(port),
-                                           log_level="warning"))
+    return bind_socket(host.removeprefix("[").removesuffix("]"), int(port))
+
+
+def _serve_blobs(storage: Storage, where: str, sock: socket.socket) -> None:
+    """Serve ``storage``'s local blobs on ``sock`` (bound to ``where``) from a background thread."""
+    import uvicorn
+
+    from agora.storage.server import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(storage.local), log_level="warning"))
     # uvicorn (>= 0.30) takes signals only in the main thread, so SIGINT/SIGTERM stay the daemon's
-    threading.Thread(target=server.run, daemon=True, name="agora-blobs").start()
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="agora-blobs")
+    thread.start()
+    while not server.started and thread.is_alive():
+        thread.join(0.05)
+    if not server.started:
+        raise ConfigError(f"the blob server at {where} did not start (see the log above)")
     note(f"serving result blobs at http://{where}/blobs")
 

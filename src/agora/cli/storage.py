@@ -10,6 +10,7 @@ import typer
 
 from agora.cli.options import JsonOpt, get_state, read_file, sub_app
 from agora.cli.output import emit_json, note, out
+from agora.errors import ConfigError
 
 __all__ = ["app", "get", "put", "serve"]
 
@@ -71,9 +72,13 @@ def serve(
     import uvicorn
 
     from agora.storage import LocalStore
-    from agora.storage.server import create_app
+    from agora.storage.server import bind_socket, create_app
 
     st = get_state(ctx)
     store = LocalStore(st.settings.blob_dir, st.settings.max_blob_bytes)
-    note(f"serving {store.root} at http://{host}:{port}/blobs")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    sock = bind_socket(host, port)  # a taken port is one line here, not a log line of a server that never runs
+    note(f"serving {store.root} at http://{host}:{sock.getsockname()[1]}/blobs")
+    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+    server.run(sockets=[sock])
+    if not server.started:
+        raise ConfigError("the blob server did not start (see the log above)")

@@ -38,7 +38,7 @@ from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, ChainError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
-from agora.storage.state import open_state_db
+from agora.storage.state import lock_state, open_state_db
 
 __all__ = ["DaemonStore", "ProviderDaemon", "WorkItem", "daemon_db_path"]
 
@@ -135,7 +135,12 @@ class WorkItem:
 
 
 class ProviderDaemon:
-    """Follows the market's events and serves this provider's assignments."""
+    """Follows the market's events and serves this provider's assignments.
+
+    It holds an exclusive lock next to its state file (``<db_path>.lock``) from its creation to
+    :meth:`close` (or its process's end): a second daemon on the same state raises
+    :class:`~agora.storage.state.StateLocked` and changes nothing.
+    """
 
     def __init__(
         self,
@@ -153,6 +158,8 @@ class ProviderDaemon:
         self.chain = market.chain
         self.signer = signer
         self.address = signer.address
+        # one daemon per state file, for its lifetime: two would race each other's nonces and commits
+        self._lock = lock_state(db_path, f"another provider daemon is already running for {self.address}")
         self.storage = storage
         self.poll_interval = poll_interval
         self.runner = runner
@@ -167,7 +174,12 @@ class ProviderDaemon:
         self._fresh: set[int] = set()  # results computed by this process, not yet refused
         self._chain_now: int | None = None
         self.recheck = 5.0
-        self.db = open_state_db(db_path, schema=_SCHEMA)
+        try:
+            self.db = open_state_db(db_path, schema=_SCHEMA)
+        except BaseException:
+            self._pool.shutdown(wait=False)
+            self._lock.release()
+            raise
         if self._meta("next_block") is None:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))
@@ -579,6 +591,7 @@ class ProviderDaemon:
         self._pool.shutdown(wait=False, cancel_futures=True)
         _jlog("stopped", provider=self.address, next_block=self.next_block)
         self.db.close()
+        self._lock.release()
 
     def status(self) -> dict[str, int]:
         """How many assignments are in each state."""

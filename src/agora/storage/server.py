@@ -7,13 +7,15 @@ larger than the store's limit are refused with 413 before they are read whole.
 
 from __future__ import annotations
 
+import socket
+
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 
-from agora.errors import BlobNotFound, BlobTooLarge, StorageError
+from agora.errors import BlobNotFound, BlobTooLarge, ConfigError, StorageError
 from agora.storage.cid import is_cid
 from agora.storage.store import LocalStore
 
-__all__ = ["blob_router", "create_app"]
+__all__ = ["bind_socket", "blob_router", "create_app"]
 
 
 def blob_router(store: LocalStore) -> APIRouter:
@@ -67,3 +69,23 @@ def create_app(store: LocalStore) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for a server to listen on (``uvicorn.Server.run(sockets=…)``).
+
+    Binding before anything says "serving" makes a taken port one clear :class:`ConfigError`
+    instead of a bind error in the server's log while the process runs on without it.
+    """
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock

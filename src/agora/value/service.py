@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agora.chain import Chain, Signer
 from agora.chain.eip712 import Domain, recover_hash_bytes
 from agora.chain.eip712 import keccak256 as keccak
+from agora.storage.state import StateLock, lock_state
 from agora.value.channels import ChannelInfo, Channels, channel_signer_bytes
 from agora.value.cheques import Cheque
 from agora.value.ledger import Ledger
@@ -98,7 +99,13 @@ class ServiceStats:
 
 
 class PaidService:
-    """Sells calls to one registered model over payment channels."""
+    """Sells calls to one registered model over payment channels.
+
+    Unless ``exclusive=False`` (a one-off claim beside a running server), it holds an exclusive
+    lock next to its ledger (``<ledger_path>.lock``) from its creation to :meth:`close` (or its
+    process's end): a second service on the same ledger raises
+    :class:`~agora.storage.state.StateLocked` and changes nothing.
+    """
 
     def __init__(
         self,
@@ -115,7 +122,13 @@ class PaidService:
         claim_threshold: int | None = None,
         expiry_margin_s: int = 120,
         durable: bool = False,
+        exclusive: bool = True,
     ) -> None:
+        # one server per ledger: two would sell the same channels and claim each other's cheques
+        self._lock: StateLock | None = None
+        if exclusive:
+            self._lock = lock_state(ledger_path, f"another server of model {model_id} is already running on "
+                                                 f"the ledger {ledger_path}")
         self.chain = chain
         self.registry = registry
         self.channels = channels
@@ -127,7 +140,6 @@ class PaidService:
         self.weights_hash = bytes.fromhex(card.weights_hash[2:])
         self.domain: Domain = channels.domain
         self.receipt_domain: Domain = receipts_domain(chain.chain_id, registry.contract.address)
-        self.ledger = Ledger(ledger_path, durable=durable)
         #: claim once the unclaimed charges pass this (default: 100 calls' worth)
         self.claim_threshold = claim_threshold if claim_threshold is not None else max(card.price, 1) * 100
         #: refuse cheques on channels expiring within this margin, and claim before it
@@ -137,7 +149,13 @@ class PaidService:
         self._chans_lock = threading.Lock()
         self._chain_lock = threading.RLock()  # the embedded chain is not thread-safe
         self._clock_offset = 0
-        self._restore()
+        try:
+            self.ledger = Ledger(ledger_path, durable=durable)
+            self._restore()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
 
     # -- startup -------------------------------------------------------------------
     def _restore(self) -> None:
@@ -155,8 +173,10 @@ class PaidService:
             self._advance_claimable(ch)
 
     def close(self) -> None:
-        """Close the ledger."""
+        """Close the ledger (and let its lock go)."""
         self.ledger.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # -- the paid call -------------------------------------------------------------
     def price_of(self, data: bytes) -> int:
@@ -456,7 +476,7 @@ class ClaimResult:
 def claim_earned(ctx: Context, model_id: int, *, ledger_path: Path | None = None) -> ClaimResult:
     """Claim everything the model's service has earned and not claimed, from its ledger (safe
     while the server runs: a cheque claimed twice is skipped by the contract)."""
-    service = build_paid_service(ctx, model_id, ledger_path=ledger_path)
+    service = build_paid_service(ctx, model_id, ledger_path=ledger_path, exclusive=False)
     try:
         service.sync()
         amount = service.claim(force=True)
