@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from agora.errors import ConfigError
-from agora.units import format_amount, parse_amount
+from agora.units import UINT256_MAX, format_amount, parse_amount
 
 E18 = 10**18
 
@@ -166,3 +166,48 @@ def test_parse_negative_int_is_refused() -> None:
 def test_parse_superscript_wei_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         parse_amount("\u00b2wei")
+
+
+# -- limit: amounts that go on chain must fit in a uint256 -------------------------------------
+@pytest.mark.parametrize("text", [str(UINT256_MAX) + "wei", "1.15e59", "1e59", "0", "0wei"])
+def test_parse_within_the_uint256_limit(text: str) -> None:
+    assert parse_amount(text, limit=UINT256_MAX) == parse_amount(text)
+
+
+def test_parse_the_largest_uint256_as_a_decimal() -> None:
+    text = "115792089237316195423570985008687907853269984665640564039457.584007913129639935"
+    assert parse_amount(text, limit=UINT256_MAX) == UINT256_MAX
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" * 78,
+        str(UINT256_MAX + 1) + "wei",
+        "115792089237316195423570985008687907853269984665640564039457.584007913129639936",
+        "1e60",
+        "1e999999999",
+        10**60,
+    ],
+)
+def test_parse_beyond_the_uint256_limit_is_one_clear_error(text: str | int) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_amount(text, limit=UINT256_MAX)
+    assert str(caught.value) == f"{text!r} is too large an amount (at most 2**256 - 1 base units)"
+
+
+def test_parse_another_limit() -> None:
+    assert parse_amount("1", limit=10**18) == 10**18
+    with pytest.raises(ConfigError, match=r"at most 1,000,000,000,000,000,000 base units"):
+        parse_amount("1.000000000000000001", limit=10**18)
+
+
+def test_parse_without_a_limit_still_takes_any_size() -> None:
+    assert parse_amount("1" * 100 + "wei") == int("1" * 100)
+
+
+@pytest.mark.parametrize("text", ["1e999999999", "1e-999999999"])
+def test_parse_extreme_exponents_are_config_errors(text: str) -> None:
+    # decimal.Overflow, and a silent 0 after rounding, before
+    with pytest.raises(ConfigError):
+        parse_amount(text)

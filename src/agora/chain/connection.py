@@ -96,6 +96,23 @@ def _is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, requests.ConnectionError | requests.Timeout | ConnectionError | OSError)
 
 
+def _not_a_node(exc: BaseException) -> str | None:
+    """Why the first answer of a server shows it is no JSON-RPC node (an HTTP error status,
+    HTML, JSON that is no JSON-RPC response), or None if ``exc`` says nothing of the kind."""
+    import json
+
+    import requests
+    from web3.exceptions import BadResponseFormat
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}".strip()
+    if isinstance(exc, json.JSONDecodeError):
+        return "its answer is not JSON"
+    if isinstance(exc, BadResponseFormat):
+        return "its answer is no JSON-RPC response"
+    return None
+
+
 class Chain:
     """A connection to one chain: reads, locally signed transactions, contracts, events."""
 
@@ -112,6 +129,10 @@ class Chain:
             self.chain_id = int(w3.eth.chain_id)
             self.block_gas_limit: int = int(w3.eth.get_block("latest")["gasLimit"])
         except Exception as exc:
+            why = None if embedded else _not_a_node(exc)
+            if why is not None:
+                raise ChainError(f"the server at {uri} answered, but not as an Ethereum JSON-RPC node ({why})",
+                                 hint="check the port and path of --chain or AGORA_CHAIN") from exc
             raise self.translate(exc) from exc
         self.default_signer: Signer | None = self.dev_signers[0] if self.is_devnet else None
 

@@ -10,6 +10,7 @@ import typer
 
 from agora.cli.options import JsonOpt, blob_arg, describe_output, get_state, sub_app, warn_embedded
 from agora.cli.output import emit_json, kv_table, note, out
+from agora.errors import ConfigError
 
 if TYPE_CHECKING:
     from agora.compute import Job, JobInfo
@@ -44,7 +45,7 @@ def submit(
     """Post a job with its payment escrowed; the contract assigns providers."""
     from agora.compute.market import Policy
     from agora.compute.views import build_job_view
-    from agora.units import parse_amount
+    from agora.units import UINT256_MAX, parse_amount
 
     st = get_state(ctx)
     client = st.client
@@ -54,7 +55,8 @@ def submit(
     cids = [blob_arg(client, i) for i in inputs]
     data: str | list[bytes] = cids[0] if len(cids) == 1 else [client.storage.get(c) for c in cids]
     kind_arg: int | str = int(kind) if kind.strip().isdigit() else kind
-    job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=parse_amount(price),
+    price_per_unit = parse_amount(price, limit=UINT256_MAX)
+    job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=price_per_unit,
                                 duration=duration)
     info = job.status()
     if wait:
@@ -64,6 +66,12 @@ def submit(
         emit_json(row)
         return
     out.print(kv_table(f"job {job.id}", [(k, v) for k, v in row.items() if v not in (None, [])]))
+
+
+def _validate_job_id(job_id: int) -> None:
+    """Refuse what cannot be a job id (ids count from 1 and fit in uint256) with one line."""
+    if not 0 < job_id < 2**256:
+        raise ConfigError(f"{job_id} is not a job id (a job id is a positive integer)")
 
 
 @app.command("status")
@@ -76,6 +84,7 @@ def status(
     """Where a job stands, who works on it, what was agreed."""
     from agora.compute.views import build_job_view, build_reveal_view
 
+    _validate_job_id(job_id)
     client = get_state(ctx).client
     job = client.compute.job(job_id)
     info = _wait(job, json_) if wait else job.status()
@@ -97,6 +106,7 @@ def result(
     json_: JsonOpt = False,
 ) -> None:
     """Fetch a finished job's result and check it against the digest agreed on chain."""
+    _validate_job_id(job_id)
     client = get_state(ctx).client
     job = client.compute.job(job_id)
     verified = job.result()

@@ -110,15 +110,22 @@ def warn_embedded(state: State) -> None:
 
 
 def address_arg(client: Any, address: str | None) -> str:
-    """``address``, or the acting account's when none is given; one clear error otherwise."""
-    from eth_utils import is_address
+    """``address`` (or the acting account's when none is given) in its EIP-55 checksummed
+    form. All-lowercase and all-uppercase hex carry no checksum and are accepted; mixed case
+    must match EIP-55. One clear error otherwise."""
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
     who = address or client.address
     if who is None:
         raise ConfigError("no address given and no account configured")
-    if not is_address(who):
+    who = str(who).strip()
+    if not is_hex_address(who):
         raise ConfigError(f"{who!r} is not an address")
-    return str(who)
+    digits = who[2:] if who[:2] in ("0x", "0X") else who
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address("0x" + digits):
+        raise ConfigError(f"{who} has a wrong EIP-55 checksum (mixed case must match; "
+                          "or write it all lowercase)")
+    return str(to_checksum_address(who))
 
 
 def acting_signer(client: Any) -> Any:

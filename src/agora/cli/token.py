@@ -42,15 +42,16 @@ def transfer(
     json_: JsonOpt = False,
 ) -> None:
     """Send tokens from your account."""
-    from eth_utils import is_address
-
-    from agora.units import format_amount, parse_amount
+    from agora.units import UINT256_MAX, format_amount, parse_amount
 
     st = get_state(ctx)
-    if not is_address(to):
+    if not to.strip():  # address_arg would take the empty recipient as "your account"
         raise ConfigError(f"{to!r} is not an address")
-    value = parse_amount(amount)
     client = st.client
+    to = address_arg(client, to)
+    value = parse_amount(amount, limit=UINT256_MAX)
+    if value == 0:
+        raise ConfigError("nothing to send: the amount is 0")
     warn_embedded(st)
     receipt = client.token.transfer(to, value, sender=client.signer)
     data = {"from": client.address, "to": to, "amount_wei": value, "tx": receipt.tx_hash,
