@@ -8,7 +8,6 @@ result (``--json``: the layer's view of it, :mod:`agora.value.views`).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -211,7 +210,9 @@ def serve(
                                  expiry_margin_s=expiry_margin, durable=durable)
     try:
         service.sync()  # chain trouble shows here, as one line, not in the server's log
-        sock = _listen(host, port)
+        from agora.storage.server import bind_socket
+
+        sock = bind_socket(host, port)
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
         api = create_app(service, background=True, sync_interval_s=sync_interval)
         server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
@@ -234,18 +235,6 @@ def serve(
                   f"{service.unclaimed()} wei left unclaimed")
     finally:
         service.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A bound socket for the API (so a taken port is one clear error, and port 0 works)."""
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
 
 
 @app.command("claim")
