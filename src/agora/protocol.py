@@ -33,6 +33,7 @@ __all__ = [
     "INITIAL_SUPPLY",
     "TOKEN",
     "deploy_protocol",
+    "fetch_live_deployment",
     "load_deployment",
     "fund_account",
     "deploy_devnet",
@@ -150,13 +151,26 @@ def deploy_protocol(
     evm_version: str = DEFAULT_EVM_VERSION,
     book: AddressBook | None = None,
     only_missing: Deployment | None = None,
+    replace: bool = True,
 ) -> Deployment:
     """Deploy every protocol contract; record the result in ``book`` if given.
 
     ``token`` uses an existing ERC-20 (e.g. a stablecoin) instead of deploying
     AgoraToken. ``only_missing`` keeps that deployment's contracts and deploys
-    only the roles it lacks (an upgrade that adds a layer).
+    only the roles it lacks (an upgrade that adds a layer). ``replace=False``
+    refuses a chain whose live deployment ``book`` already records: replacing
+    it would leave every command on the new contracts and running daemons on
+    the old ones.
     """
+    if not replace and only_missing is None and book is not None:
+        live = fetch_live_deployment(chain, book)
+        if live is not None:
+            raise ConfigError(
+                f"the protocol is already deployed on chain {chain.chain_id} "
+                f"({len(live.addresses)} contracts recorded in {book.path}); deploying again "
+                "would replace them while running daemons keep the old ones",
+                hint="pass --force to replace them",
+            )
     deployer = signer or chain.require_signer()
     addresses: dict[str, str] = dict(only_missing.addresses) if only_missing else {}
     artifacts: dict[str, str] = dict(only_missing.artifacts) if only_missing else {}
@@ -201,6 +215,17 @@ def _validate_erc20(chain: Chain, address: str) -> str:
     except ChainError:
         raise ConfigError(f"the contract at {addr} does not answer as an ERC-20") from None
     return addr
+
+
+def fetch_live_deployment(chain: Chain, book: AddressBook) -> Deployment | None:
+    """The deployment ``book`` records for ``chain`` if it is live there (same genesis, code
+    at every address); None if there is none, or only a stale record (a reset chain)."""
+    if chain.embedded or book.get(chain.chain_id) is None:
+        return None
+    try:
+        return load_deployment(chain, book)
+    except ConfigError:
+        return None
 
 
 def load_deployment(chain: Chain, book: AddressBook) -> Deployment:

@@ -144,3 +144,47 @@ def test_console_script_runs_in_a_real_process() -> None:
                           text=True, env={**os.environ}, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: invalid chain URI")
+
+
+# -- deploy over a recorded deployment ----------------------------------------------------
+@pytest.mark.anvil
+def test_deploy_again_is_refused_without_force(capsys: pytest.CaptureFixture[str], agora_home: Path,
+                                               fresh_anvil: AnvilProcess) -> None:
+    book = agora_home / "addressbook.json"
+    code, out, _ = agora(capsys, "--chain", fresh_anvil.url, "deploy", "--json")
+    assert code == 0
+    first = json.loads(out)["contracts"]
+    assert json.loads(book.read_text())["31337"]["contracts"]["token"]["address"] == first["token"]
+
+    code, out, err = agora(capsys, "--chain", fresh_anvil.url, "deploy")
+    line = one_line_error(err)
+    assert code == 1 and out == ""
+    assert line == (
+        f"error: the protocol is already deployed on chain 31337 ({len(first)} contracts recorded in "
+        f"{book}); deploying again would replace them while running daemons keep the old ones; "
+        "pass --force to replace them"
+    )
+    assert json.loads(book.read_text())["31337"]["contracts"]["token"]["address"] == first["token"]
+
+    code, out, err = agora(capsys, "--chain", fresh_anvil.url, "deploy", "--force", "--json")
+    assert code == 0
+    second = json.loads(out)["contracts"]
+    assert set(second) == set(first) and second["token"] != first["token"]
+    assert json.loads(book.read_text())["31337"]["contracts"]["token"]["address"] == second["token"]
+    assert err.startswith("note: replaced the deployment recorded for chain 31337 in ")
+    assert f"token {first['token']}" in err and "old contracts" in err
+
+
+def test_deploy_on_the_embedded_chain_needs_no_force(capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(2):  # each process deploys on a fresh chain: nothing is recorded, nothing refused
+        code, out, _ = agora(capsys, "deploy", "--json")
+        assert code == 0 and json.loads(out)["address_book"] is None
+
+
+@pytest.mark.anvil
+def test_deploy_over_a_stale_record_needs_no_force(capsys: pytest.CaptureFixture[str], anvil: AnvilProcess,
+                                                   fresh_anvil: AnvilProcess) -> None:
+    # two anvils share chain id 31337 but not their genesis: the record of one is stale on the other
+    assert agora(capsys, "--chain", fresh_anvil.url, "deploy")[0] == 0
+    code, out, err = agora(capsys, "--chain", anvil.url, "deploy", "--json")
+    assert code == 0 and "replaced" not in err

@@ -90,3 +90,22 @@ def test_port_in_use_is_refused(home: Path) -> None:
 
 def test_down_when_not_running_is_polite(home: Path) -> None:
     assert sh(home, "devnet", "down").stdout.strip() == "devnet: not running"
+
+
+@pytest.mark.anvil
+def test_devnet_commands_work_with_agora_chain_devnet(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/value.md has users export AGORA_CHAIN=devnet: the commands that manage the devnet
+    # must not resolve that alias (it needs a running devnet); every other command does
+    monkeypatch.setenv("AGORA_CHAIN", "devnet")
+    assert sh(home, "devnet", "status").stdout.strip() == (
+        "devnet: not running (start it with `agora devnet up`)"
+    )
+    port = str(free_port())
+    up = json.loads(sh(home, "devnet", "up", "--port", port, "--json").stdout)
+    assert up["running"] and up["url"] == f"http://127.0.0.1:{port}"
+    status = json.loads(sh(home, "devnet", "status", "--json").stdout)
+    assert status["running"] and status["contracts"]["token"] == up["contracts"]["token"]
+    bal = json.loads(sh(home, "token", "balance", CAROL, "--json").stdout)
+    assert bal["balance_wei"] == 1_000_000 * 10**18
+    assert "devnet stopped" in sh(home, "devnet", "down").stdout
+    assert sh(home, "devnet", "down", "--reset").stdout.strip() == "devnet stopped and its state deleted"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,14 @@ from agora.cli.output import emit_json, kv_table, out
 __all__ = ["app", "down", "status", "up"]
 
 app = sub_app("A persistent local chain (anvil) with the protocol deployed.")
+
+
+def _settings(ctx: typer.Context) -> Any:
+    """The settings as given, with the ``devnet`` chain alias left unresolved: these commands
+    manage the devnet, so ``AGORA_CHAIN=devnet`` must not require it to run already."""
+    from agora.config import load_settings
+
+    return load_settings(**get_state(ctx).overrides)
 
 
 @app.command("up")
@@ -27,10 +35,10 @@ def up(
     """Start a local anvil chain with persistent state, deploy the protocol, fund dev accounts."""
     from agora.devnet.manager import Devnet
 
-    st = get_state(ctx)
-    dn = Devnet(st.settings.home)
+    settings = _settings(ctx)
+    dn = Devnet(settings.home)
     with out.status("starting the devnet"):
-        info, deployed = dn.up(port or st.settings.devnet_port, block_time=block_time)
+        info, deployed = dn.up(port or settings.devnet_port, block_time=block_time)
     data = {**info.to_json(), "deployed_now": deployed}
     if json_:
         emit_json(data)
@@ -51,7 +59,7 @@ def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Is the devnet running, where, at which block."""
     from agora.devnet.manager import Devnet
 
-    info = Devnet(get_state(ctx).settings.home).status()
+    info = Devnet(_settings(ctx).home).status()
     if json_:
         emit_json(info.to_json())
         return
@@ -72,7 +80,7 @@ def down(
     """Stop the devnet; its state is kept for the next `up` unless --reset."""
     from agora.devnet.manager import Devnet
 
-    dn = Devnet(get_state(ctx).settings.home)
+    dn = Devnet(_settings(ctx).home)
     if reset:
         dn.reset()
         out.print("devnet stopped and its state deleted")

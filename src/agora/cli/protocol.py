@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agora.cli.options import JsonOpt, address_arg, get_state, warn_embedded
-from agora.cli.output import emit_json, kv_table, out
+from agora.cli.output import emit_json, kv_table, note, out
 
 __all__ = ["app", "deploy", "faucet"]
 
@@ -24,20 +24,27 @@ def deploy(
     evm_version: Annotated[str | None, typer.Option(
         "--evm-version", help="EVM version to compile for (prague, cancun, shanghai…).",
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the deployment the address book records for this chain.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Deploy the protocol's contracts and record them in the address book."""
-    from agora.protocol import deploy_protocol
+    from agora.protocol import deploy_protocol, fetch_live_deployment
 
     st = get_state(ctx)
     if evm_version is not None:
         st.add_overrides(evm_version=evm_version)
     client = st.client
     warn_embedded(st)
+    previous = fetch_live_deployment(client.chain, client.book) if force else None
     dep = deploy_protocol(
         client.chain, client.signer, token=token_address,
-        evm_version=st.settings.evm_version, book=client.book,
+        evm_version=st.settings.evm_version, book=client.book, replace=force,
     )
+    if previous is not None:
+        old = ", ".join(f"{role} {addr}" for role, addr in previous.addresses.items())
+        note(f"note: replaced the deployment recorded for chain {client.chain.chain_id} "
+             f"in {client.book.path} ({old}); daemons still running use those old contracts")
     data = {"chain_id": client.chain.chain_id, "contracts": dep.addresses,
             "address_book": None if client.chain.embedded else str(client.book.path)}
     if json_:

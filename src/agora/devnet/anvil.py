@@ -51,8 +51,14 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
-    """True if nothing listens on 127.0.0.1:``port``."""
+    """True if nothing listens on 127.0.0.1:``port``.
+
+    ``SO_REUSEADDR``, as anvil's own listener sets it: a port whose last
+    connections linger in TIME_WAIT (anvil was just killed) is free for anvil,
+    while a live listener still refuses the bind.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
