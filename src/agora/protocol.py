@@ -158,19 +158,21 @@ def deploy_protocol(
     ``token`` uses an existing ERC-20 (e.g. a stablecoin) instead of deploying
     AgoraToken. ``only_missing`` keeps that deployment's contracts and deploys
     only the roles it lacks (an upgrade that adds a layer). ``replace=False``
-    refuses a chain whose live deployment ``book`` already records: replacing
-    it would leave every command on the new contracts and running daemons on
-    the old ones.
+    keeps a chain's live deployment that ``book`` already records: it adds only
+    the contracts of layers installed since (as ``only_missing``), and refuses
+    when nothing is missing — replacing it would leave every command on the new
+    contracts and running daemons on the old ones.
     """
     if not replace and only_missing is None and book is not None:
         live = fetch_live_deployment(chain, book)
-        if live is not None:
+        if live is not None and all(spec.role in live.addresses for spec in protocol_contracts()):
             raise ConfigError(
                 f"the protocol is already deployed on chain {chain.chain_id} "
                 f"({len(live.addresses)} contracts recorded in {book.path}); deploying again "
                 "would replace them while running daemons keep the old ones",
                 hint="pass --force to replace them",
             )
+        only_missing = live
     deployer = signer or chain.require_signer()
     addresses: dict[str, str] = dict(only_missing.addresses) if only_missing else {}
     artifacts: dict[str, str] = dict(only_missing.artifacts) if only_missing else {}

@@ -175,6 +175,30 @@ def test_deploy_again_is_refused_without_force(capsys: pytest.CaptureFixture[str
     assert f"token {first['token']}" in err and "old contracts" in err
 
 
+@pytest.mark.anvil
+def test_deploy_adds_only_the_contracts_a_recorded_deployment_lacks(
+    capsys: pytest.CaptureFixture[str], agora_home: Path, fresh_anvil: AnvilProcess
+) -> None:
+    # a deployment recorded before a layer was installed: its contracts are missing from the book
+    book = agora_home / "addressbook.json"
+    assert agora(capsys, "--chain", fresh_anvil.url, "deploy")[0] == 0
+    doc = json.loads(book.read_text())
+    kept = dict(doc["31337"]["contracts"])
+    for role in ("models", "channels"):
+        del doc["31337"]["contracts"][role]
+    book.write_text(json.dumps(doc))
+
+    code, out, err = agora(capsys, "--chain", fresh_anvil.url, "deploy", "--json")
+    assert code == 0, err
+    now = json.loads(out)["contracts"]
+    assert set(now) == set(kept)
+    assert all(now[r] == kept[r]["address"] for r in kept if r not in ("models", "channels"))
+    assert now["models"] != kept["models"]["address"] and now["channels"] != kept["channels"]["address"]
+    assert json.loads(book.read_text())["31337"]["contracts"]["channels"]["address"] == now["channels"]
+    # complete again: a further deploy is refused without --force
+    assert agora(capsys, "--chain", fresh_anvil.url, "deploy")[0] == 1
+
+
 def test_deploy_on_the_embedded_chain_needs_no_force(capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(2):  # each process deploys on a fresh chain: nothing is recorded, nothing refused
         code, out, _ = agora(capsys, "deploy", "--json")

@@ -66,12 +66,12 @@ def faucet(
 ) -> None:
     """Fund an account with tokens and gas (devnets only)."""
     from agora.protocol import fund_account
-    from agora.units import parse_amount
+    from agora.units import UINT256_MAX, parse_amount
 
     st = get_state(ctx)
     client = st.client
     target = address_arg(client, address)
-    amount, wei = parse_amount(tokens), parse_amount(eth)
+    amount, wei = parse_amount(tokens, limit=UINT256_MAX), parse_amount(eth, limit=UINT256_MAX)
     warn_embedded(st)
     hashes = fund_account(client.deployment, target, tokens=amount, eth=wei)
     data = {"address": target, "tokens_wei": amount, "eth_wei": wei, "transactions": hashes,
