@@ -10,34 +10,43 @@
 * :mod:`~agora.value.x402` — the x402 v2 HTTP flow (``batch-settlement`` scheme);
 * :mod:`~agora.value.service`, :mod:`~agora.value.server` — the paid model API;
 * :mod:`~agora.value.client` — ``Client.models``: paid calls with checked receipts.
+
+The names below are imported on first use, so that loading the layer's declaration (or
+``agora --help``) does not pull in web3 and the models.
 """
 
-from agora.value.channels import (
-    ChannelIdParts,
-    ChannelInfo,
-    Channels,
-    ClosedChannel,
-    decode_channel_id,
-    encode_channel_id,
-)
-from agora.value.cheques import CHEQUE_TYPES, Cheque, channels_domain, cheque_typed_data, sign_cheque
-from agora.value.client import CallResult, ChannelView, ModelsClient, encode_input
-from agora.value.models import (
-    OWNER,
-    ModelCard,
-    ModelDetails,
-    ModelInfo,
-    ModelRegistry,
-    Registration,
-    Share,
-    fetch_model_details,
-    parse_split,
-)
-from agora.value.receipts import RECEIPT_TYPES, Receipt, ReceiptError, receipts_domain, sign_receipt
-from agora.value.revenue import Earnings, ModelShare, Withdrawal, fetch_earnings, split_amount, withdraw_revenue
-from agora.value.server import create_app
-from agora.value.service import PaidService, build_paid_service
-from agora.value.x402 import PaymentError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agora.value.channels import (
+        ChannelIdParts,
+        ChannelInfo,
+        Channels,
+        ClosedChannel,
+        decode_channel_id,
+        encode_channel_id,
+    )
+    from agora.value.cheques import CHEQUE_TYPES, Cheque, channels_domain, cheque_typed_data, sign_cheque
+    from agora.value.client import CallResult, ChannelView, ModelsClient, encode_input
+    from agora.value.models import (
+        OWNER,
+        ModelCard,
+        ModelDetails,
+        ModelInfo,
+        ModelRegistry,
+        Registration,
+        Share,
+        fetch_model_details,
+        parse_split,
+    )
+    from agora.value.receipts import RECEIPT_TYPES, Receipt, ReceiptError, receipts_domain, sign_receipt
+    from agora.value.revenue import Earnings, ModelShare, Withdrawal, fetch_earnings, split_amount, withdraw_revenue
+    from agora.value.server import create_app
+    from agora.value.service import PaidService, build_paid_service
+    from agora.value.x402 import PaymentError
 
 __all__ = [
     "CHEQUE_TYPES",
@@ -80,3 +89,59 @@ __all__ = [
     "split_amount",
     "withdraw_revenue",
 ]
+
+#: Where each public name lives (imported on first use).
+_EXPORTS: dict[str, str] = {
+    "CHEQUE_TYPES": "agora.value.cheques",
+    "CallResult": "agora.value.client",
+    "ChannelIdParts": "agora.value.channels",
+    "ChannelInfo": "agora.value.channels",
+    "ChannelView": "agora.value.client",
+    "Channels": "agora.value.channels",
+    "Cheque": "agora.value.cheques",
+    "ClosedChannel": "agora.value.channels",
+    "Earnings": "agora.value.revenue",
+    "ModelCard": "agora.value.models",
+    "ModelDetails": "agora.value.models",
+    "ModelInfo": "agora.value.models",
+    "ModelRegistry": "agora.value.models",
+    "ModelShare": "agora.value.revenue",
+    "ModelsClient": "agora.value.client",
+    "OWNER": "agora.value.models",
+    "PaidService": "agora.value.service",
+    "PaymentError": "agora.value.x402",
+    "RECEIPT_TYPES": "agora.value.receipts",
+    "Receipt": "agora.value.receipts",
+    "ReceiptError": "agora.value.receipts",
+    "Registration": "agora.value.models",
+    "Share": "agora.value.models",
+    "Withdrawal": "agora.value.revenue",
+    "build_paid_service": "agora.value.service",
+    "channels_domain": "agora.value.cheques",
+    "cheque_typed_data": "agora.value.cheques",
+    "create_app": "agora.value.server",
+    "decode_channel_id": "agora.value.channels",
+    "encode_channel_id": "agora.value.channels",
+    "encode_input": "agora.value.client",
+    "fetch_earnings": "agora.value.revenue",
+    "fetch_model_details": "agora.value.models",
+    "parse_split": "agora.value.models",
+    "receipts_domain": "agora.value.receipts",
+    "sign_cheque": "agora.value.cheques",
+    "sign_receipt": "agora.value.receipts",
+    "split_amount": "agora.value.revenue",
+    "withdraw_revenue": "agora.value.revenue",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
