@@ -41,6 +41,7 @@ __all__ = [
     "ContractSpec",
     "DemoContext",
     "Layer",
+    "export_lazily",
     "get_layer",
     "load_layers",
     "resolve",
@@ -179,3 +180,27 @@ def get_layer(name: str) -> Layer:
             return layer
     raise ConfigError(f"no layer named {name!r} is installed",
                       hint="installed: " + ", ".join(lay.name for lay in load_layers()))
+
+
+def export_lazily(
+    namespace: dict[str, Any], exports: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` (PEP 562) that import each name of ``exports``
+    (name -> module) on first use and keep it, so that loading a layer's declaration, or
+    ``agora --help``, does not load the whole layer::
+
+        __getattr__, __dir__ = export_lazily(globals(), {"Market": "agora.compute.market", ...})
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *exports})
+
+    return __getattr__, __dir__

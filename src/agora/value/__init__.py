@@ -17,8 +17,9 @@ The names below are imported on first use, so that loading the layer's declarati
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agora.layers import export_lazily
 
 if TYPE_CHECKING:
     from agora.value.channels import (
@@ -133,15 +134,4 @@ _EXPORTS: dict[str, str] = {
     "withdraw_revenue": "agora.value.revenue",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = export_lazily(globals(), _EXPORTS)
