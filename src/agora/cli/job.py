@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agora.cli.options import JsonOpt, blob_arg, describe_output, get_state, sub_app, warn_embedded
+from agora.cli.options import JsonOpt, amount_arg, blob_arg, describe_output, get_state, sub_app, warn_embedded
 from agora.cli.output import emit_json, kv_table, note, out
 from agora.errors import ConfigError
 
@@ -45,7 +45,6 @@ def submit(
     """Post a job with its payment escrowed; the contract assigns providers."""
     from agora.compute.market import Policy
     from agora.compute.views import build_job_view
-    from agora.units import UINT256_MAX, parse_amount
 
     st = get_state(ctx)
     client = st.client
@@ -55,7 +54,7 @@ def submit(
     cids = [blob_arg(client, i) for i in inputs]
     data: str | list[bytes] = cids[0] if len(cids) == 1 else [client.storage.get(c) for c in cids]
     kind_arg: int | str = int(kind) if kind.strip().isdigit() else kind
-    price_per_unit = parse_amount(price, limit=UINT256_MAX)
+    price_per_unit = amount_arg(price)
     job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=price_per_unit,
                                 duration=duration)
     info = job.status()

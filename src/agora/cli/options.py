@@ -23,6 +23,7 @@ __all__ = [
     "State",
     "acting_signer",
     "address_arg",
+    "amount_arg",
     "blob_arg",
     "describe_output",
     "get_state",
@@ -107,6 +108,14 @@ def warn_embedded(state: State) -> None:
             "note: on the embedded chain nothing outlives this command; for a chain that "
             "keeps state run `agora devnet up` and pass --chain devnet"
         )
+
+
+def amount_arg(text: str) -> int:
+    """A token amount as typed (``1.5``, ``2e3``, ``10wei``…) in base units; one clear error if it
+    is malformed or does not fit in the contracts' uint256."""
+    from agora.units import UINT256_MAX, parse_amount
+
+    return parse_amount(text, limit=UINT256_MAX)
 
 
 def address_arg(client: Any, address: str | None) -> str:

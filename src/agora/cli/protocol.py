@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agora.cli.options import JsonOpt, address_arg, get_state, warn_embedded
+from agora.cli.options import JsonOpt, address_arg, amount_arg, get_state, warn_embedded
 from agora.cli.output import emit_json, kv_table, note, out
 
 __all__ = ["app", "deploy", "faucet"]
@@ -66,12 +66,11 @@ def faucet(
 ) -> None:
     """Fund an account with tokens and gas (devnets only)."""
     from agora.protocol import fund_account
-    from agora.units import UINT256_MAX, parse_amount
 
     st = get_state(ctx)
     client = st.client
     target = address_arg(client, address)
-    amount, wei = parse_amount(tokens, limit=UINT256_MAX), parse_amount(eth, limit=UINT256_MAX)
+    amount, wei = amount_arg(tokens), amount_arg(eth)
     warn_embedded(st)
     hashes = fund_account(client.deployment, target, tokens=amount, eth=wei)
     data = {"address": target, "tokens_wei": amount, "eth_wei": wei, "transactions": hashes,

@@ -12,6 +12,7 @@ from agora.cli.options import (
     JsonOpt,
     acting_signer,
     address_arg,
+    amount_arg,
     get_state,
     need_lasting_chain,
     stop_on_signals,
@@ -41,15 +42,14 @@ def register(
     """Stake and declare the workloads you serve; the market then assigns you jobs."""
     from agora.compute.market import Market
     from agora.compute.views import build_provider_view, get_kind_ids
-    from agora.units import UINT256_MAX, parse_amount
 
     st = get_state(ctx)
     client = st.client
     warn_embedded(st)
     market = Market(client.deployment)
     signer = client.signer or client.chain.require_signer()  # its message: which settings give an account
-    receipt = market.register(signer, kinds=get_kind_ids(kinds), price=parse_amount(price, limit=UINT256_MAX),
-                              stake=parse_amount(stake, limit=UINT256_MAX))
+    receipt = market.register(signer, kinds=get_kind_ids(kinds), price=amount_arg(price),
+                              stake=amount_arg(stake))
     info = market.provider(client.address)
     data = build_provider_view(info) | {"tx": receipt.tx_hash}
     if json_:
@@ -103,11 +103,10 @@ def unbond(
 ) -> None:
     """Start unbonding stake; it stays slashable until the delay is over."""
     from agora.compute.market import Market
-    from agora.units import UINT256_MAX, parse_amount
 
     client = get_state(ctx).client
     market = Market(client.deployment)
-    receipt = market.registry.unbond(parse_amount(amount, limit=UINT256_MAX), sender=client.signer)
+    receipt = market.registry.unbond(amount_arg(amount), sender=client.signer)
     info = market.provider(client.address)
     data = {"unbonding_wei": info.unbonding, "unlock_at": info.unbond_at, "tx": receipt.tx_hash}
     emit_json(data) if json_ else out.print(kv_table("unbonding", list(data.items())))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agora.cli.options import JsonOpt, address_arg, get_state, sub_app, warn_embedded
+from agora.cli.options import JsonOpt, address_arg, amount_arg, get_state, sub_app, warn_embedded
 from agora.cli.output import emit_json, out
 from agora.errors import ConfigError
 
@@ -42,14 +42,14 @@ def transfer(
     json_: JsonOpt = False,
 ) -> None:
     """Send tokens from your account."""
-    from agora.units import UINT256_MAX, format_amount, parse_amount
+    from agora.units import format_amount
 
     st = get_state(ctx)
     if not to.strip():  # address_arg would take the empty recipient as "your account"
         raise ConfigError(f"{to!r} is not an address")
     client = st.client
     to = address_arg(client, to)
-    value = parse_amount(amount, limit=UINT256_MAX)
+    value = amount_arg(amount)
     if value == 0:
         raise ConfigError("nothing to send: the amount is 0")
     warn_embedded(st)
