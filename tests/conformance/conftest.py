@@ -9,7 +9,6 @@ anvil and the embedded chain fund.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from agora.chain import DEV_MNEMONIC
-from agora.devnet.anvil import free_port, wait_for_rpc
+from agora.devnet.anvil import AnvilProcess, free_port, wait_for_rpc
 from agora.errors import NodeUnreachable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,30 +37,11 @@ def find_hardhat() -> Path:
 
 
 @dataclass
-class HardhatNode:
-    """A running ``hardhat node``, stopped by process id."""
+class HardhatNode(AnvilProcess):
+    """A running ``hardhat node``: the same handle as anvil's (URLs, stopped by process id),
+    plus its log."""
 
-    popen: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is not None:
-            return
-        os.kill(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(5)
+    log: Path | None = None
 
 
 def start_hardhat(workdir: Path) -> HardhatNode:
@@ -82,7 +62,7 @@ def start_hardhat(workdir: Path) -> HardhatNode:
     with open(log, "wb") as out:
         popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                  cwd=ROOT)
-    node = HardhatNode(popen, port, log)
+    node = HardhatNode(popen.pid, port, popen, log)
     try:
         deadline = time.monotonic() + 60
         while True:
