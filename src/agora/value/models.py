@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -265,8 +265,8 @@ class ModelRegistry:
         self.storage = storage
 
     def register(
-        self, card: ModelCard, sender: Signer, *, split: list[Share], datasets: list[int] = (),  # type: ignore[assignment]
-        jobs: list[int] = (), parent: int = 0, uri: str | None = None,  # type: ignore[assignment]
+        self, card: ModelCard, sender: Signer, *, split: list[Share], datasets: Sequence[int] = (),
+        jobs: Sequence[int] = (), parent: int = 0, uri: str | None = None,
     ) -> tuple[int, TxReceipt]:
         """Store the card, register the model (or a new version of ``parent``); return its id."""
         validate_split(split)
@@ -284,7 +284,7 @@ class ModelRegistry:
     def publish(
         self, sender: Signer, *, kind: str, name: str, price: int, weights: bytes | None = None,
         digits_demo: bool = False, description: str = "", max_items: int = 64, endpoint: str | None = None,
-        split: list[Share], datasets: list[int] = (), jobs: list[int] = (), parent: int = 0,  # type: ignore[assignment]
+        split: list[Share], datasets: Sequence[int] = (), jobs: Sequence[int] = (), parent: int = 0,
     ) -> Registration:
         """Store the weights and the card, and register the model (see :func:`build_model_bytes`
         for ``weights`` and ``digits_demo``); needs storage."""

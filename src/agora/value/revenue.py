@@ -112,12 +112,16 @@ class Withdrawal:
     left: int = 0
 
 
+def _validate_model_count(model_ids: Sequence[int] | None) -> None:
+    if model_ids and len(model_ids) > MAX_WITHDRAW_MODELS:
+        raise ConfigError(f"a withdrawal distributes at most {MAX_WITHDRAW_MODELS} models, got {len(model_ids)}")
+
+
 def plan_withdrawal(earnings: Earnings, model_ids: Sequence[int] | None = None) -> tuple[list[int], int]:
     """The models a withdrawal should distribute (``model_ids`` as given, else those with a
     non-empty pot, at most :data:`MAX_WITHDRAW_MODELS`) and how many with revenue it leaves out.
     ConfigError if there are too many, or if it would pay nothing."""
-    if model_ids and len(model_ids) > MAX_WITHDRAW_MODELS:
-        raise ConfigError(f"a withdrawal distributes at most {MAX_WITHDRAW_MODELS} models, got {len(model_ids)}")
+    _validate_model_count(model_ids)
     owed = {m.model_id: m.share for m in earnings.models if m.pot}
     if model_ids:
         chosen, left = list(dict.fromkeys(model_ids)), 0
@@ -134,8 +138,7 @@ def withdraw_revenue(
 ) -> Withdrawal:
     """Distribute the pots of ``model_ids`` (default: every model with revenue ``sender`` shares
     in, see :func:`plan_withdrawal`) and pay ``sender`` its whole balance, in one transaction."""
-    if model_ids and len(model_ids) > MAX_WITHDRAW_MODELS:  # before reading anything
-        raise ConfigError(f"a withdrawal distributes at most {MAX_WITHDRAW_MODELS} models, got {len(model_ids)}")
+    _validate_model_count(model_ids)  # before reading anything
     earnings = fetch_earnings(registry, channels, sender.address, only=model_ids)
     chosen, left = plan_withdrawal(earnings, model_ids)
     return Withdrawal(sender.address, channels.withdraw(sender, chosen), chosen, left)
