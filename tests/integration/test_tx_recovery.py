@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from agora.chain import connect
+from agora.errors import ChainError
 
 pytestmark = pytest.mark.anvil
 
@@ -32,3 +33,31 @@ def test_a_lost_transaction_is_replaced_and_the_queue_behind_it_mined(fresh_anvi
     assert all(r.status == 1 for r in receipts)
     assert lost.replaced == [first_hash] and lost.tx_hash != first_hash
     assert chain.w3.eth.get_transaction_count(a.address) == lost.nonce + 4
+
+
+def test_bytes_the_node_already_holds_count_as_sent(fresh_anvil: object) -> None:
+    # the same nonce, fees and calldata signed again give the same bytes; the node answers
+    # "already imported" to them, which means they were sent, not that they were refused
+    chain = connect(fresh_anvil.url)  # type: ignore[attr-defined]
+    a, b = chain.dev_signers[0], chain.dev_signers[1]
+    sender = chain.sender(a)
+    chain.set_automine(False)
+    first = sender.submit({"to": b.address, "value": 1, "gas": 21_000})
+    sender._nonce = first.nonce  # as after a lost answer: the sender signs this nonce again
+    again = sender.submit({"to": b.address, "value": 1, "gas": 21_000})
+    assert again.tx_hash == first.tx_hash and again.nonce == first.nonce
+    chain.set_automine(True)
+    chain.mine(1)
+    assert sender.wait(first).status == 1
+    assert chain.w3.eth.get_transaction_count(a.address) == first.nonce + 1
+
+
+def test_bytes_the_node_refuses_still_raise(fresh_anvil: object) -> None:
+    chain = connect(fresh_anvil.url)  # type: ignore[attr-defined]
+    a, b = chain.dev_signers[0], chain.dev_signers[1]
+    sender = chain.sender(a)
+    sent = sender.send({"to": b.address, "value": 1, "gas": 21_000})
+    sender._nonce = 0  # a stale nonce: the node refuses it ("nonce too low") and holds no such bytes
+    with pytest.raises(ChainError):
+        sender.submit({"to": b.address, "value": 5, "gas": 21_000})
+    assert sent.status == 1 and sender.send({"to": b.address, "value": 5, "gas": 21_000}).status == 1

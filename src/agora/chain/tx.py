@@ -16,7 +16,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from agora.chain.accounts import Signer
 from agora.chain.receipts import TxReceipt
@@ -115,8 +117,15 @@ class TxSender:
             raw = self.signer.sign_transaction(unsigned)
             try:
                 tx_hash = self.chain.send_raw(raw, tx)
+            except ChainError:
+                # the node refused these bytes; if it already holds them (a broadcast that
+                # reached it although its answer did not reach us, or the same nonce, fees
+                # and calldata signed again), they are sent: their hash is theirs alone
+                tx_hash = "0x" + keccak(raw).hex()
+                if not self._node_has(tx_hash):
+                    self._nonce = None  # truly refused: our nonce view may be stale
+                    raise
             except Exception:
-                # the node refused it: our nonce view may be stale
                 self._nonce = None
                 raise
             self._nonce = tx["nonce"] + 1
@@ -182,6 +191,13 @@ class TxSender:
             )
             done += 1
         return done
+
+    def _node_has(self, tx_hash: str) -> bool:
+        """Whether the node holds ``tx_hash`` (pending or mined); any error counts as no."""
+        try:
+            return self.chain.w3.eth.get_transaction(HexStr(tx_hash)) is not None
+        except Exception:  # noqa: BLE001 - not found, or no answer: not known to be sent
+            return False
 
     def _nudge(self, p: PendingTx) -> None:
         """A transaction slow to be mined: broadcast it again, or, if the node has lost it
