@@ -1,8 +1,10 @@
 """Unit tests for ``contracts/token/AgoraToken.vy`` on titanoboa.
 
 Every external entry point and every revert path of the snekmate-based
-ERC-20 (+ EIP-2612 permit, EIP-5267, minters, ownership) is exercised.
-Revert reasons are the exact strings from snekmate 0.1.2.
+ERC-20 (+ EIP-2612 permit, EIP-5267, minters, ownership) and of the token's
+own EIP-3009 functions (transfer / receive with authorization, cancel) is
+exercised, the EIP-3009 ones also with signatures made by the x402 SDK.
+Revert reasons are the exact strings from snekmate 0.1.2 (and "AgoraToken: ...").
 """
 
 from pathlib import Path
@@ -783,6 +785,399 @@ def test_permit_zero_owner_reverts(token, alice):
     deadline = now() + 3_600
     with boa.reverts("ecdsa: invalid signature"):
         token.permit(ZERO, alice, 1, deadline, 27, b"\x00" * 32, b"\x00" * 32)
+
+
+# --------------------------------------------------------------------------- EIP-3009 transfer with authorization
+
+AUTH_FIELDS = [
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "validAfter", "type": "uint256"},
+    {"name": "validBefore", "type": "uint256"},
+    {"name": "nonce", "type": "bytes32"},
+]
+CANCEL_FIELDS = [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}]
+NONCE_A = keccak(text="agora-test-authorization-a")
+NONCE_B = keccak(text="agora-test-authorization-b")
+
+
+def sign_authorization(token, key, to, value, valid_after, valid_before, nonce, primary="TransferWithAuthorization"):
+    """``(v, r, s)`` of an EIP-3009 authorization from ``key``'s account, signed by eth-account."""
+    message = {
+        "from": Account.from_key(key).address,
+        "to": str(to),
+        "value": value,
+        "validAfter": valid_after,
+        "validBefore": valid_before,
+        "nonce": nonce,
+    }
+    signed = Account.sign_typed_data(key, domain(token), {primary: AUTH_FIELDS}, message)
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+def sign_cancel(token, key, nonce):
+    message = {"authorizer": Account.from_key(key).address, "nonce": nonce}
+    signed = Account.sign_typed_data(key, domain(token), {"CancelAuthorization": CANCEL_FIELDS}, message)
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+@pytest.fixture
+def payer_funded(token, deployer):
+    """PERMIT_OWNER (the payer, who has a key) holds 1,000 tokens."""
+    with boa.env.prank(deployer):
+        token.transfer(PERMIT_OWNER.address, 1_000)
+    return token
+
+
+def window() -> tuple[int, int]:
+    return now() - 1, now() + 3_600
+
+
+def test_authorization_state_starts_unused(token):
+    assert token.authorizationState(PERMIT_OWNER.address, NONCE_A) is False
+
+
+def test_transfer_with_authorization_moves_tokens_and_uses_the_nonce(payer_funded, bob, carol):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 300, after, before, NONCE_A)
+    with boa.env.prank(carol):  # anyone may submit
+        token.transferWithAuthorization(payer, bob, 300, after, before, NONCE_A, v, r, s)
+    logs = token.get_logs()
+    assert event_names(logs) == ["AuthorizationUsed", "Transfer"]
+    assert (logs[0].authorizer, logs[0].nonce) == (payer, NONCE_A)
+    assert (logs[1].sender, logs[1].receiver, logs[1].value) == (payer, bob, 300)
+    assert token.balanceOf(payer) == 700
+    assert token.balanceOf(bob) == 300
+    assert token.balanceOf(carol) == 0
+    assert token.totalSupply() == INITIAL_SUPPLY
+    assert token.authorizationState(payer, NONCE_A) is True
+    assert token.authorizationState(payer, NONCE_B) is False
+    assert token.authorizationState(PERMIT_OTHER.address, NONCE_A) is False
+
+
+def test_transfer_with_authorization_gas(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 300, after, before, NONCE_A)
+    token.transferWithAuthorization(payer, bob, 300, after, before, NONCE_A, v, r, s)
+    gas = token._computation.get_gas_used()  # execution only: no 21,000 base, no calldata
+    print(f"transferWithAuthorization (to a new holder): {gas} gas of execution")
+    assert gas < 100_000
+
+
+def test_transfer_with_authorization_of_zero_and_to_self(payer_funded):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, payer, 0, after, before, NONCE_A)
+    token.transferWithAuthorization(payer, payer, 0, after, before, NONCE_A, v, r, s)
+    assert token.balanceOf(payer) == 1_000
+    assert token.authorizationState(payer, NONCE_A) is True
+
+
+def test_several_authorizations_with_distinct_nonces(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    for nonce in (NONCE_A, NONCE_B):
+        v, r, s = sign_authorization(token, OWNER_KEY, bob, 100, after, before, nonce)
+        token.transferWithAuthorization(payer, bob, 100, after, before, nonce, v, r, s)
+    assert token.balanceOf(bob) == 200
+
+
+def test_transfer_with_authorization_replay_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 300, after, before, NONCE_A)
+    token.transferWithAuthorization(payer, bob, 300, after, before, NONCE_A, v, r, s)
+    with boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.transferWithAuthorization(payer, bob, 300, after, before, NONCE_A, v, r, s)
+    assert token.balanceOf(bob) == 300
+
+
+def test_transfer_with_authorization_not_yet_valid_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = now(), now() + 3_600  # valid strictly after validAfter: not at it
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    with boa.reverts("AgoraToken: authorization is not yet valid"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False
+    boa.env.time_travel(seconds=1)
+    token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+    assert token.balanceOf(bob) == 1
+
+
+def test_transfer_with_authorization_expired_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = now() - 100, now()  # valid strictly before validBefore: not at it
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    with boa.reverts("AgoraToken: authorization is expired"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False
+
+
+def test_transfer_with_authorization_expires_after_time_travel(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = now() - 1, now() + 100
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    boa.env.time_travel(seconds=100)
+    with boa.reverts("AgoraToken: authorization is expired"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+
+
+def test_transfer_with_authorization_signed_by_wrong_key_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OTHER_KEY, bob, 300, after, before, NONCE_A)
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.transferWithAuthorization(payer, bob, 300, after, before, NONCE_A, v, r, s)
+    assert token.balanceOf(payer) == 1_000
+    assert token.authorizationState(payer, NONCE_A) is False
+
+
+@pytest.mark.parametrize("field", ["to", "value", "validAfter", "validBefore", "nonce"])
+def test_transfer_with_authorization_tampered_reverts(payer_funded, bob, carol, field):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 300, after, before, NONCE_A)
+    args = {"to": bob, "value": 300, "validAfter": after, "validBefore": before, "nonce": NONCE_A}
+    tampered = {"to": carol, "value": 301, "validAfter": after - 1, "validBefore": before + 1, "nonce": NONCE_B}
+    args[field] = tampered[field]
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.transferWithAuthorization(payer, *args.values(), v, r, s)
+    assert token.balanceOf(payer) == 1_000
+
+
+def test_transfer_with_authorization_for_other_chain_or_token_reverts(payer_funded, deployer, bob, restore_chain_id):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    with boa.env.prank(deployer):
+        other = TOKEN.deploy(0)
+    v, r, s = sign_authorization(other, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    boa.env.evm.patch.chain_id = 5
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+
+
+def test_a_receive_authorization_cannot_be_used_as_a_transfer(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A, "ReceiveWithAuthorization")
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+
+
+def test_transfer_with_authorization_malleable_high_s_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    high_s = (SECP256K1_N - int.from_bytes(s, "big")).to_bytes(32, "big")
+    with boa.reverts("ecdsa: invalid signature `s` value"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, 55 - v, r, high_s)
+
+
+def test_transfer_with_authorization_invalid_v_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    _, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    with boa.reverts("ecdsa: invalid signature"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, 0, r, s)
+
+
+def test_transfer_with_authorization_from_zero_address_reverts(token, bob):
+    after, before = window()
+    with boa.reverts("ecdsa: invalid signature"):
+        token.transferWithAuthorization(ZERO, bob, 1, after, before, NONCE_A, 27, b"\x00" * 32, b"\x00" * 32)
+
+
+def test_transfer_with_authorization_to_zero_address_reverts(payer_funded):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, ZERO, 1, after, before, NONCE_A)
+    with boa.reverts("erc20: transfer to the zero address"):
+        token.transferWithAuthorization(payer, ZERO, 1, after, before, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False
+
+
+def test_transfer_with_authorization_exceeding_balance_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1_001, after, before, NONCE_A)
+    with boa.reverts("erc20: transfer amount exceeds balance"):
+        token.transferWithAuthorization(payer, bob, 1_001, after, before, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False  # the whole call rolled back
+
+
+def test_receive_with_authorization_by_the_payee(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 250, after, before, NONCE_A, "ReceiveWithAuthorization")
+    with boa.env.prank(bob):
+        token.receiveWithAuthorization(payer, bob, 250, after, before, NONCE_A, v, r, s)
+    logs = token.get_logs()
+    assert event_names(logs) == ["AuthorizationUsed", "Transfer"]
+    assert (logs[0].authorizer, logs[0].nonce) == (payer, NONCE_A)
+    assert (logs[1].sender, logs[1].receiver, logs[1].value) == (payer, bob, 250)
+    assert token.balanceOf(bob) == 250
+    assert token.authorizationState(payer, NONCE_A) is True
+    with boa.env.prank(bob), boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.receiveWithAuthorization(payer, bob, 250, after, before, NONCE_A, v, r, s)
+
+
+def test_receive_with_authorization_by_another_caller_reverts(payer_funded, bob, carol):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 250, after, before, NONCE_A, "ReceiveWithAuthorization")
+    with boa.env.prank(carol), boa.reverts("AgoraToken: caller must be the payee"):
+        token.receiveWithAuthorization(payer, bob, 250, after, before, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False
+
+
+def test_receive_with_authorization_checks_window_and_signature(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)  # a transfer one
+    with boa.env.prank(bob):
+        with boa.reverts("AgoraToken: invalid signature"):
+            token.receiveWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+        with boa.reverts("AgoraToken: authorization is not yet valid"):
+            token.receiveWithAuthorization(payer, bob, 1, now(), before, NONCE_A, v, r, s)
+        with boa.reverts("AgoraToken: authorization is expired"):
+            token.receiveWithAuthorization(payer, bob, 1, after, now(), NONCE_A, v, r, s)
+
+
+def test_cancel_authorization_then_its_use_reverts(payer_funded, bob, carol):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_cancel(token, OWNER_KEY, NONCE_A)
+    with boa.env.prank(carol):  # anyone may submit
+        token.cancelAuthorization(payer, NONCE_A, v, r, s)
+    log = only_event(token, "AuthorizationCanceled")
+    assert (log.authorizer, log.nonce) == (payer, NONCE_A)
+    assert token.authorizationState(payer, NONCE_A) is True
+    tv, tr, ts = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    with boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, tv, tr, ts)
+    rv, rr, rs = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A, "ReceiveWithAuthorization")
+    with boa.env.prank(bob), boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.receiveWithAuthorization(payer, bob, 1, after, before, NONCE_A, rv, rr, rs)
+    with boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.cancelAuthorization(payer, NONCE_A, v, r, s)
+    assert token.balanceOf(payer) == 1_000
+
+
+def test_cancel_of_a_used_authorization_reverts(payer_funded, bob):
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    v, r, s = sign_authorization(token, OWNER_KEY, bob, 1, after, before, NONCE_A)
+    token.transferWithAuthorization(payer, bob, 1, after, before, NONCE_A, v, r, s)
+    cv, cr, cs = sign_cancel(token, OWNER_KEY, NONCE_A)
+    with boa.reverts("AgoraToken: authorization is used or canceled"):
+        token.cancelAuthorization(payer, NONCE_A, cv, cr, cs)
+
+
+def test_cancel_authorization_signed_by_wrong_key_reverts(token):
+    payer = PERMIT_OWNER.address
+    v, r, s = sign_cancel(token, OTHER_KEY, NONCE_A)
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.cancelAuthorization(payer, NONCE_A, v, r, s)
+    v, r, s = sign_cancel(token, OWNER_KEY, NONCE_B)  # another nonce
+    with boa.reverts("AgoraToken: invalid signature"):
+        token.cancelAuthorization(payer, NONCE_A, v, r, s)
+    assert token.authorizationState(payer, NONCE_A) is False
+
+
+def test_cancel_authorization_malleable_high_s_reverts(token):
+    v, r, s = sign_cancel(token, OWNER_KEY, NONCE_A)
+    high_s = (SECP256K1_N - int.from_bytes(s, "big")).to_bytes(32, "big")
+    with boa.reverts("ecdsa: invalid signature `s` value"):
+        token.cancelAuthorization(PERMIT_OWNER.address, NONCE_A, 55 - v, r, high_s)
+
+
+def test_agora_signing_helper_is_accepted(payer_funded, bob):
+    """``agora.chain.permits``: the fast path's signature, and the domain read from the token."""
+    from agora.chain import signer_from_key
+    from agora.chain.eip712 import Domain
+    from agora.chain.permits import TransferAuthorization, recover_authorizer, sign_transfer_authorization
+
+    token, signer = payer_funded, signer_from_key(OWNER_KEY)
+    _, name, version, cid, verifying, _, _ = token.eip712Domain()
+    dom = Domain(name, version, cid, verifying)
+    after, before = window()
+    auth = TransferAuthorization(signer.address, str(bob), 42, after, before, NONCE_A)
+    sig = sign_transfer_authorization(signer, dom, auth)
+    assert recover_authorizer(dom, auth, sig) == signer.address
+    token.transferWithAuthorization(
+        auth.from_, auth.to, auth.value, auth.valid_after, auth.valid_before, auth.nonce, sig[64], sig[:32], sig[32:64]
+    )
+    assert token.balanceOf(bob) == 42
+
+
+def test_x402_sdk_signature_is_accepted(payer_funded, bob):
+    """The interop that matters: what the official x402 SDK signs, the token takes."""
+    from x402.mechanisms.evm.eip712 import build_typed_data_for_signing
+    from x402.mechanisms.evm.types import ExactEIP3009Authorization
+
+    token, payer = payer_funded, PERMIT_OWNER.address
+    after, before = window()
+    authorization = ExactEIP3009Authorization(
+        from_address=payer, to=str(bob), value="123", valid_after=str(after), valid_before=str(before),
+        nonce="0x" + NONCE_A.hex(),
+    )
+    sdk_domain, types, primary, message = build_typed_data_for_signing(
+        authorization, chain_id(), str(token.address), NAME, EIP712_VERSION
+    )
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            **types,
+        },
+        "primaryType": primary,
+        "domain": {
+            "name": sdk_domain.name,
+            "version": sdk_domain.version,
+            "chainId": sdk_domain.chain_id,
+            "verifyingContract": sdk_domain.verifying_contract,
+        },
+        "message": message,
+    }
+    signed = PERMIT_OWNER.sign_message(encode_typed_data(full_message=typed))
+    sig = bytes(signed.signature)
+    token.transferWithAuthorization(payer, bob, 123, after, before, NONCE_A, sig[64], sig[:32], sig[32:64])
+    assert token.balanceOf(bob) == 123
+    assert token.authorizationState(payer, NONCE_A) is True
+
+
+def test_x402_client_payload_is_accepted(payer_funded, bob):
+    """The x402 client's whole ``exact`` payload (its own nonce, window and wire form),
+    parsed by ``TransferAuthorization.from_json`` and submitted as a facilitator would."""
+    from x402.mechanisms.evm.exact.client import ExactEvmScheme
+    from x402.schemas.payments import PaymentRequirements
+
+    from agora.chain.permits import TransferAuthorization
+
+    token = payer_funded
+    requirements = PaymentRequirements(
+        scheme="exact", network=f"eip155:{chain_id()}", asset=str(token.address), amount="77", pay_to=str(bob),
+        max_timeout_seconds=10**9, extra={"name": NAME, "version": EIP712_VERSION},
+    )
+    payload = ExactEvmScheme(PERMIT_OWNER).create_payment_payload(requirements)
+    auth = TransferAuthorization.from_json(payload["authorization"])
+    sig = bytes.fromhex(payload["signature"].removeprefix("0x"))
+    assert auth.valid_after < now() < auth.valid_before
+    token.transferWithAuthorization(
+        auth.from_, auth.to, auth.value, auth.valid_after, auth.valid_before, auth.nonce, sig[64], sig[:32], sig[32:64]
+    )
+    assert token.balanceOf(bob) == 77
+    assert token.authorizationState(auth.from_, auth.nonce) is True
 
 
 # --------------------------------------------------------------------------- ownership
