@@ -19,6 +19,9 @@ from onnx import TensorProto, helper
 import agora.workloads as workloads
 from agora.errors import AgoraError
 from agora.workloads import (
+    RESULT_FORMAT,
+    RESULT_LAYOUT,
+    RESULT_MEDIA_TYPE,
     EmbedMiniLM,
     OnnxClassify,
     ResultTensor,
@@ -26,6 +29,7 @@ from agora.workloads import (
     Workload,
     WorkloadError,
     build_digits_model,
+    build_output_schema,
     build_train_request,
     decode_output,
     digits_inputs,
@@ -39,6 +43,7 @@ from agora.workloads import (
     registry,
     result_digest,
 )
+from agora.workloads.canonical import FORMAT_TAG
 
 KECCAK_EMPTY = "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
 
@@ -89,6 +94,166 @@ def test_builtin_declarations(cls: type[Workload], kind: str, kind_id: int) -> N
     assert workload.description and "\n" not in workload.description
     assert get_workload(kind_id) is workload
     assert kind in repr(workload)
+
+
+# --- what the bytes of a call are (schemas) -----------------------------------------------------
+
+
+def test_every_workload_declares_what_its_bytes_are() -> None:
+    for workload in list_workloads():
+        inputs, outputs = workload.build_schemas()
+        assert isinstance(workload.input_media_type, str) and "/" in workload.input_media_type
+        assert isinstance(workload.input_schema, dict) and isinstance(workload.output_schema, dict)
+        # the built-ins say it in the schema too
+        assert inputs["mediaType"] == workload.input_media_type == workload.input_schema["mediaType"]
+        assert isinstance(inputs["description"], str) and inputs["description"]
+        assert outputs["mediaType"] == RESULT_MEDIA_TYPE == "application/vnd.agora-result"
+        assert outputs["format"] == RESULT_FORMAT == FORMAT_TAG
+        assert outputs["layout"] == RESULT_LAYOUT
+        assert outputs["decode"] == "agora.workloads.decode_output"
+        assert getattr(workloads, outputs["decode"].rsplit(".", 1)[1]) is decode_output
+        names = [t["name"] for t in outputs["tensors"]]
+        assert names and len(set(names)) == len(names)
+        for tensor in outputs["tensors"]:
+            assert tensor["step"] > 0 and isinstance(tensor["shape"], list) and tensor["description"]
+        assert json.loads(json.dumps([inputs, outputs])) == [inputs, outputs]  # JSON as it stands
+
+
+@pytest.mark.parametrize(
+    ("kind", "media_type"),
+    [
+        ("onnx-classify", "application/x-npy"),
+        ("embed-minilm", "application/json"),
+        ("train-digits", "application/json"),
+    ],
+)
+def test_builtin_input_media_types(kind: str, media_type: str) -> None:
+    assert get_workload(kind).input_media_type == media_type
+
+
+def test_build_schemas_returns_copies(digits_model: bytes) -> None:
+    workload = get_workload("onnx-classify")
+    inputs, outputs = workload.build_schemas(digits_model)
+    inputs["shape"].append(1)
+    outputs["tensors"].clear()
+    assert workload.input_schema["shape"] == [None, None]
+    assert len(workload.output_schema["tensors"]) == 2
+
+
+def test_onnx_schema_describes_a_body_the_workload_accepts(digits_model: bytes) -> None:
+    workload = get_workload("onnx-classify")
+    inputs, outputs = workload.build_schemas(digits_model)
+    assert inputs["shape"] == [None, 64] and inputs["dtype"] == "float32"
+    assert [t["shape"] for t in outputs["tensors"]] == [[None], [None, 10]]
+    body = io.BytesIO()
+    np.save(body, np.zeros((3, inputs["shape"][1]), dtype=inputs["dtype"]))
+    workload.validate_input(digits_model, body.getvalue())
+    assert workload.units(body.getvalue()) == 3
+    assert body.getvalue() == encode_digits_input(np.zeros((3, 64)))
+    blob = decode_output(workload.run(digits_model, body.getvalue()))
+    assert [t.name for t in blob.tensors] == [t["name"] for t in outputs["tensors"]]
+    assert [t.values.shape for t in blob.tensors] == [(3,), (3, 10)]
+    assert [t.step for t in blob.tensors] == [t["step"] for t in outputs["tensors"]]
+    wrong = io.BytesIO()
+    np.save(wrong, np.zeros((3, 65), dtype=np.float32))
+    with pytest.raises(WorkloadError, match="64"):
+        workload.validate_input(digits_model, wrong.getvalue())
+    too_many = io.BytesIO()
+    np.save(too_many, np.zeros((inputs["maxItems"] + 1, 64), dtype=np.float32))
+    with pytest.raises(WorkloadError, match="shape"):
+        workload.units(too_many.getvalue())
+
+
+def test_onnx_schema_of_a_model_it_cannot_read_is_the_general_one() -> None:
+    workload = get_workload("onnx-classify")
+    assert workload.build_schemas(b"not onnx") == workload.build_schemas() == workload.build_schemas(b"")
+    assert workload.build_schemas()[0]["shape"] == [None, None]
+
+
+def test_embed_schema_describes_a_body_the_workload_accepts() -> None:
+    workload = get_workload("embed-minilm")
+    inputs, outputs = workload.build_schemas()
+    assert (inputs["type"], inputs["items"]["type"]) == ("array", "string")
+    assert [(t["name"], t["shape"]) for t in outputs["tensors"]] == [("embeddings", [None, 384])]
+    longest = "a" * inputs["items"]["maxLength"]
+    assert workload.units(json.dumps([longest] * inputs["maxItems"]).encode()) == inputs["maxItems"]
+    with pytest.raises(WorkloadError):
+        workload.units(json.dumps(["a"] * (inputs["maxItems"] + 1)).encode())
+    with pytest.raises(WorkloadError):
+        workload.units(json.dumps([longest + "a"]).encode())
+
+
+def test_train_schema_describes_a_body_the_workload_accepts() -> None:
+    workload = get_workload("train-digits")
+    inputs, outputs = workload.build_schemas()
+    request = build_train_request(epochs=2, samples=(0, 20))
+    assert sorted(json.loads(request)) == inputs["required"] == sorted(inputs["properties"])
+    workload.validate_input(b"", request)
+    blob = decode_output(workload.run(b"", request))
+    assert [(t.name, list(t.values.shape), t.step) for t in blob.tensors] == [
+        (t["name"], t["shape"], t["step"]) for t in outputs["tensors"]
+    ]
+
+
+def _parse_as_the_layout_says(blob: bytes) -> list[tuple[str, list[int], float, list[int]]]:
+    """A client that knows only RESULT_LAYOUT: no numpy, no agora."""
+    end = blob.index(b"\n")
+    tag, _kind, count = blob[:end].decode("ascii").split(" ")
+    assert tag == "agora-result/1"
+    pos, tensors = end + 1, []
+    for _ in range(int(count)):
+        end = blob.index(b"\n", pos)
+        name, dtype, shape_text, step = blob[pos:end].decode("ascii").split(" ")
+        shape = [int(d) for d in shape_text.split("x")]
+        size = {"i32": 4, "i64": 8}[dtype]
+        pos = end + 1
+        values = [
+            int.from_bytes(blob[pos + i * size : pos + (i + 1) * size], "big", signed=True)
+            for i in range(math.prod(shape))
+        ]
+        pos += size * len(values)
+        tensors.append((name, shape, float(step), values))
+    assert pos == len(blob)
+    return tensors
+
+
+def test_the_documented_layout_is_enough_to_parse_an_answer(digits_model: bytes) -> None:
+    for fragment in ("agora-result/1 <kind> <count>", "big-endian", "two's-complement", "'i32'", "'i64'", "row-major"):
+        assert fragment in RESULT_LAYOUT
+    blob = encode_output("demo", [ResultTensor("a", [[-1, 2], [3, -4]], 0.5), ResultTensor("b", [2**40, -(2**40)])])
+    blob_real = OnnxClassify().run(digits_model, digits_inputs(4))
+    for each in (blob, blob_real):
+        expected = [
+            (t.name, list(t.values.shape), t.step, t.values.reshape(-1).tolist()) for t in decode_output(each).tensors
+        ]
+        assert _parse_as_the_layout_says(each) == expected
+
+
+def test_a_plug_in_that_declares_no_schemas_gets_the_general_ones() -> None:
+    inputs, outputs = EchoWorkload().build_schemas(b"model")
+    assert inputs["mediaType"] == "application/octet-stream"
+    assert outputs == build_output_schema([]) and outputs["format"] == "agora-result/1"
+
+    class JsonEcho(EchoWorkload):
+        input_media_type = "application/json"
+
+    assert JsonEcho().build_schemas()[0]["mediaType"] == "application/json"
+    assert build_output_schema([{"name": "x", "shape": [1], "step": 1.0}], "one")["tensors"][0]["name"] == "x"
+
+
+def test_register_workload_refuses_bad_schemas(clean_registry: None) -> None:
+    class NoMediaType(EchoWorkload):
+        kind = "no-media-type"
+        input_media_type = None  # type: ignore[assignment]
+
+    class NotADict(EchoWorkload):
+        kind = "not-a-dict"
+        output_schema = "agora-result/1"  # type: ignore[assignment]
+
+    with pytest.raises(WorkloadError, match="input_media_type"):
+        register_workload(NoMediaType())
+    with pytest.raises(WorkloadError, match="output_schema"):
+        register_workload(NotADict())
 
 
 # --- canonical encoding --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "ModelRegistry",
     "build_card",
     "build_model_bytes",
+    "card_schemas",
     "fetch_model_details",
     "fetch_weights",
     "parse_split",
@@ -67,8 +69,12 @@ class ModelCard(BaseModel):
     price: int = Field(ge=0, description="atomic token units per input item")
     max_items: int = Field(default=64, ge=1, le=4096, description="most input items per call")
     endpoint: str | None = Field(default=None, description="base URL of the paid API")
-    input_schema: dict[str, Any] = Field(default_factory=dict)
-    output_schema: dict[str, Any] = Field(default_factory=dict)
+    input_schema: dict[str, Any] = Field(
+        default_factory=dict, description="what a call's request body is (see Workload.input_schema)"
+    )
+    output_schema: dict[str, Any] = Field(
+        default_factory=dict, description="what a call's answer is: agora-result/1 bytes (see Workload.output_schema)"
+    )
 
     @field_validator("weights_hash")
     @classmethod
@@ -92,14 +98,44 @@ class ModelCard(BaseModel):
             raise ConfigError(f"not a model card: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def build_card(**fields: Any) -> ModelCard:
-    """A :class:`ModelCard` from its fields; ConfigError naming the first bad field."""
+def build_card(*, model_bytes: bytes | None = None, **fields: Any) -> ModelCard:
+    """A :class:`ModelCard` from its fields; ConfigError naming the first bad field.
+
+    A schema the fields leave out (or empty) is filled from the card's workload (see
+    :func:`card_schemas`; ``model_bytes``, the model it runs, makes them specific, e.g. the
+    feature count of an ``onnx-classify`` model). A kind not installed here leaves it empty.
+    """
     try:
-        return ModelCard(**fields)
+        card = ModelCard(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "card"
         raise ConfigError(f"bad model card: {where}: {first['msg']}") from None
+    if card.input_schema and card.output_schema:
+        return card
+    inputs, outputs = card_schemas(card, model_bytes)
+    return card.model_copy(update={"input_schema": inputs, "output_schema": outputs})
+
+
+def card_schemas(card: ModelCard, model_bytes: bytes | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(input_schema, output_schema)``: what a call's request body and answer bytes are.
+
+    The card's own, or for a schema it lacks (a card registered before cards carried them)
+    its workload's, made specific to ``model_bytes`` when given and with ``maxItems`` capped
+    at the card's ``max_items``; ``{}`` if the kind is not installed here. Never raises.
+    """
+    inputs, outputs = copy.deepcopy(card.input_schema), copy.deepcopy(card.output_schema)
+    if inputs and outputs:
+        return inputs, outputs
+    from agora.workloads import WorkloadError, get_workload
+
+    try:
+        workload_inputs, workload_outputs = get_workload(card.kind).build_schemas(model_bytes)
+    except WorkloadError:
+        return inputs, outputs  # a kind this process does not know: nothing to say
+    if isinstance(workload_inputs.get("maxItems"), int):
+        workload_inputs["maxItems"] = min(workload_inputs["maxItems"], card.max_items)
+    return inputs or workload_inputs, outputs or workload_outputs
 
 
 def build_model_bytes(kind: str, weights: bytes | None = None, *, digits_demo: bool = False) -> bytes:
@@ -297,7 +333,7 @@ class ModelRegistry:
         card = build_card(
             name=name, description=description, kind=workload.kind, weights_cid=self.storage.put(model_bytes),
             weights_hash="0x" + workload.weights_hash(model_bytes).hex(), price=price, max_items=max_items,
-            endpoint=endpoint.rstrip("/") if endpoint else None,
+            endpoint=endpoint.rstrip("/") if endpoint else None, model_bytes=model_bytes,
         )
         model_id, receipt = self.register(card, sender, split=split, datasets=datasets, jobs=jobs, parent=parent)
         return Registration(model_id, card, self.fetch(model_id), receipt)

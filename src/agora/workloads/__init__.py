@@ -14,7 +14,14 @@ a blob against a digest::
     digest = result_digest(blob)  # 32 bytes
 """
 
-from agora.workloads.base import Workload, WorkloadError
+from agora.workloads.base import (
+    RESULT_FORMAT,
+    RESULT_LAYOUT,
+    RESULT_MEDIA_TYPE,
+    Workload,
+    WorkloadError,
+    build_output_schema,
+)
 from agora.workloads.canonical import (
     ResultTensor,
     WorkloadOutput,
@@ -43,12 +50,16 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "EmbedMiniLM",
     "OnnxClassify",
+    "RESULT_FORMAT",
+    "RESULT_LAYOUT",
+    "RESULT_MEDIA_TYPE",
     "ResultTensor",
     "TrainDigits",
     "Workload",
     "WorkloadError",
     "WorkloadOutput",
     "build_digits_model",
+    "build_output_schema",
     "build_train_request",
     "decode_output",
     "digits_inputs",

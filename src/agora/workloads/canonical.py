@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from eth_utils import keccak
 
-from agora.workloads.base import WorkloadError
+from agora.workloads.base import RESULT_FORMAT, WorkloadError
 
 __all__ = [
     "FORMAT_TAG",
@@ -46,7 +46,7 @@ __all__ = [
     "result_digest",
 ]
 
-FORMAT_TAG = "agora-result/1"
+FORMAT_TAG = RESULT_FORMAT
 
 _NAME = re.compile(r"[a-z0-9_-]{1,32}")
 _KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

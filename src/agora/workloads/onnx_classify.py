@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from agora.workloads.base import Workload, WorkloadError, one_line
+from agora.workloads.base import Workload, WorkloadError, build_output_schema, one_line
 from agora.workloads.canonical import ResultTensor, quantize, result_digest
 
 __all__ = ["OnnxClassify", "MAX_MODEL_BYTES", "MAX_BATCH"]
@@ -35,11 +35,62 @@ class OnnxClassify(Workload):
     kind_id = 1
     tolerance = 1e-4
     description = "ONNX classification (onnxruntime, CPU, one thread): labels and probabilities to 1e-4"
+    input_media_type = "application/x-npy"
+    # the feature count is the model's: build_schemas(model) fills it in (64 for the digits model)
+    input_schema: ClassVar[dict[str, Any]] = {
+        "mediaType": "application/x-npy",
+        "dtype": "float32",
+        "shape": [None, None],
+        "minItems": 1,
+        "maxItems": MAX_BATCH,
+        "description": (
+            "A NumPy .npy file (as numpy.save writes it; no pickled objects) holding a 2-d float32 "
+            "array of shape (n, features): one row per input, finite values, 1 <= n rows; "
+            "features is the model's input width (64 for the digits model: an 8x8 image, pixels "
+            "0..16, row by row). float64 is accepted too; the byte order is the one the .npy "
+            "header declares (numpy writes '<f4', little-endian). Python: "
+            "agora.workloads.encode_digits_input(images) or numpy.save."
+        ),
+    }
+    output_schema: ClassVar[dict[str, Any]] = build_output_schema(
+        [
+            {
+                "name": "label",
+                "shape": [None],
+                "step": 1.0,
+                "description": "per row, the index of the largest quantized probability (the first on a tie)",
+            },
+            {
+                "name": "probabilities",
+                "shape": [None, None],
+                "step": tolerance,
+                "description": "per row and class, the model's probability quantized to 1e-4",
+            },
+        ],
+        "tensors 'label' (n,) and 'probabilities' (n, classes), in that order",
+    )
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
         self._lock = threading.Lock()
         self._last_key: tuple[bytes, bytes] | None = None
+
+    def build_schemas(self, model: bytes | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The schemas with the model's feature count (input) and class count (probabilities)."""
+        inputs, outputs = super().build_schemas(model)
+        if not model:
+            return inputs, outputs
+        try:
+            session = self._session(bytes(model))
+        except WorkloadError:
+            return inputs, outputs  # not a model this kind can run: the general schemas
+        if session.features is not None:
+            inputs["shape"] = [None, session.features]
+        (scores,) = [o for o in session.session.get_outputs() if o.name == session.output]
+        shape: list[Any] = list(scores.shape or [])
+        if len(shape) == 2 and isinstance(shape[1], int):
+            outputs["tensors"][1]["shape"] = [None, shape[1]]
+        return inputs, outputs
 
     def validate_input(self, model: bytes, data: bytes) -> None:
         """Check that ``model`` is a runnable ONNX classifier and ``data`` a matching batch."""

@@ -134,6 +134,11 @@ def _validate_declaration(workload: Workload) -> None:
         raise WorkloadError(f"workload {kind!r} has tolerance {tolerance!r}; it must be a positive number")
     if not isinstance(getattr(workload, "description", None), str):
         raise WorkloadError(f"workload {kind!r} needs a description string")
+    if not isinstance(getattr(workload, "input_media_type", None), str):
+        raise WorkloadError(f"workload {kind!r} needs an input_media_type string")
+    for name in ("input_schema", "output_schema"):
+        if not isinstance(getattr(workload, name, None), dict):
+            raise WorkloadError(f"workload {kind!r} needs {name} to be a dict (a JSON-Schema-flavoured description)")
 
 
 def _add(known: dict[str, Workload], workload: Workload) -> None:

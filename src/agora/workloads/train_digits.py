@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from agora.workloads.base import Workload, WorkloadError
+from agora.workloads.base import Workload, WorkloadError, build_output_schema
 from agora.workloads.canonical import ResultTensor, quantize
 from agora.workloads.digits import DIGITS_COUNT, DIGITS_FEATURES, load_digits_arrays
 
@@ -42,6 +42,41 @@ class TrainDigits(Workload):
     kind_id = 3
     tolerance = 1e-4
     description = "softmax regression on scikit-learn's digits by seeded full-batch gradient descent (numpy)"
+    input_media_type = "application/json"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "mediaType": "application/json",
+        "type": "object",
+        "properties": {
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+            "epochs": {"type": "integer", "minimum": 1, "maximum": MAX_EPOCHS},
+            "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+            "samples": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": DIGITS_COUNT},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": f"[start, end): the digits used, 0 <= start < end <= {DIGITS_COUNT}",
+            },
+        },
+        "required": sorted(_KEYS),
+        "additionalProperties": False,
+        "description": (
+            'A UTF-8 JSON object such as {"epochs":50,"lr":0.5,"samples":[0,1000],"seed":0} '
+            "(agora.workloads.build_train_request writes it); the model bytes are empty."
+        ),
+    }
+    output_schema: ClassVar[dict[str, Any]] = build_output_schema(
+        [
+            {
+                "name": "weights",
+                "shape": [DIGITS_FEATURES, _CLASSES],
+                "step": tolerance,
+                "description": "the trained weights (inputs scaled to 0..1) quantized to 1e-4",
+            },
+            {"name": "bias", "shape": [_CLASSES], "step": tolerance, "description": "the trained bias, to 1e-4"},
+        ],
+        "tensors 'weights' (64, 10) and 'bias' (10,), in that order",
+    )
 
     def validate_input(self, model: bytes, data: bytes) -> None:
         """Check that ``model`` is empty and ``data`` a well-formed training request."""
