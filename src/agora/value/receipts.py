@@ -153,6 +153,9 @@ def _b32(value: str) -> bytes:
 
 def sign_receipt(signer: Signer, domain: Domain, receipt: Receipt) -> Receipt:
     """Return ``receipt`` signed by ``signer`` in ``domain``."""
-    from dataclasses import replace
-
-    return replace(receipt, signature=signer.sign_hash(domain.digest(receipt.leaf())))
+    r = receipt
+    # built directly, not with dataclasses.replace (~3 µs a paid call)
+    return Receipt(
+        r.model_id, r.weights_hash, r.input_hash, r.output_hash, r.amount, r.channel_id, r.nonce, r.payer, r.time,
+        signer.sign_hash(domain.digest(r.leaf())),
+    )
