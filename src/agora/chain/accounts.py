@@ -28,7 +28,10 @@ __all__ = [
     "dev_signer",
     "dev_signers",
     "create_keystore",
+    "list_keystores",
     "load_keystore",
+    "new_signer",
+    "read_keystore_address",
     "signer_from_key",
 ]
 
@@ -97,6 +100,12 @@ def dev_signers(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> list[Signer]:
     return [dev_signer(i, mnemonic) for i in range(count)]
 
 
+def new_signer() -> Signer:
+    """A fresh random account (for :func:`create_keystore`)."""
+    acct = Account.create()
+    return Signer(to_checksum_address(acct.address), acct)
+
+
 def create_keystore(path: Path, password: str, signer: Signer | None = None) -> Signer:
     """Write an encrypted keystore for ``signer`` (a fresh random key if None) to ``path``.
 
@@ -107,8 +116,7 @@ def create_keystore(path: Path, password: str, signer: Signer | None = None) -> 
     if path.exists():
         raise ConfigError(f"{path} already exists; choose another path or remove it first")
     if signer is None:
-        acct = Account.create()
-        signer = Signer(to_checksum_address(acct.address), acct)
+        signer = new_signer()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(signer.encrypt(password))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -134,3 +142,30 @@ def load_keystore(path: Path, password: str) -> Signer:
     except Exception as exc:
         raise ConfigError(f"keystore {path} is malformed: {exc}") from None
     return signer_from_key(key)
+
+
+def read_keystore_address(path: Path) -> str | None:
+    """The address a keystore file names (read without its password), checksummed; None if the
+    file is not a keystore or names no address (the address field is optional in the format)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not ({"crypto", "Crypto"} & set(data)):
+        return None
+    raw = data.get("address")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return to_checksum_address(raw if raw.startswith("0x") else "0x" + raw)
+    except ValueError:
+        return None
+
+
+def list_keystores(folder: Path) -> list[tuple[Path, str | None]]:
+    """``(path, address)`` of every ``*.json`` keystore in ``folder``, by file name (none if the
+    folder does not exist); the address as :func:`read_keystore_address` reads it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [(p, read_keystore_address(p)) for p in sorted(folder.glob("*.json")) if p.is_file()]
