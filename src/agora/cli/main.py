@@ -83,6 +83,7 @@ def main(
 #: The core's commands: group name -> "module:app"; None mounts the app's commands on `agora` itself.
 CORE_GROUPS: tuple[tuple[str | None, str], ...] = (
     (None, "agora.cli.demo:app"),  # agora demo
+    (None, "agora.cli.samples:app"),  # agora samples
     (None, "agora.cli.protocol:app"),  # agora deploy, agora faucet
     ("devnet", "agora.cli.devnet:app"),
     ("chain", "agora.cli.chain:app"),

@@ -1,0 +1,77 @@
+"""``agora samples DIR``: the sample files the README's tour uses, written deterministically.
+
+The model is the built-in digits classifier (the bytes ``agora model register --digits-demo-model``
+registers); the inputs are real held-out digits from scikit-learn's data set, drawn with fixed
+seeds, so every run writes the same bytes and the tour's CIDs never change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agora.cli.options import JsonOpt
+from agora.cli.output import emit_json, out
+from agora.errors import ConfigError
+
+__all__ = ["SAMPLE_TEXTS", "app", "samples"]
+
+#: Commands of ``agora`` itself (mounted without a group name).
+app = typer.Typer()
+
+#: The texts of ``texts.json`` (an ``embed-minilm`` input).
+SAMPLE_TEXTS = ("a provider sells compute", "a model is paid per call", "the chain settles and rewards")
+
+_BATCH = 8  # digits in batch.npy
+_BATCH_SEED = 1
+_DIGIT_SEED = 2
+
+
+def _build_samples() -> list[tuple[str, bytes, str, dict[str, Any]]]:
+    """(file name, bytes, what it is, extra JSON fields) of every sample file."""
+    from agora.workloads import build_digits_model, digits_samples, encode_digits_input
+
+    batch, batch_labels = digits_samples(_BATCH, seed=_BATCH_SEED)
+    digit, digit_labels = digits_samples(1, seed=_DIGIT_SEED)
+    labels = [int(x) for x in batch_labels]
+    return [
+        ("digits.onnx", build_digits_model(), "the digits classifier (ONNX; as --digits-demo-model)", {}),
+        ("batch.npy", encode_digits_input(batch), f"{_BATCH} digits, float32 (8, 64), for onnx-classify",
+         {"labels": labels}),
+        ("digit.npy", encode_digits_input(digit), "one digit, float32 (1, 64), for onnx-classify",
+         {"labels": [int(digit_labels[0])]}),
+        ("texts.json", json.dumps(list(SAMPLE_TEXTS)).encode(), f"{len(SAMPLE_TEXTS)} texts for embed-minilm", {}),
+    ]
+
+
+@app.command("samples")
+def samples(
+    directory: Annotated[Path, typer.Argument(help="Folder to write them to (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that differ.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write the tour's sample files: digits.onnx, batch.npy, digit.npy, texts.json (same bytes every time)."""
+    from agora.storage import cid_for
+
+    files = _build_samples()
+    clashes = [directory / name for name, data, _, _ in files
+               if (directory / name).exists() and (directory / name).read_bytes() != data]
+    if clashes and not force:
+        raise ConfigError(f"{clashes[0]} exists with other contents", hint="pass --force to overwrite it")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data, _, _ in files:
+            (directory / name).write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the samples to {directory}: {exc.strerror}") from None
+    rows = [{"path": str(directory / name), "bytes": len(data), "cid": cid_for(data), "what": what, **extra}
+            for name, data, what, extra in files]
+    if json_:
+        emit_json(rows)
+        return
+    for r in rows:
+        labels = f" (labels {' '.join(map(str, r['labels']))})" if "labels" in r else ""
+        out.print(f"wrote {r['path']}: {r['bytes']} bytes, {r['what']}{labels}")
