@@ -15,7 +15,7 @@ from agora.errors import ConfigError
 if TYPE_CHECKING:
     from agora.compute import Job, JobInfo
 
-__all__ = ["app", "list_jobs", "print_demo_chapter", "result", "status", "submit"]
+__all__ = ["app", "list_jobs", "print_demo_chapter", "result", "status", "submit", "time_out", "withdraw"]
 
 app = sub_app("Compute jobs: submit, follow, fetch verified results.")
 
@@ -45,6 +45,7 @@ def submit(
     """Post a job with its payment escrowed; the contract assigns providers."""
     from agora.compute.market import Policy
     from agora.compute.views import build_job_view
+    from agora.units import format_amount
 
     st = get_state(ctx)
     client = st.client
@@ -54,17 +55,31 @@ def submit(
     cids = [blob_arg(client, i) for i in inputs]
     data: str | list[bytes] = cids[0] if len(cids) == 1 else [client.storage.get(c) for c in cids]
     kind_arg: int | str = int(kind) if kind.strip().isdigit() else kind
-    price_per_unit = amount_arg(price)
-    job = client.compute.submit(kind_arg, model_cid, data, policy=pol, price_per_unit=price_per_unit,
-                                duration=duration)
+    spec = client.compute.build_spec(kind_arg, model_cid, data, policy=pol, price_per_unit=amount_arg(price),
+                                     duration=duration)
+    quote = client.compute.quote(spec)
+    if not json_:  # the cost, before anything is escrowed
+        out.print(f"cost: {format_amount(quote.escrow)} escrowed ({format_amount(quote.price_per_unit)} per unit x "
+             f"{quote.units} unit(s) x {quote.executions} execution(s) at most, under {pol}) + "
+             f"{format_amount(quote.fee)} fee = {format_amount(quote.total)} tokens; what the job does not use "
+             "is owed back to you")
+    job = client.compute.post(spec)
     info = job.status()
     if wait:
         info = _wait(job, json_)
-    row = build_job_view(info) | {"post_tx": job.post_tx}
+    row = build_job_view(info) | {"post_tx": job.post_tx, "cost_wei": quote.total}
+    if info.closed:
+        row["owed_to_you_wei"] = client.compute.owed()
     if json_:
         emit_json(row)
         return
     out.print(kv_table(f"job {job.id}", [(k, v) for k, v in row.items() if v not in (None, [])]))
+    if info.closed and row["owed_to_you_wei"]:
+        note(f"the market owes you {format_amount(row['owed_to_you_wei'])} tokens (unused escrow and refunds): "
+             "take them back with `agora job withdraw`, or leave them to pay for your next job")
+    elif not info.closed:
+        note(f"follow it with `agora job status {job.id} --wait`; if its providers go silent, "
+             f"`agora job timeout {job.id}` takes the escrow back once its window is over")
 
 
 def _validate_job_id(job_id: int) -> None:
@@ -121,6 +136,53 @@ def result(
     out.print(f"job {job_id}: result verified against the on-chain digest ({len(blobs)} item(s))")
     for d in decoded[:10]:
         out.print(f"  {d}")
+
+
+@app.command("timeout")
+def time_out(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(help="The job id (one you posted).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Move your job on once its window is over: replace providers that never committed, or,
+    with no one left, refund its escrow (then take it with `agora job withdraw`)."""
+    from agora.compute.views import build_job_view
+    from agora.units import format_amount
+
+    _validate_job_id(job_id)
+    client = get_state(ctx).client
+    if json_:
+        outcome = client.compute.time_out(job_id)
+    else:
+        with out.status(f"job {job_id}: timing out"):
+            outcome = client.compute.time_out(job_id)
+    data = {"id": job_id, "state_before": outcome.before.state.label, **build_job_view(outcome.after),
+            "tx": outcome.tx, "owed_to_you_wei": outcome.owed}
+    if json_:
+        emit_json(data)
+        return
+    after = outcome.after
+    if outcome.refunded:
+        out.print(f"job {job_id}: refunded; the market owes you {format_amount(outcome.owed)} tokens: "
+                  "take them with `agora job withdraw`")
+    elif after.closed:
+        out.print(f"job {job_id}: {after.state.label} with the results that came in; "
+                  f"the market owes you {format_amount(outcome.owed)} tokens (`agora job withdraw`)")
+    else:
+        out.print(f"job {job_id}: was {outcome.before.state.label}, now {after.state.label} "
+                  f"(the silent were replaced or slashed; follow it with `agora job status {job_id} --wait`)")
+
+
+@app.command("withdraw")
+def withdraw(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Take back what the compute market owes you: unused escrow and refunds of your jobs."""
+    from agora.units import format_amount
+
+    amount = get_state(ctx).client.compute.withdraw()
+    if json_:
+        emit_json({"withdrawn_wei": amount})
+    else:
+        out.print(f"withdrew {format_amount(amount)} tokens" if amount else "the compute market owes you nothing")
 
 
 @app.command("list")

@@ -24,7 +24,7 @@ from agora.errors import AgoraError, ConfigError
 from agora.storage import Storage, bytes32_to_cid, is_cid
 from agora.workloads import get_workload
 
-__all__ = ["ComputeClient", "Job", "JobFailed", "DEFAULT_PRICE_PER_UNIT"]
+__all__ = ["ComputeClient", "Job", "JobFailed", "Quote", "TimeoutOutcome", "DEFAULT_PRICE_PER_UNIT"]
 
 #: Offered price per work unit when the caller gives none (0.001 token).
 DEFAULT_PRICE_PER_UNIT = 10**15
@@ -32,6 +32,42 @@ DEFAULT_PRICE_PER_UNIT = 10**15
 
 class JobFailed(AgoraError):
     """A job closed without an agreed result (refunded, or no majority)."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What posting a job costs before it is posted: ``escrow`` (price per unit x units x the
+    worst case's executions) plus the market's ``fee``; whatever the job does not use of the
+    escrow is owed back to the requester when it closes."""
+
+    price_per_unit: int
+    units: int
+    items: int
+    executions: int  # worst case: replicas for replicate:k, worker + auditor + tie-breaker for audit
+    escrow: int
+    fee: int
+    balance: int  # what the market already owes the requester (drawn first if it covers the total)
+
+    @property
+    def total(self) -> int:
+        """What the post takes from the requester: escrow plus fee."""
+        return self.escrow + self.fee
+
+
+@dataclass(frozen=True)
+class TimeoutOutcome:
+    """What :meth:`ComputeClient.time_out` did to a job: its state before and after, the
+    transaction, and what the market owes the requester now (refunds included)."""
+
+    before: JobInfo
+    after: JobInfo
+    tx: str
+    owed: int
+
+    @property
+    def refunded(self) -> bool:
+        """Whether the job closed with its whole escrow refunded."""
+        return self.after.state == JobState.REFUNDED
 
 
 @dataclass
@@ -202,9 +238,29 @@ class ComputeClient:
 
     def submit(self, kind: int | str, model: bytes | str, data: bytes | str | list[bytes], **kw: Any) -> Job:
         """Post one job (or one batch, if ``data`` is a list) and return it."""
-        spec = self.build_spec(kind, model, data, **kw)
+        return self.post(self.build_spec(kind, model, data, **kw))
+
+    def post(self, spec: JobSpec) -> Job:
+        """Post one job built with :meth:`build_spec` (see :meth:`quote` for what it costs)."""
         ids, receipt = self.market.post([spec], self._signer())
         return Job(ids[0], self, spec.items, receipt.tx_hash, receipt.block_number)
+
+    def quote(self, spec: JobSpec) -> Quote:
+        """What posting ``spec`` will escrow and charge (read from the chain, nothing sent)."""
+        me = self.signer.address if self.signer is not None else None
+        return Quote(
+            price_per_unit=spec.price_per_unit, units=spec.units, items=spec.items,
+            executions=spec.policy.executions, escrow=spec.escrow, fee=int(self.market.contract.min_fee()),
+            balance=self.market.owed(me) if me is not None else 0,
+        )
+
+    def owed(self) -> int:
+        """What the market owes this client's account now (unused escrow, refunds, deposits)."""
+        return self.market.owed(self._signer().address)
+
+    def withdraw(self) -> int:
+        """Take everything the market owes this client's account; return the amount (0 if nothing)."""
+        return self.market.withdraw(self._signer())
 
     def submit_many(self, specs: list[JobSpec]) -> list[Job]:
         """Post many jobs in one transaction."""
@@ -229,11 +285,45 @@ class ComputeClient:
         self.market.job(job_id)  # raises if there is none
         return Job(job_id, self)
 
+    def due_at(self, info: JobInfo) -> int:
+        """The chain time after which the job's current phase may be timed out."""
+        return info.deadline if info.state == JobState.COMMITTED else info.mark
+
+    def now(self) -> int:
+        """The time the next block will carry, as near as we know it (the chain's latest block
+        is older than the wall clock on a node that mines only on transactions)."""
+        return max(self.market.chain.timestamp(), int(time.time()))
+
+    def time_out(self, job_id: int) -> TimeoutOutcome:
+        """As the job's requester, move a job whose current phase is overdue: providers that did not
+        commit are replaced, or, with no one left to take it, its escrow is refunded (owed to you:
+        take it with :meth:`withdraw`); one that committed and never revealed is slashed and the
+        job refunded; a reveal phase past its time is settled with the reveals that came in.
+
+        ConfigError, one line, if the job is closed, not this account's, or not overdue yet
+        (saying when it will be).
+        """
+        me = self._signer().address
+        info = self.market.job(job_id)
+        if info.closed:
+            raise ConfigError(f"job {job_id} is already {info.state.label}; nothing to time out",
+                              hint="take what the market owes you with `agora job withdraw`")
+        if info.requester != me:
+            raise ConfigError(f"job {job_id} was posted by {info.requester}, not by {me}",
+                              hint="only its requester times it out from here (act as that account)")
+        due, now = self.due_at(info), self.now()
+        if now <= due:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due))
+            raise ConfigError(f"job {job_id} is {info.state.label} and not overdue: its window ends at {when} "
+                              f"(in {due - now + 1} s)", hint=f"try again then, or wait with `agora job status "
+                              f"{job_id} --wait`")
+        receipt = self.market.timeout(job_id, self._signer())
+        return TimeoutOutcome(before=info, after=self.market.job(job_id), tx=receipt.tx_hash,
+                              owed=self.market.owed(me))
+
     def push(self, info: JobInfo) -> TxReceipt | None:
         """Call ``timeout`` on a job whose current phase is overdue; None if it is not."""
-        now = max(self.market.chain.timestamp(), int(time.time()))
-        due = info.deadline if info.state == JobState.COMMITTED else info.mark
-        if info.closed or now <= due:
+        if info.closed or self.now() <= self.due_at(info):
             return None
         try:
             return self.market.timeout(info.id, self._signer())
