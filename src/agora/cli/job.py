@@ -144,8 +144,7 @@ def time_out(
     job_id: Annotated[int, typer.Argument(help="The job id (one you posted).")],
     json_: JsonOpt = False,
 ) -> None:
-    """Move your job on once its window is over: replace providers that never committed, or,
-    with no one left, refund its escrow (then take it with `agora job withdraw`)."""
+    """Move your overdue job on: the silent are replaced, or its escrow refunded (then `agora job withdraw`)."""
     from agora.compute.views import build_job_view
     from agora.units import format_amount
 
