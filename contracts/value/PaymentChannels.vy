@@ -14,8 +14,15 @@
         the model's revenue pot, which `distribute` splits by the model's
         registered split into balances that recipients `withdraw`. After
         the expiry the payer takes back what was never claimed.
+        A model may also be paid by a plain token transfer (x402's `exact`
+        scheme: an EIP-3009 `transferWithAuthorization` that anyone may
+        submit) to its payee, a `ModelPayee` proxy that `create_payee`
+        makes once per model; anyone may `sweep` what a payee holds into
+        the model's pot.
 @dev Money: token balance = sum over open channels of (deposit - claimed)
-     + sum(pot) + sum(balance_of). Claims are cheap because they do not
+     + sum(pot) + sum(balance_of); the tokens a model's payee holds are
+     owed to that model's pot and enter it (and this balance) on `sweep`.
+     Claims are cheap because they do not
      split: a claim adds to the model's pot (one warm word per batch), and
      the split is applied once per distribution, exactly: every share but
      the first gets floor(amount x bps / 10,000), the first gets the rest,
@@ -34,6 +41,8 @@
      signed. The service may claim even after the expiry until the payer
      has taken the remainder back; a service that waits past the expiry
      races the payer, so the serving node claims before it.
+     Sweeps are open to anyone too: a payee releases only to this
+     contract, and a sweep only credits the payee's own model.
 """
 
 
@@ -52,6 +61,10 @@ from ..common import transfers
 # @dev The registry's `is_active` and `payees` (and its `Share`), as
 # `ModelRegistry` implements them.
 from ..common import IModelRegistry
+
+# @dev Only for its interface (`setup`, `release`), to call the payees:
+# its state lives in each payee proxy, so it is not initialised here.
+from . import ModelPayee
 
 
 # @dev The EIP-712 domain ("Agora PaymentChannels", "1", chain id, this
@@ -87,6 +100,8 @@ _NOT_EXPIRY: constant(uint256) = ~(constants.MASK32 << 32)
 # --- storage --------------------------------------------------------------
 token: public(immutable(IERC20))
 registry: public(immutable(IModelRegistry))
+#: The `ModelPayee` implementation that every payee is a proxy of.
+payee_impl: public(immutable(address))
 #: The longest a channel may run (seconds from now at open or extend).
 MAX_DURATION: public(constant(uint256)) = 366 * 86_400
 
@@ -99,6 +114,8 @@ pot: public(HashMap[uint256, uint256])
 balance_of: public(HashMap[address, uint256])
 #: How many channels were opened (the last sequence number).
 channel_count: public(uint256)
+#: The model's payee (its `payTo` for plain transfers), zero until created.
+payee_of: public(HashMap[uint256, address])
 
 
 # --- events ---------------------------------------------------------------
@@ -151,17 +168,30 @@ event Withdrawn:
     amount: uint256
 
 
+event PayeeCreated:
+    model_id: indexed(uint256)
+    payee: address
+
+
+event Swept:
+    model_id: indexed(uint256)
+    amount: uint256
+
+
 @deploy
 @payable
-def __init__(token_: IERC20, registry_: IModelRegistry):
+def __init__(token_: IERC20, registry_: IModelRegistry, payee_impl_: address):
     """
     @notice Creates the channel contract for one token and one registry.
     @param token_ The 20-byte ERC-20 that channels are funded in.
     @param registry_ The 20-byte `ModelRegistry`.
+    @param payee_impl_ The 20-byte `ModelPayee` implementation that
+           `create_payee` clones.
     """
     eip712_domain_separator.__init__("Agora PaymentChannels", "1")
     token = token_
     registry = registry_
+    payee_impl = payee_impl_
 
 
 # --- payer side -------------------------------------------------------------
@@ -367,6 +397,54 @@ def withdraw(model_ids: DynArray[uint256, MAX_WITHDRAW_MODELS]) -> uint256:
     transfers._transfer_out(token, msg.sender, amount)
     log Withdrawn(account=msg.sender, amount=amount)
     return amount
+
+
+# --- plain transfers (x402 `exact`) ---------------------------------------------
+@external
+def create_payee(model_id: uint256) -> address:
+    """
+    @notice Creates the model's payee, the address that plain token
+            transfers to the model go to (anyone may; the model must be
+            active). Returns the existing payee if there is one.
+    @dev An EIP-1167 proxy of `payee_impl`, created with CREATE2 and the
+         model id as salt (its address is known before it exists; tokens
+         sent there early are swept once it does), bound to this contract
+         by `setup` in the same transaction.
+    @param model_id The 32-byte id of an active model.
+    @return address The 20-byte payee.
+    """
+    payee: address = self.payee_of[model_id]
+    if payee != empty(address):
+        return payee
+    assert staticcall registry.is_active(model_id), "PaymentChannels: model not active"
+    payee = create_minimal_proxy_to(payee_impl, salt=convert(model_id, bytes32))
+    extcall ModelPayee.__at__(payee).setup()
+    self.payee_of[model_id] = payee
+    log PayeeCreated(model_id=model_id, payee=payee)
+    return payee
+
+
+@external
+def sweep(model_ids: DynArray[uint256, MAX_WITHDRAW_MODELS]) -> uint256:
+    """
+    @notice Moves what the models' payees hold into the models' pots
+            (anyone may). A model without a payee, or whose payee holds
+            nothing, is skipped.
+    @param model_ids Up to 32 model ids.
+    @return uint256 The total swept.
+    """
+    total: uint256 = 0
+    for m: uint256 in model_ids:
+        payee: address = self.payee_of[m]
+        if payee == empty(address):
+            continue
+        # the payee is our own code and sends with the checked transfer: its answer is what came in
+        amount: uint256 = extcall ModelPayee.__at__(payee).release(token)
+        if amount != 0:
+            self.pot[m] += amount
+            total += amount
+            log Swept(model_id=m, amount=amount)
+    return total
 
 
 # --- views ----------------------------------------------------------------------

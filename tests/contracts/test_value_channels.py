@@ -7,7 +7,9 @@ exactly as a wallet signs them, and every way a cheque can be wrong (replayed,
 stale, for another chain or contract, above the deposit, malleable, from the
 wrong key, on a closed channel); batches over many channels and two models;
 the split with its rounding rule (including a property test); withdrawals;
-the EIP-712 views. After every money-moving test the books must balance:
+the EIP-712 views; the models' payees (``ModelPayee`` proxies: plain token
+transfers, as x402's ``exact`` scheme makes, swept into the pots). After every
+money-moving test the books must balance:
 
     channels' token balance == open escrow + pots + balances
 """
@@ -34,7 +36,11 @@ from value_fixtures import (
     MAX_NONCE,
     MAX_UINT256,
     MAX_WITHDRAW_MODELS,
+    PAYEE,
+    PAYEE_PATH,
     PERMISSIVE_REGISTRY_SOURCE,
+    PROXY_POST,
+    PROXY_PRE,
     SECP256K1_N,
     ZERO,
     ZERO32,
@@ -48,11 +54,16 @@ from value_fixtures import (
     malleate,
     now,
     pack,
+    predicted_payee,
     sign_cheque,
     sign_token_permit,
     split_parts,
     untested_reverts,
 )
+
+# boa wraps every contract a call creates, and a payee (an EIP-1167 proxy) created by
+# `create_payee` is wrapped as the ModelPayee whose code it is not: a warning, not an error.
+pytestmark = pytest.mark.filterwarnings("ignore:casted bytecode does not match compiled bytecode:UserWarning")
 
 DEPOSIT = 1_000 * 10**18
 DATA_BPS = 3_000        # model A: data contributor 30 % (first share), owner 70 %
@@ -144,6 +155,8 @@ def test_constructor_state(w, pc):
     assert pc.token() == w.token.address
     assert pc.registry() == w.registry.address
     assert pc.channel_count() == 0
+    assert pc.payee_impl() == w.payee_impl.address
+    assert pc.payee_of(w.model_a) == ZERO
     assert pc.CHEQUE_TYPEHASH() == keccak(text="Cheque(uint256 channelId,uint256 nonce,uint256 amount)")
     assert (pc.MAX_BATCH(), pc.MAX_WITHDRAW_MODELS(), pc.MAX_DURATION()) == (
         MAX_BATCH, MAX_WITHDRAW_MODELS, MAX_DURATION)
@@ -266,7 +279,7 @@ def test_open_deposit_too_large_reverts(w, pc):
 def test_open_model_id_too_large_reverts(w):
     """Unreachable with the real registry (ids count from 1): a registry that calls every id active."""
     permissive = boa.loads(PERMISSIVE_REGISTRY_SOURCE)
-    pc = CHANNELS.deploy(w.token.address, permissive.address)
+    pc = CHANNELS.deploy(w.token.address, permissive.address, w.payee_impl.address)
     with boa.env.prank(w.p.address):
         w.token.approve(pc.address, 2**256 - 1)
         cid = pc.open(MASK64, 10, now() + DAY, ZERO)
@@ -636,7 +649,7 @@ def test_cheque_for_another_chain_reverts(w, pc):
 
 def test_cheque_for_another_contract_reverts(w, pc):
     cid = open_a(w)
-    other = CHANNELS.deploy(w.token.address, w.registry.address)
+    other = CHANNELS.deploy(w.token.address, w.registry.address, w.payee_impl.address)
     v, r, s = sign_cheque(w.p.key, other.address, cid, 1, 100)
     with boa.reverts("PaymentChannels: bad signature"):
         pc.claim(cid, 1, 100, v, r, s)
@@ -1068,6 +1081,147 @@ def test_withdraw_model_list_limit(w, pc):
         pc.withdraw([w.model_a] * (MAX_WITHDRAW_MODELS + 1))
 
 
+# --------------------------------------------------------------------------- payees (plain transfers)
+
+def payee_at(address):
+    """The payee proxy at ``address``, with ModelPayee's ABI."""
+    return PAYEE.at(address)
+
+
+def test_the_payee_implementation_is_locked(w):
+    impl = w.payee_impl
+    assert impl.channels() == impl.address                 # it set itself up in its constructor
+    with boa.env.prank(w.stranger), boa.reverts("ModelPayee: already set up"):
+        impl.setup()
+    with boa.env.prank(w.stranger), boa.reverts("ModelPayee: not the channels"):
+        impl.release(w.token.address)
+
+
+def test_create_payee_makes_a_proxy_bound_to_the_channels(w, pc):
+    expected = predicted_payee(pc.address, w.payee_impl.address, w.model_a)
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)     # anyone may
+    assert payee == expected
+    assert pc.payee_of(w.model_a) == payee
+    assert [(x.model_id, x.payee) for x in pc_events(w, "PayeeCreated")] == [(w.model_a, payee)]
+    code = boa.env.get_code(payee)
+    assert code == PROXY_PRE + bytes.fromhex(w.payee_impl.address[2:]) + PROXY_POST
+    assert payee_at(payee).channels() == pc.address
+    # one payee per model
+    other = send(w, w.stranger, pc.create_payee, w.model_b)
+    assert other not in (payee, ZERO) and pc.payee_of(w.model_b) == other
+
+
+def test_create_payee_is_idempotent(w, pc):
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)
+    assert send(w, w.mo, pc.create_payee, w.model_a) == payee
+    assert pc_events(w, "PayeeCreated") == []
+    assert pc.payee_of(w.model_a) == payee
+
+
+@pytest.mark.parametrize("model", [0, 3, 2**64])
+def test_create_payee_for_an_unknown_model_reverts(w, pc, model):
+    with boa.env.prank(w.stranger), boa.reverts("PaymentChannels: model not active"):
+        pc.create_payee(model)
+    assert pc.payee_of(model) == ZERO
+
+
+def test_create_payee_for_an_inactive_model_reverts_but_an_existing_payee_stays(w, pc):
+    send(w, w.mo2, w.registry.set_active, w.model_b, False)
+    with boa.env.prank(w.stranger), boa.reverts("PaymentChannels: model not active"):
+        pc.create_payee(w.model_b)
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)
+    send(w, w.mo, w.registry.set_active, w.model_a, False)
+    assert send(w, w.stranger, pc.create_payee, w.model_a) == payee     # no new one, no revert
+    # what was paid to it still reaches the pot
+    send(w, w.sponsor, w.token.transfer, payee, 77)
+    assert send(w, w.stranger, pc.sweep, [w.model_a]) == 77
+    assert pc.pot(w.model_a) == 77
+
+
+def test_a_plain_transfer_to_the_payee_is_swept_into_the_pot_and_split(w, pc):
+    """An x402 ``exact`` payment ends as a plain transfer to the payee, whoever submits it; a sweep
+    (anyone's) moves exactly that into the pot, and the split pays it out."""
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)
+    send(w, w.sponsor, w.token.transfer, payee, 1_000)
+    send(w, w.p.address, w.token.transfer, payee, 1)
+    pc_before = bal(w, pc.address)
+    assert bal(w, payee) == 1_001
+    assert send(w, w.stranger, pc.sweep, [w.model_a]) == 1_001
+    assert [(x.model_id, x.amount) for x in pc_events(w, "Swept")] == [(w.model_a, 1_001)]
+    assert (pc.pot(w.model_a), bal(w, payee), bal(w, pc.address)) == (1_001, 0, pc_before + 1_001)
+    data_part, owner_part = split_parts(1_001, [DATA_BPS, BPS - DATA_BPS])
+    before = (bal(w, w.mo), bal(w, w.data))
+    assert send(w, w.mo, pc.withdraw, [w.model_a]) == owner_part
+    assert send(w, w.data, pc.withdraw, []) == data_part
+    assert (bal(w, w.mo), bal(w, w.data)) == (before[0] + owner_part, before[1] + data_part)
+    assert bal(w, pc.address) == pc_before
+
+
+def test_swept_and_claimed_revenue_share_one_pot(w, pc):
+    claimed_into_pot(w, 1_000)
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)
+    send(w, w.sponsor, w.token.transfer, payee, 500)
+    assert pc.sweep([w.model_a]) == 500
+    assert pc.pot(w.model_a) == 1_500
+    assert send(w, w.stranger, pc.distribute, w.model_a) == 1_500
+    assert (pc.balance_of(w.data), pc.balance_of(w.mo)) == (450, 1_050)
+
+
+def test_tokens_sent_before_the_payee_exists_are_swept_once_it_does(w, pc):
+    early = predicted_payee(pc.address, w.payee_impl.address, w.model_b)
+    send(w, w.sponsor, w.token.transfer, early, 40)
+    assert pc.sweep([w.model_b]) == 0                    # no payee yet: nothing to release
+    assert send(w, w.stranger, pc.create_payee, w.model_b) == early
+    assert pc.sweep([w.model_b]) == 40
+    assert (pc.pot(w.model_b), bal(w, early)) == (40, 0)
+
+
+def test_sweep_of_models_without_a_payee_or_a_balance_is_a_no_op(w, pc):
+    assert send(w, w.stranger, pc.sweep, []) == 0
+    assert send(w, w.stranger, pc.sweep, [w.model_a, w.model_b, 12345, 0]) == 0
+    assert [x for x in w.last_logs if x.address == pc.address] == []
+    payee = send(w, w.stranger, pc.create_payee, w.model_b)
+    assert send(w, w.stranger, pc.sweep, [w.model_b]) == 0
+    assert w.last_logs == []                             # no Swept, and no token transfer either
+    # a batch mixing a paid model with empty, unknown and repeated ones credits only the paid one, once
+    other = send(w, w.stranger, pc.create_payee, w.model_a)
+    send(w, w.sponsor, w.token.transfer, other, 9)
+    assert send(w, w.stranger, pc.sweep, [w.model_b, w.model_a, 12345, w.model_a]) == 9
+    assert [(x.model_id, x.amount) for x in pc_events(w, "Swept")] == [(w.model_a, 9)]
+    assert (pc.pot(w.model_a), pc.pot(w.model_b), bal(w, payee)) == (9, 0, 0)
+
+
+def test_sweep_model_list_limit(w, pc):
+    payee = send(w, w.stranger, pc.create_payee, w.model_a)
+    send(w, w.sponsor, w.token.transfer, payee, 5)
+    assert pc.sweep([w.model_a] * MAX_WITHDRAW_MODELS) == 5
+    with boa.reverts():
+        pc.sweep([w.model_a] * (MAX_WITHDRAW_MODELS + 1))
+
+
+def test_only_the_channels_release_a_payee_and_setup_runs_once(w, pc):
+    payee = payee_at(send(w, w.stranger, pc.create_payee, w.model_a))
+    send(w, w.sponsor, w.token.transfer, payee.address, 100)
+    for who in (w.stranger, w.mo, w.data, w.owner):
+        with boa.env.prank(str(who)), boa.reverts("ModelPayee: not the channels"):
+            payee.release(w.token.address)
+    for who in (w.stranger, pc.address):
+        with boa.env.prank(str(who)), boa.reverts("ModelPayee: already set up"):
+            payee.setup()
+    assert payee.channels() == pc.address
+    # another channel contract (same implementation) cannot reach this payee either
+    other = CHANNELS.deploy(w.token.address, w.registry.address, w.payee_impl.address)
+    assert other.sweep([w.model_a]) == 0
+    assert bal(w, payee.address) == 100
+
+
+def test_release_by_the_channels_returns_zero_without_a_balance(w, pc):
+    payee = payee_at(send(w, w.stranger, pc.create_payee, w.model_a))
+    with boa.env.prank(pc.address):
+        assert payee.release(w.token.address) == 0
+    assert payee.get_logs() == []
+
+
 # --------------------------------------------------------------------------- the whole life
 
 
@@ -1164,7 +1318,7 @@ def test_a_token_returning_false_reverts_and_changes_nothing(fw, call):
 def test_a_token_returning_nothing_counts_as_paid(w):
     """USDT-style tokens return no data: opening, closing and withdrawing still go through."""
     tok = SILENT_TOKEN.deploy()
-    pc = CHANNELS.deploy(tok.address, w.registry.address)
+    pc = CHANNELS.deploy(tok.address, w.registry.address, w.payee_impl.address)
     payer = w.p.address
     tok.mint(payer, 1_000)
     with boa.env.prank(payer):
@@ -1178,6 +1332,36 @@ def test_a_token_returning_nothing_counts_as_paid(w):
     with boa.env.prank(str(w.mo2)):
         pc.withdraw([w.model_b])
     assert (tok.balanceOf(payer), tok.balanceOf(str(w.mo2)), tok.balanceOf(pc.address)) == (700, 300, 0)
+
+
+def test_a_token_returning_false_refuses_a_sweep_and_changes_nothing(fw):
+    pc = fw.channels
+    payee = pc.create_payee(fw.model)
+    with boa.env.prank(fw.owner):
+        fw.token.transfer(payee, 250)
+    fw.token.set_fail(True)
+    before = channels_state(fw), fw.token.balanceOf(payee)
+    with boa.env.prank(fw.data), boa.reverts(TRANSFER_FAILED):
+        pc.sweep([fw.model])
+    assert (channels_state(fw), fw.token.balanceOf(payee)) == before
+    fw.token.set_fail(False)
+    assert pc.sweep([fw.model]) == 250
+    assert pc.pot(fw.model) == 250
+
+
+def test_a_token_returning_nothing_is_swept(w):
+    tok = SILENT_TOKEN.deploy()
+    pc = CHANNELS.deploy(tok.address, w.registry.address, w.payee_impl.address)
+    payee = pc.create_payee(w.model_b)
+    tok.mint(payee, 321)
+    assert pc.sweep([w.model_b]) == 321
+    assert (tok.balanceOf(payee), tok.balanceOf(pc.address), pc.pot(w.model_b)) == (0, 321, 321)
+
+
+def test_every_modelpayee_revert_reason_has_a_test():
+    """Every literal ``"ModelPayee: ..."`` in the source appears, quoted, in this file."""
+    missing = untested_reverts(PAYEE_PATH, "ModelPayee", __file__, at_least=2)
+    assert missing == [], f"revert reasons of ModelPayee without a test: {missing}"
 
 
 def test_every_revert_reason_has_a_test():

@@ -1,7 +1,7 @@
-"""Shared helpers for the value contract tests (``ModelRegistry`` + ``PaymentChannels``).
+"""Shared helpers for the value contract tests (``ModelRegistry`` + ``PaymentChannels`` + ``ModelPayee``).
 
 Not a test module: the ``test_value_*`` modules import it. It compiles the
-token, the registry and the channel contract once, deploys them on a pinned
+token, the registry, the payee implementation and the channel contract once, deploys them on a pinned
 clock, registers models with revenue splits, funds and approves payers (who
 have private keys, so they can sign EIP-2612 permits and EIP-712 cheques with
 eth-account), signs cheques exactly as a wallet's ``eth_signTypedData_v4``
@@ -9,6 +9,8 @@ would, and checks that the money adds up:
 
     channels' token balance == sum over open channels of (deposit - claimed)
                                + sum(pot) + sum(balance_of)
+
+(tokens sent to a model's payee are outside this sum until a ``sweep`` moves them into its pot).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import boa
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from agora.chain.permits import permit_typed_data
 
@@ -28,11 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN_PATH = ROOT / "contracts/token/AgoraToken.vy"
 REGISTRY_PATH = ROOT / "contracts/value/ModelRegistry.vy"
 CHANNELS_PATH = ROOT / "contracts/value/PaymentChannels.vy"
+PAYEE_PATH = ROOT / "contracts/value/ModelPayee.vy"
 
 # Compiled once per session (module import), deployed per test module.
 TOKEN = boa.load_partial(str(TOKEN_PATH))
 REGISTRY = boa.load_partial(str(REGISTRY_PATH))
 CHANNELS = boa.load_partial(str(CHANNELS_PATH))
+PAYEE = boa.load_partial(str(PAYEE_PATH))
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ZERO32 = b"\x00" * 32
@@ -230,6 +234,20 @@ def channel_id_of(signer, model_id: int, seq: int) -> int:
     return (int(str(signer), 16) << 96) | (model_id << 32) | seq
 
 
+#: EIP-1167: the creation code Vyper's ``create_minimal_proxy_to`` deploys, around the implementation
+PROXY_LOADER = bytes.fromhex("602d3d8160093d39f3")
+PROXY_PRE = bytes.fromhex("363d3d373d3d3d363d73")
+PROXY_POST = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
+
+
+def predicted_payee(channels, impl, model_id: int) -> str:
+    """The CREATE2 address of a model's payee (deployer: the channels, salt: the model id), which
+    is known before ``create_payee`` makes it."""
+    init = PROXY_LOADER + PROXY_PRE + bytes.fromhex(str(impl)[2:]) + PROXY_POST
+    raw = keccak(b"\xff" + bytes.fromhex(str(channels)[2:]) + model_id.to_bytes(32, "big") + keccak(init))[12:]
+    return to_checksum_address(raw)
+
+
 def split_parts(amount: int, bps: list[int]) -> list[int]:
     """The documented rounding rule: every share but the first gets floor(amount * bps / 10,000),
     the first gets the rest."""
@@ -243,12 +261,13 @@ def split_parts(amount: int, bps: list[int]) -> list[int]:
 
 @dataclass(repr=False)
 class World:
-    """One deployment (token, registry, channels) and the accounts that act on it."""
+    """One deployment (token, registry, payee implementation, channels) and the accounts that act on it."""
 
     token: object
     registry: object
     channels: object
     owner: str                                   # token deployer (holds the supply)
+    payee_impl: object = None                    # the ModelPayee implementation the payees clone
     accounts: list = field(default_factory=list)  # every address the books look at
     channel_ids: list = field(default_factory=list)   # every channel opened (ids are not sequential)
     last_logs: list = field(default_factory=list)
@@ -258,7 +277,7 @@ class World:
 
     def fork(self) -> World:
         return World(token=self.token, registry=self.registry, channels=self.channels, owner=self.owner,
-                     accounts=list(self.accounts), channel_ids=list(self.channel_ids))
+                     payee_impl=self.payee_impl, accounts=list(self.accounts), channel_ids=list(self.channel_ids))
 
     # -------------------------------------------------------------- accounts
 
@@ -341,6 +360,21 @@ class World:
         self.last_logs = self.channels.get_logs()
         return out
 
+    def create_payee(self, model_id: int, caller=None) -> str:
+        """The model's payee (created by ``caller`` if it has none); its logs in ``last_logs``."""
+        with boa.env.prank(str(caller or self.owner)):
+            payee = self.channels.create_payee(model_id)
+        self.last_logs = self.channels.get_logs()
+        return payee
+
+    def pay_payee(self, model_id: int, amount: int, payer=None) -> None:
+        """A plain token transfer of ``amount`` to the model's payee (as an x402 ``exact`` payment's
+        ``transferWithAuthorization`` ends), from ``payer`` (default: the owner)."""
+        payee = self.channels.payee_of(model_id)
+        assert payee != ZERO, "the model has no payee"
+        with boa.env.prank(str(payer or self.owner)):
+            self.token.transfer(payee, amount)
+
     def transfer_model(self, model_id: int, to) -> None:
         owner = self.registry.ownerOf(model_id)
         with boa.env.prank(str(owner)):
@@ -370,13 +404,15 @@ class World:
 
 
 def deploy_world(token=TOKEN) -> World:
-    """Token (supply 1e30 to the owner), registry and channels on a pinned clock. ``token`` is
-    the token's deployer (``deploy(initial_supply)``): AgoraToken, or a mock such as
-    ``mock_tokens.FALSE_TOKEN``."""
+    """Token (supply 1e30 to the owner), registry, payee implementation and channels on a pinned
+    clock. ``token`` is the token's deployer (``deploy(initial_supply)``): AgoraToken, or a mock
+    such as ``mock_tokens.FALSE_TOKEN``."""
     pin_chain()
     owner = boa.env.generate_address("value-owner")
     with boa.env.prank(owner):
         token = token.deploy(SUPPLY)
         registry = REGISTRY.deploy()
-        channels = CHANNELS.deploy(token.address, registry.address)
-    return World(token=token, registry=registry, channels=channels, owner=owner, accounts=[owner])
+        payee_impl = PAYEE.deploy()
+        channels = CHANNELS.deploy(token.address, registry.address, payee_impl.address)
+    return World(token=token, registry=registry, channels=channels, owner=owner, payee_impl=payee_impl,
+                 accounts=[owner])

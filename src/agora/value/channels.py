@@ -1,8 +1,10 @@
-"""Client of the ``PaymentChannels`` contract: open, fund, claim, split, withdraw."""
+"""Client of the ``PaymentChannels`` contract: open, fund, claim, split, withdraw; the models' payees
+(where plain token transfers to a model go) and their sweeps into the pots."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode, encode
@@ -10,7 +12,7 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from agora.chain import Contract, Signer, TxReceipt, sign_permit
 from agora.chain.eip712 import Domain
-from agora.errors import ConfigError
+from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
 from agora.value.cheques import Cheque, channels_domain
 
@@ -20,6 +22,7 @@ __all__ = [
     "Channels",
     "ClosedChannel",
     "MAX_CLAIM_BATCH",
+    "MAX_SWEEP_MODELS",
     "channel_signer_bytes",
     "decode_channel_id",
     "encode_channel_id",
@@ -29,6 +32,9 @@ __all__ = [
 
 #: Cheques per ``claim_many`` transaction (the contract's limit).
 MAX_CLAIM_BATCH = 64
+#: Models per ``sweep`` transaction (the contract's limit).
+MAX_SWEEP_MODELS = 32
+_ZERO_ADDRESS = "0x" + "00" * 20
 _CHANNEL_SELECTOR = function_signature_to_4byte_selector("channel(uint256)")
 _CHANNEL_TYPES = ["address", "address", "uint256", "uint256", "uint256", "uint256", "uint256"]
 
@@ -263,3 +269,45 @@ class Channels:
         receipt = self.contract.withdraw(list(model_ids), sender=sender)
         (event,) = self.contract.events_in(receipt, "Withdrawn")
         return int(event.args["amount"])
+
+    # -- payees: plain transfers to a model (x402 ``exact``) ------------------------------
+    def payee_of(self, model_id: int) -> str | None:
+        """The model's payee, the address plain token transfers to it go to (its x402 ``exact``
+        ``payTo``); None until :meth:`create_payee`. ConfigError on a deployment whose channel
+        contract predates payees."""
+        try:
+            payee = to_checksum_address(self.contract.payee_of(model_id))
+        except Reverted:
+            raise ConfigError(
+                f"the PaymentChannels contract at {self.address} on chain {self.chain.chain_id} predates "
+                "model payees (plain-transfer payments)",
+                hint="run `agora deploy --force` to deploy the current contracts",
+            ) from None
+        return None if payee == _ZERO_ADDRESS else payee
+
+    def create_payee(self, model_id: int, sender: Signer) -> str:
+        """The model's payee, created by a transaction from ``sender`` if it has none yet (the
+        model must be active); an existing payee is returned without a transaction."""
+        existing = self.payee_of(model_id)
+        if existing is not None:
+            return existing
+        receipt = self.contract.create_payee(model_id, sender=sender)
+        (event,) = self.contract.events_in(receipt, "PayeeCreated")
+        return to_checksum_address(event.args["payee"])
+
+    def sweep(self, model_ids: Sequence[int], sender: Signer) -> int:
+        """Move what the models' payees hold into the models' pots (:data:`MAX_SWEEP_MODELS` per
+        transaction); return the total swept. Models without a payee or whose payee holds nothing
+        are left out, and when none is owed anything no transaction is sent."""
+        owed = []
+        for model_id in dict.fromkeys(model_ids):
+            payee = self.payee_of(model_id)
+            if payee is not None and int(self.token.balanceOf(payee)) > 0:
+                owed.append(model_id)
+        if not owed:
+            return 0
+        txs = [
+            self.contract.sweep.build(owed[i : i + MAX_SWEEP_MODELS]) for i in range(0, len(owed), MAX_SWEEP_MODELS)
+        ]
+        receipts = self.chain.sender(sender).send_many(txs)
+        return sum(int(e.args["amount"]) for r in receipts for e in self.contract.events_in(r, "Swept"))

@@ -20,7 +20,8 @@ def build_facade(ctx: Context) -> ModelsClient:
     from agora.value.client import ModelsClient
     from agora.value.models import ModelRegistry
 
-    state = ctx.state_dir("value") / f"{ctx.chain.chain_id}-{ctx.address or 'anonymous'}.sqlite"
+    # the folder is this chain's and deployment's (Context.chain_key): a reset devnet starts afresh
+    state = ctx.state_dir("value") / f"client-{ctx.address or 'anonymous'}.sqlite"
     return ModelsClient(
         ModelRegistry(ctx.deployment, ctx.storage), Channels(ctx.deployment), ctx.signer, state,
         storage=ctx.storage,
@@ -32,7 +33,9 @@ LAYER = Layer(
     summary="models as economic actors: registered with provenance, called as paid APIs, revenue split",
     contracts=(
         ContractSpec("models", "ModelRegistry"),
-        ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"])),
+        # the implementation that each model's payee (x402 `exact` payTo) is a proxy of
+        ContractSpec("model_payee", "ModelPayee"),
+        ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"], a["model_payee"])),
     ),
     facade=("models", "agora.value.layer:build_facade"),
     cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app"},
