@@ -1,12 +1,15 @@
 """Stateful (model-based) test of ``contracts/token/AgoraToken.vy`` on titanoboa.
 
 A hypothesis ``RuleBasedStateMachine`` drives random sequences of mint, burn,
-burn_from, transfer, approve, transferFrom and set_minter against one deployed
-token, and mirrors every call in a plain-Python model of balances, allowances,
-total supply and minters. After every step the on-chain state must equal the
-model exactly. Calls the model predicts to fail must revert with the exact
-snekmate reason and leave the state untouched (the model is not updated, so
-the invariants catch any partial write).
+burn_from, transfer, approve, transferFrom, set_minter and EIP-3009 payments
+(transferWithAuthorization / receiveWithAuthorization, fresh, replayed, expired,
+not yet valid, canceled first, or signed by the wrong holder) against one
+deployed token, and mirrors every call in a plain-Python model of balances,
+allowances, total supply, minters and used authorization nonces. After every
+step the on-chain state must equal the model exactly. Calls the model predicts
+to fail must revert with the exact reason and leave the state untouched (the
+model is not updated, so the invariants catch any partial write). The holders
+have private keys, so each can sign authorizations.
 
 The token is deployed once per module; each hypothesis example runs inside its
 own ``boa.env.anchor()`` (entered in ``__init__``, left in ``teardown``), which
@@ -14,14 +17,19 @@ rolls the chain back to the freshly deployed state cheaply. Runs are
 reproducible (see ``stateful_support``): every run plays the same examples.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boa
 import pytest
+from eth_utils import keccak
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
+from stateful_support import run_reproducibly, stateful_settings
+
+from agora.chain import Signer, signer_from_key
+from agora.chain.eip712 import Domain, type_hash, word
 
 TOKEN_PATH = Path(__file__).resolve().parents[2] / "contracts/token/AgoraToken.vy"
 
@@ -42,6 +50,24 @@ MIN_TOTAL_STEPS = 2_000
 
 SETTINGS = stateful_settings(MAX_EXAMPLES, STEPS_PER_EXAMPLE)
 
+# Every outcome of the EIP-3009 rule must be reached at least this often in a run.
+MIN_AUTHORIZATION_OUTCOMES = 10
+_AUTH_FIELDS = [
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "validAfter", "type": "uint256"},
+    {"name": "validBefore", "type": "uint256"},
+    {"name": "nonce", "type": "bytes32"},
+]
+TYPEHASHES = {
+    "transfer": type_hash(_AUTH_FIELDS, "TransferWithAuthorization"),
+    "receive": type_hash(_AUTH_FIELDS, "ReceiveWithAuthorization"),
+}
+CANCEL_TYPEHASH = type_hash(
+    [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}], "CancelAuthorization"
+)
+
 
 @dataclass
 class Deployment:
@@ -50,20 +76,22 @@ class Deployment:
     token: object
     owner: str
     holders: list  # owner first; all non-zero
+    signers: dict  # holder -> Signer (its key)
     minters: set
     balances: dict
     allowances: dict
     steps: list = field(default_factory=lambda: [0])  # mutable step counter
+    outcomes: Counter = field(default_factory=Counter)  # EIP-3009 rule: outcome -> count
 
 
 @pytest.fixture(scope="module")
 def deployment():
-    with fixed_addresses("test_token_stateful"):
-        owner = boa.env.generate_address("sm-owner")
-        minter = boa.env.generate_address("sm-minter")
-        alice = boa.env.generate_address("sm-alice")
-        bob = boa.env.generate_address("sm-bob")
-    holders = [owner, minter, alice, bob]
+    # Holders from fixed keys (the same addresses on every run), so each can sign.
+    signers = {
+        s.address: s
+        for s in (signer_from_key(keccak(text=f"sm-{name}")) for name in ("owner", "minter", "alice", "bob"))
+    }
+    owner, minter, alice, bob = holders = list(signers)
     with boa.env.prank(owner):
         token = boa.load_partial(str(TOKEN_PATH)).deploy(INITIAL_SUPPLY)
         token.set_minter(minter, True)
@@ -84,6 +112,7 @@ def deployment():
         token=token,
         owner=owner,
         holders=holders,
+        signers=signers,
         minters={owner, minter},
         balances=balances,
         allowances=allowances,
@@ -107,6 +136,8 @@ approve_amounts = st.one_of(
     st.just(MAX_UINT256),
     st.just(0),
 )
+# How an EIP-3009 payment is made: mostly a fresh authorization, else one that must fail.
+AUTH_MODES = ["fresh", "fresh", "fresh", "replay", "expired", "early", "canceled", "wrong_signer"]
 
 
 class TokenMachine(RuleBasedStateMachine):
@@ -122,6 +153,10 @@ class TokenMachine(RuleBasedStateMachine):
         self.total_supply = INITIAL_SUPPLY
         self.allowances = dict(dep.allowances)
         self.minters = set(dep.minters)
+        self.used_nonces: set = set()  # (authorizer, nonce) used or canceled
+        self.touched_nonces: set = set()  # every (authorizer, nonce) the rules signed
+        self.paid: list = []  # the calls of successful payments, for replays
+        self.domain = Domain("Agora Token", "1", boa.env.evm.patch.chain_id, str(self.token.address))
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
@@ -316,6 +351,93 @@ class TokenMachine(RuleBasedStateMachine):
         else:
             self.minters.discard(minter)
 
+    def _new_nonce(self) -> bytes:
+        self.dep.steps.append(0)  # the list's length makes every nonce of the run distinct
+        return keccak(len(self.dep.steps).to_bytes(32, "big"))
+
+    def _sign(self, signer: Signer, struct: bytes) -> tuple[int, bytes, bytes]:
+        sig = signer.sign_hash(self.domain.digest(keccak(struct)))
+        return sig[64], sig[:32], sig[32:64]
+
+    def _authorization(self, kind, signer, payer, to, value, after, before, nonce):
+        struct = TYPEHASHES[kind] + b"".join(map(word, (payer, to, value, after, before))) + nonce
+        return (payer, to, value, after, before, nonce, *self._sign(signer, struct))
+
+    @rule(
+        caller=holder_idx, payer_idx=holder_idx, to=target_idx, amount=amounts,
+        mode=st.sampled_from(AUTH_MODES), receive=st.booleans(), margin=st.integers(0, 100),
+        wrong_caller=st.integers(0, 4),
+    )
+    def pay_with_authorization(self, caller, payer_idx, to, amount, mode, receive, margin, wrong_caller):
+        """An EIP-3009 payment, submitted by ``caller`` (for ``receive``, by the payee except
+        one time in five); replayed, expired, early, canceled or forged ones must revert."""
+        self._count()
+        payer, receiver = self.holders[payer_idx], self._who(to)
+        kind = "receive" if receive else "transfer"
+        submitter = receiver if receive and wrong_caller and receiver != ZERO else self.holders[caller]
+        now = boa.env.evm.patch.timestamp
+        after, before = now - 1 - margin, now + 1 + margin
+        value = self._resolve(amount, self.balances[payer])
+        signer = self.dep.signers[payer]
+        if mode == "replay" and not self.paid:
+            mode = "fresh"
+        if mode == "replay":
+            kind, submitter, call = self.paid[margin % len(self.paid)]
+            payer, receiver, value, receive = call[0], call[1], call[2], kind == "receive"
+        else:
+            nonce = self._new_nonce()
+            if mode == "expired":
+                before = now - margin
+            elif mode == "early":
+                after = now + margin
+            elif mode == "wrong_signer":
+                signer = self.dep.signers[self.holders[(payer_idx + 1 + caller % 3) % N_HOLDERS]]
+            elif mode == "canceled":
+                v, r, s = self._sign(signer, CANCEL_TYPEHASH + word(payer) + nonce)
+                with boa.env.prank(self.holders[caller]):
+                    self.token.cancelAuthorization(payer, nonce, v, r, s)
+                logs = self.token.get_logs()
+                assert [(type(log).__name__, log.authorizer, log.nonce) for log in logs] == [
+                    ("AuthorizationCanceled", payer, nonce)
+                ]
+                self.used_nonces.add((payer, nonce))
+            self.touched_nonces.add((payer, nonce))
+            call = self._authorization(kind, signer, payer, receiver, value, after, before, nonce)
+        # The contract's order of checks: payee (receive only), window, nonce, signature, transfer.
+        if receive and submitter != receiver:
+            reason = "AgoraToken: caller must be the payee"
+        elif mode == "early":
+            reason = "AgoraToken: authorization is not yet valid"
+        elif mode == "expired":
+            reason = "AgoraToken: authorization is expired"
+        elif mode in ("replay", "canceled"):
+            reason = "AgoraToken: authorization is used or canceled"
+        elif mode == "wrong_signer":
+            reason = "AgoraToken: invalid signature"
+        elif receiver == ZERO:
+            reason = "erc20: transfer to the zero address"
+        elif value > self.balances[payer]:
+            reason = "erc20: transfer amount exceeds balance"
+        else:
+            reason = None
+        fn = self.token.receiveWithAuthorization if kind == "receive" else self.token.transferWithAuthorization
+        with boa.env.prank(submitter):
+            if reason is not None:
+                with boa.reverts(reason):
+                    fn(*call)
+                self.dep.outcomes[reason.split(": ")[1] + (" (receive)" if receive else "")] += 1
+                return
+            fn(*call)
+        logs = self.token.get_logs()
+        assert [type(log).__name__ for log in logs] == ["AuthorizationUsed", "Transfer"]
+        assert (logs[0].authorizer, logs[0].nonce) == (payer, call[5])
+        self._expect_transfer_log(payer, receiver, value)
+        self.dep.outcomes[f"paid ({kind})"] += 1
+        self.paid.append((kind, submitter, call))
+        self.used_nonces.add((payer, call[5]))
+        self.balances[payer] -= value
+        self.balances[receiver] += value
+
     # ------------------------------------------------------------------ invariants
 
     @invariant()
@@ -334,6 +456,11 @@ class TokenMachine(RuleBasedStateMachine):
             assert self.token.allowance(owner, spender) == expected
 
     @invariant()
+    def authorization_states_match_model(self):
+        for payer, nonce in self.touched_nonces:
+            assert self.token.authorizationState(payer, nonce) is ((payer, nonce) in self.used_nonces)
+
+    @invariant()
     def minters_and_owner_match_model(self):
         assert self.token.owner() == self.dep.owner
         for h in self.holders:
@@ -342,8 +469,15 @@ class TokenMachine(RuleBasedStateMachine):
 
 def test_token_state_machine_matches_python_model(deployment):
     run_reproducibly(lambda: TokenMachine(deployment), SETTINGS)
-    # Guard the test's strength: enough random steps actually ran.
+    # Guard the test's strength: enough random steps actually ran, and the EIP-3009 rule
+    # reached each of its outcomes (the same counts on every run).
     assert deployment.steps[0] >= MIN_TOTAL_STEPS
+    print(dict(deployment.outcomes))
+    for outcome in (
+        "paid (transfer)", "paid (receive)", "authorization is used or canceled", "authorization is expired",
+        "authorization is not yet valid", "invalid signature", "caller must be the payee (receive)",
+    ):
+        assert deployment.outcomes[outcome] >= MIN_AUTHORIZATION_OUTCOMES, (outcome, dict(deployment.outcomes))
 
 
 def test_anchor_restores_deployed_state_between_examples(deployment):
