@@ -5,7 +5,9 @@ opens (with an approval or an EIP-2612 permit, signed by the payer or by a
 delegate key), top-ups by the payer or a sponsor, extensions, cheques signed
 with eth-account and claimed one by one or in batches (including stale,
 replayed, over-the-deposit and forged ones), time jumps, closes, distributions,
-withdrawals, model transfers and (de)activations. Three payers pay four
+withdrawals, model transfers and (de)activations, the models' payees (created
+by anyone, paid by plain token transfers, as x402's ``exact`` scheme pays,
+sometimes before they exist, and swept into the pots). Three payers pay four
 models with different splits (three with an owner share, one without); every
 other step the service is also paid once (a fresh cheque claimed alone, or a
 batch over all live channels mixed with cheques the batch must skip), so money
@@ -13,8 +15,8 @@ keeps flowing whichever rules hypothesis favours. Each call is one the rules
 expect to succeed, or one they expect to revert with an exact reason (or, in a
 batch, to be skipped). The token is ``mocks/FalseToken.vy`` (snekmate's ERC-20
 with a switch): now and then it returns ``false`` instead of paying, and the
-open, top-up, close or withdrawal that needed the payment must revert with
-nothing changed.
+open, top-up, close, withdrawal or sweep that needed the payment must revert
+with nothing changed.
 
 After every step the money must add up:
 
@@ -23,10 +25,13 @@ After every step the money must add up:
 * every channel matches the Python model; its claimed amount never
   decreases, stays within its deposit and within the largest cheque its
   signer signed;
-* total withdrawn + balances + pots == total claimed;
+* every model's payee (or the address it will have) holds exactly what was
+  sent to it and not yet swept, and the contract names the payees created;
+* total withdrawn + balances + pots == total claimed + total swept;
 * every payer's outflow is exactly what was claimed from its channels
   (closed ones; net of what a sponsor added) plus what is still escrowed in
-  its open ones; the token supply is all accounted for;
+  its open ones plus what it sent to payees; the token supply is all
+  accounted for;
 * every distribution credits exactly the pot, split by the documented rule.
 
 The contracts are deployed once per module; each example runs inside its own
@@ -56,10 +61,15 @@ from value_fixtures import (
     events,
     now,
     pack,
+    predicted_payee,
     sign_cheque,
     sign_token_permit,
     split_parts,
 )
+
+# boa wraps every contract a call creates, and a payee (an EIP-1167 proxy) created by
+# `create_payee` is wrapped as the ModelPayee whose code it is not: a warning, not an error.
+pytestmark = pytest.mark.filterwarnings("ignore:casted bytecode does not match compiled bytecode:UserWarning")
 
 # 45 examples x up to 55 steps (hypothesis ends some examples early); the test asserts that
 # at least MIN_TOTAL_STEPS rule calls ran and that the interesting paths were reached.
@@ -180,6 +190,13 @@ class ValueMachine(RuleBasedStateMachine):
         self.logs: list = []
         self.n = 0                      # steps in this example
         self.touched: set = set()       # channel ids, model ids and addresses written this step
+        # payees: the address each model's payee has (or will have: CREATE2), whether it exists, what
+        # it holds (sent, not swept), what each payer sent to payees, and the total swept
+        self.payee_address = {m: predicted_payee(self.pc.address, w.payee_impl.address, m) for m in dep.models}
+        self.payee_created = dict.fromkeys(dep.models, False)
+        self.held = dict.fromkeys(dep.models, 0)
+        self.plain_paid = {p.address: 0 for p in dep.payers}
+        self.swept = 0
 
     def teardown(self):
         try:
@@ -200,6 +217,10 @@ class ValueMachine(RuleBasedStateMachine):
         self.dep.stats[name] += 1
         if advance and n % 2 == 0:
             self._serve(n * 7919)
+        if advance and n % 6 == 3:      # now and then a server sweeps what its payees were paid
+            owed = [m for m in self.dep.models if self.payee_created[m] and self.held[m]]
+            if owed:
+                self._sweep(owed, n)
 
     def _serve(self, idx: int):
         """Paid calls: live channels' signers sign their next totals and the service claims them,
@@ -560,6 +581,74 @@ class ValueMachine(RuleBasedStateMachine):
         if len(runs) > 1:
             self.dep.stats["batches over several models"] += 1
 
+    # ------------------------------------------------------------------ payees (plain transfers)
+
+    def _create_payee(self, m, caller) -> bool:
+        """``create_payee`` as the model expects it: the existing payee (no event), a new one (an
+        active model), or a revert (an inactive model without one). True if the model has a payee."""
+        if self.payee_created[m]:
+            assert self._send(caller, self.pc.create_payee, m) == self.payee_address[m]
+            assert events(self.logs, "PayeeCreated") == []
+            return True
+        if not self.active[m]:
+            self._reverts("PaymentChannels: model not active", caller, self.pc.create_payee, m)
+            return False
+        assert self._send(caller, self.pc.create_payee, m) == self.payee_address[m]
+        assert [(x.model_id, x.payee) for x in events(self.logs, "PayeeCreated")] == [(m, self.payee_address[m])]
+        self.payee_created[m] = True
+        self._touch(m)
+        self.dep.stats["payees created"] += 1
+        return True
+
+    @rule(model=st.integers(0, 3), caller=pick)
+    def create_payee(self, model, caller):
+        self._count("create_payee")
+        self._create_payee(self.dep.models[model], self._choose([*self.earners, self.dep.sponsor], caller))
+
+    @rule(payer=st.integers(0, 2), model=st.integers(0, 3), amount=st.sampled_from([1, 7, 1_000, 50_000]),
+          first=st.sampled_from([True, True, True, False]))
+    def pay_payee(self, payer, model, amount, first):
+        """An x402 ``exact`` payment: a plain token transfer to the model's payee (whoever submits the
+        authorization, this is where the tokens land). Mostly the server made the payee first;
+        sometimes the payer pays the address the payee will have before it exists."""
+        self._count("pay_payee")
+        m, p = self.dep.models[model], self.dep.payers[payer]
+        if first and not self.payee_created[m]:
+            self._create_payee(m, self.dep.sponsor)
+        if not self.payee_created[m]:
+            self.dep.stats["paid before the payee existed"] += 1
+        with boa.env.prank(p.address):
+            assert self.t.transfer(self.payee_address[m], amount)
+        self.held[m] += amount
+        self.plain_paid[p.address] += amount
+        self._touch(m, p.address)
+        self.dep.stats["paid a payee"] += 1
+
+    @rule(models=st.lists(st.integers(0, 3), max_size=5), caller=pick)
+    def sweep(self, models, caller):
+        """Anyone sweeps: every listed model with a payee gets what its payee holds, once (a model
+        listed twice has nothing left the second time); the others are skipped."""
+        self._count("sweep")
+        ids = [self.dep.models[i] for i in models]
+        owed = [m for m in self.dep.models if self.payee_created[m] and self.held[m]]
+        if owed and caller % 4 != 3:    # mostly a sweep of what is owed (with the listed models mixed in)
+            ids = [*owed, *ids][:5]
+        self._sweep(ids, caller)
+
+    def _sweep(self, ids, caller):
+        swept = [(m, self.held[m]) for m in dict.fromkeys(ids) if self.payee_created[m] and self.held[m]]
+        got = self._send(self._choose([*self.earners, self.dep.sponsor], caller), self.pc.sweep, ids)
+        assert got == sum(a for _, a in swept)
+        assert [(x.model_id, x.amount) for x in events(self.logs, "Swept")] == swept
+        for m, amount in swept:
+            self.pots[m] += amount
+            self.held[m] = 0
+            self.swept += amount
+            self._touch(m)
+        self.dep.stats["swept"] += len(swept)
+        if not swept:
+            self.dep.stats["swept nothing"] += 1
+
     # ------------------------------------------------------------------ earners
 
     @rule(model=st.integers(0, 3), caller=pick)
@@ -634,7 +723,7 @@ class ValueMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ refused payments
 
-    REFUSABLE = ["open", "open_with_permit", "top_up", "close", "withdraw"]
+    REFUSABLE = ["open", "open_with_permit", "top_up", "close", "withdraw", "sweep"]
 
     @rule(idx=pick)
     def refused_payments(self, idx):
@@ -679,6 +768,9 @@ class ValueMachine(RuleBasedStateMachine):
             if now() <= ch.expiry:
                 boa.env.time_travel(seconds=ch.expiry - now() + 1)     # the payer waits out the expiry
             return ch.payer.address, self.pc.close, (ch.id,)
+        if what == "sweep":
+            m = self._choose([m for m in self.dep.models if self.payee_created[m] and self.held[m]], idx)
+            return None if m is None else (self.dep.sponsor, self.pc.sweep, ([m],))
         earner = self._choose([a for a, b in self.balances.items() if b], idx)
         if earner is not None:
             return earner, self.pc.withdraw, ([],)
@@ -715,20 +807,25 @@ class ValueMachine(RuleBasedStateMachine):
         for a in self.earners:
             if full or a in touched:
                 assert pc.balance_of(a) == self.balances[a], a
+        # every payee holds exactly what was sent to it and not swept (also before it exists)
+        for m in self.dep.models:
+            assert t.balanceOf(self.payee_address[m]) == self.held[m], m
+            if full or m in touched:
+                assert pc.payee_of(m) == (self.payee_address[m] if self.payee_created[m] else ZERO), m
         # the channel contract holds exactly the open escrow, the pots and the balances
         pots, balances = sum(self.pots.values()), sum(self.balances.values())
         assert t.balanceOf(pc.address) == escrow + pots + balances
-        # nothing is created or lost between claims and withdrawals
-        assert self.withdrawn + balances + pots == sum(ch.claimed for ch in self.chans)
+        # nothing is created or lost between claims and sweeps, and withdrawals
+        assert self.withdrawn + balances + pots == sum(ch.claimed for ch in self.chans) + self.swept
         # every payer paid exactly what was claimed from it (net of sponsors) plus what is still escrowed
         for p in self.dep.payers:
             if full or p.address in touched:
                 outflow = self.start_balance[p.address] - t.balanceOf(p.address)
                 owed = sum((ch.own_in if ch.open else ch.claimed - ch.sponsor_in) for ch in self.chans
-                           if ch.payer.address == p.address)
+                           if ch.payer.address == p.address) + self.plain_paid[p.address]
                 assert outflow == owed, (p.address, outflow, owed)
         if supply:
-            assert sum(t.balanceOf(h) for h in self.holders) == SUPPLY
+            assert sum(t.balanceOf(h) for h in [*self.holders, *self.payee_address.values()]) == SUPPLY
         self.touched = set()
 
     @invariant()
@@ -746,7 +843,7 @@ def test_value_state_machine_keeps_the_books(deployment):
     assert deployment.steps[0] >= MIN_TOTAL_STEPS
     stats = deployment.stats
     for what in ValueMachine.REFUSABLE:
-        assert stats[f"refused {what}"] >= 20, (what, stats)
+        assert stats[f"refused {what}"] >= (3 if what == "sweep" else 20), (what, stats)
     assert stats["claimed"] >= 150, stats
     assert stats["claimed in batches"] >= 200, stats
     assert stats["skipped in batches"] >= 100, stats
@@ -756,6 +853,12 @@ def test_value_state_machine_keeps_the_books(deployment):
     assert stats["withdrawn"] >= 5, stats
     assert stats["transferred"] >= 10, stats
     assert stats["opened with a permit"] >= 3, stats
+    # payees: 52 created, 125 plain payments (11 before the payee existed), 68 models swept
+    assert stats["payees created"] >= 20, stats
+    assert stats["paid a payee"] >= 50, stats
+    assert stats["paid before the payee existed"] >= 3, stats
+    assert stats["swept"] >= 30, stats
+    assert stats["swept nothing"] >= 10, stats
     for reason, least in [(STALE, 3), (ABOVE, 10), (BAD_SIG, 3), (NOT_OPEN, 10),
                           ("PaymentChannels: channel not expired", 3), ("PaymentChannels: not the payer", 3),
                           ("PaymentChannels: nothing to withdraw", 1)]:
@@ -768,5 +871,6 @@ def test_anchor_restores_the_deployed_state(deployment):
     assert w.channels.channel_count() == 0
     assert w.token.balanceOf(w.channels.address) == 0
     for m, owner in zip(deployment.models, deployment.owners, strict=True):
+        assert w.channels.payee_of(m) == ZERO
         assert w.registry.ownerOf(m) == owner
         assert w.registry.is_active(m) is True
