@@ -10,6 +10,12 @@ import pytest
 
 from agora.devnet.anvil import AnvilProcess, find_anvil, start_anvil
 
+# One compile cache for every test (and every run): each test has its own AGORA_HOME, whose default
+# cache (<home>/cache) would make each `agora` process a test starts compile every contract again.
+os.environ.setdefault(
+    "AGORA_CACHE", str(Path(os.environ.get("AGORA_HOME") or Path.home() / ".agora").expanduser() / "cache")
+)
+
 
 @pytest.fixture(autouse=True)
 def agora_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     storage_peers: list[str] = Field(default_factory=list, description="peer blob endpoints")
     max_blob_bytes: int = Field(64 * 1024 * 1024, description="largest blob accepted")
     devnet_port: int = Field(8545, description="port of `agora devnet up`")
+    cache: Path | None = Field(None, description="compiled contracts (default: <home>/cache)")
 
     @field_validator("evm_version")
     @classmethod
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
         return self.home / "config.toml"
 
     @property
+    def cache_dir(self) -> Path:
+        """The compile cache's folder (the compiler adds ``contracts/``)."""
+        return self.cache or self.home / "cache"
+
+    @property
     def blob_dir(self) -> Path:
         """The local blob folder."""
         return self.storage_dir or self.home / "blobs"
@@ -133,8 +139,12 @@ def load_settings(**overrides: Any) -> Settings:
     if "home" in given:
         os.environ["AGORA_HOME"] = str(given["home"])
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "settings"
         raise ConfigError(f"invalid setting {where}: {err['msg']}") from None
+    if settings.cache is not None:
+        # the compiler (a seam, which reads no settings) finds its cache in the environment
+        os.environ["AGORA_CACHE"] = str(settings.cache)
+    return settings

@@ -8,6 +8,7 @@ needs nothing above the layers.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from functools import cached_property
@@ -108,14 +109,33 @@ class Context:
         peers = [HttpStore(u, self.settings.max_blob_bytes) for u in self.settings.storage_peers]
         return Storage(local, peers)
 
+    @cached_property
+    def genesis_hash(self) -> str:
+        """The hash of this chain's block 0 (read once): two chains with one chain id differ here."""
+        return self.chain.get_block(0).hash
+
+    @cached_property
+    def chain_key(self) -> str:
+        """This chain and protocol deployment, as a folder name: ``<chain id>-<genesis>-<deployment>``
+        (``31337-1a2b3c4d-5e6f7a8b``), the genesis hash and a digest of the deployment (the token's
+        address and the block it was deployed at) shortened to 8 hex digits.
+
+        A devnet reset keeps its chain id but gets a new genesis; a new deployment on the same
+        chain gets new contracts: either way, local state kept for the old one is not read back.
+        """
+        dep = self.deployment
+        deployment = hashlib.sha256(f"{dep.addresses['token'].lower()}:{dep.block}".encode()).hexdigest()
+        return f"{self.chain.chain_id}-{self.genesis_hash.removeprefix('0x')[:8]}-{deployment[:8]}"
+
     def state_dir(self, layer: str) -> Path:
-        """Where ``layer`` keeps this account's local state for this chain (created on demand).
+        """Where ``layer`` keeps its local state for this chain and deployment, created on demand:
+        ``$AGORA_HOME/<layer>/<chain key>/`` (see :attr:`chain_key`).
 
         On the embedded chain (a fresh chain per process) it is a new temporary
         folder, so nothing stale is ever read back.
         """
         if self.chain.embedded:
             return Path(tempfile.mkdtemp(prefix=f"agora-{layer}-"))
-        path = self.settings.home / layer
+        path = self.settings.home / layer / self.chain_key
         path.mkdir(parents=True, exist_ok=True)
         return path

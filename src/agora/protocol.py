@@ -15,17 +15,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from filelock import FileLock
 
-from agora.chain import Chain, Contract, Signer, compile_contract, deploy
-from agora.chain.compiler import DEFAULT_EVM_VERSION
+from agora.chain.compiler import DEFAULT_EVM_VERSION, compile_contract
 from agora.errors import ChainError, ConfigError
 from agora.layers import ContractSpec, load_layers
+
+if TYPE_CHECKING:
+    # web3 and eth-account load with these: imported where used, so a quick read does without
+    from agora.chain import Chain, Contract, Signer
+    from agora.config import Settings
 
 __all__ = [
     "AddressBook",
@@ -34,6 +39,7 @@ __all__ = [
     "TOKEN",
     "deploy_protocol",
     "fetch_live_deployment",
+    "fetch_token_balance",
     "load_deployment",
     "fund_account",
     "deploy_devnet",
@@ -76,6 +82,8 @@ class Deployment:
                 f"the protocol on chain {self.chain.chain_id} has no {role!r} contract",
                 hint="run `agora deploy` again to add the newer contracts",
             )
+        from agora.chain import Contract
+
         art = compile_contract(self.artifacts[role], self.evm_version)
         return Contract(self.chain, art.name, self.addresses[role], art.abi)
 
@@ -122,6 +130,23 @@ class AddressBook:
         """The entry for ``chain_id``, if any."""
         return self.read().get(str(chain_id))
 
+    def get_entry_for(self, chain_id: int, genesis: str) -> dict[str, Any]:
+        """The entry of the chain ``chain_id`` whose genesis block hash is ``genesis``; one clear
+        error if there is none, or if it belongs to another chain with that id (a reset devnet)."""
+        entry = self.get(chain_id)
+        if entry is None:
+            raise ConfigError(
+                f"the protocol is not deployed on chain {chain_id} (no entry in {self.path})",
+                hint="run `agora deploy` (or `agora devnet up` for a local chain)",
+            )
+        if entry.get("genesis") != genesis:
+            raise ConfigError(
+                f"the address book's entry for chain {chain_id} belongs to another chain "
+                "with the same id (was the devnet reset?)",
+                hint="run `agora deploy` again",
+            )
+        return entry
+
     def put(self, entry: dict[str, Any]) -> None:
         """Record ``entry`` under its chain id."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +177,7 @@ def deploy_protocol(
     book: AddressBook | None = None,
     only_missing: Deployment | None = None,
     replace: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Deploy every protocol contract; record the result in ``book`` if given.
 
@@ -161,7 +187,8 @@ def deploy_protocol(
     keeps a chain's live deployment that ``book`` already records: it adds only
     the contracts of layers installed since (as ``only_missing``), and refuses
     when nothing is missing — replacing it would leave every command on the new
-    contracts and running daemons on the old ones.
+    contracts and running daemons on the old ones. ``progress`` is told each step
+    (``"compiling ComputeMarket (3/5)"``…): a cold compile takes tens of seconds.
     """
     if not replace and only_missing is None and book is not None:
         live = fetch_live_deployment(chain, book)
@@ -173,6 +200,8 @@ def deploy_protocol(
                 hint="pass --force to replace them",
             )
         only_missing = live
+    from agora.chain import deploy
+
     deployer = signer or chain.require_signer()
     addresses: dict[str, str] = dict(only_missing.addresses) if only_missing else {}
     artifacts: dict[str, str] = dict(only_missing.artifacts) if only_missing else {}
@@ -180,10 +209,14 @@ def deploy_protocol(
     if token is not None and "token" not in addresses:
         addr = _validate_erc20(chain, token)
         addresses["token"], artifacts["token"], external = addr, "AgoraToken", True
+    say = progress or (lambda _: None)
     start = chain.block_number()
-    for spec in protocol_contracts():
-        if spec.role in addresses:
-            continue
+    todo = [spec for spec in protocol_contracts() if spec.role not in addresses]
+    for i, spec in enumerate(todo, 1):
+        say(f"compiling {spec.artifact} ({i}/{len(todo)})")
+        compile_contract(spec.artifact, evm_version)  # cached on disk: instant after the first time
+    for i, spec in enumerate(todo, 1):
+        say(f"deploying {spec.artifact} ({i}/{len(todo)})")
         c = deploy(
             chain, spec.artifact, *spec.args(addresses, deployer),
             sender=deployer, evm_version=evm_version,
@@ -196,6 +229,7 @@ def deploy_protocol(
     )
     wiring = [tx for layer in load_layers() if layer.wiring for tx in layer.wiring(dep)]
     if wiring:
+        say(f"wiring the contracts ({len(wiring)} transaction{'s' * (len(wiring) != 1)})")
         chain.sender(deployer).send_many(wiring)
     if book is not None and not chain.embedded:
         book.put(dep.to_json())
@@ -209,6 +243,8 @@ def _validate_erc20(chain: Chain, address: str) -> str:
         raise ConfigError(f"{address!r} is not an address") from None
     if not chain.get_code(addr):
         raise ConfigError(f"there is no contract at {addr} on chain {chain.chain_id}")
+    from agora.chain import Contract
+
     art = compile_contract("AgoraToken")
     probe = Contract(chain, "token", addr, art.abi)
     try:
@@ -232,18 +268,7 @@ def fetch_live_deployment(chain: Chain, book: AddressBook) -> Deployment | None:
 
 def load_deployment(chain: Chain, book: AddressBook) -> Deployment:
     """The deployment recorded for ``chain``; a clear error if none or if it is stale."""
-    entry = book.get(chain.chain_id)
-    if entry is None:
-        raise ConfigError(
-            f"the protocol is not deployed on chain {chain.chain_id} (no entry in {book.path})",
-            hint="run `agora deploy` (or `agora devnet up` for a local chain)",
-        )
-    if entry.get("genesis") != _genesis_hash(chain):
-        raise ConfigError(
-            f"the address book's entry for chain {chain.chain_id} belongs to another chain "
-            "with the same id (was the devnet reset?)",
-            hint="run `agora deploy` again",
-        )
+    entry = book.get_entry_for(chain.chain_id, _genesis_hash(chain))
     contracts = entry["contracts"]
     dep = Deployment(
         chain,
@@ -288,7 +313,11 @@ def fund_account(
 
 
 def deploy_devnet(
-    chain: Chain, *, book: AddressBook | None = None, evm_version: str = DEFAULT_EVM_VERSION
+    chain: Chain,
+    *,
+    book: AddressBook | None = None,
+    evm_version: str = DEFAULT_EVM_VERSION,
+    progress: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Deploy the protocol as dev account 0 and give dev accounts 1-9 tokens each.
 
@@ -296,9 +325,59 @@ def deploy_devnet(
     what works on one works on the other.
     """
     deployer = chain.dev_signers[0]
-    dep = deploy_protocol(chain, deployer, book=book, evm_version=evm_version)
+    dep = deploy_protocol(chain, deployer, book=book, evm_version=evm_version, progress=progress)
+    if progress is not None:
+        progress("funding the dev accounts")
     sender = chain.sender(deployer)
     sender.send_many(
         [dep.token.mint.build(s.address, DEV_FUNDING_TOKENS) for s in chain.dev_signers[1:]]
     )
     return dep
+
+
+def fetch_token_balance(settings: Settings, address: str | None = None) -> tuple[str, int] | None:
+    """``(address, balance in base units)`` of the protocol's token, read with raw JSON-RPC (no
+    web3, no eth-account: a command-line read starts in a few hundred milliseconds), checking
+    what :func:`load_deployment` checks for the token (the chain id, the address book's entry for
+    this genesis, code at the token's address). ``address``: a checksummed address, or None for
+    the acting account (a raw key's, or dev account ``settings.account`` on a devnet).
+
+    None when only the full client can tell: a chain that is not ``http(s)://``, or no
+    ``address`` and an account in a keystore (its password unlocks it).
+    """
+    from agora.chain.rpc import DEV_ADDRESSES, JsonRpc, devnet_chain_ids
+
+    if not settings.chain.startswith(("http://", "https://")):
+        return None
+    if address is None and settings.private_key is None and settings.keystore is not None:
+        return None
+    rpc = JsonRpc(settings.chain)
+    chain_id, genesis = rpc.fetch_identity(settings.chain_id)
+    if address is None:
+        if settings.private_key is not None:
+            address = _address_of_key(settings.private_key.get_secret_value())
+        elif chain_id in devnet_chain_ids():
+            if not 0 <= settings.account < len(DEV_ADDRESSES):
+                raise ConfigError(f"dev account index {settings.account} is out of range 0..9")
+            address = DEV_ADDRESSES[settings.account]
+        else:
+            raise ConfigError("no address given and no account configured")
+    book = AddressBook(settings.home / "addressbook.json")
+    token = book.get_entry_for(chain_id, genesis)["contracts"]["token"]["address"]
+    has_code, balance = rpc.fetch_erc20_balance(token, address)
+    if not has_code:
+        raise ConfigError(f"no code at the token address {token} on chain {chain_id}",
+                          hint="run `agora deploy` again")
+    return address, balance
+
+
+def _address_of_key(private_key: str) -> str:
+    """The checksummed address of a hex private key (libsecp256k1, no eth-account)."""
+    import coincurve
+    from eth_utils import keccak
+
+    try:
+        key = coincurve.PrivateKey(bytes.fromhex(private_key.strip().removeprefix("0x")))
+    except Exception:  # noqa: BLE001 - whatever the library says, never echo the key itself
+        raise ConfigError("the private key is malformed (expected 32 bytes as hex)") from None
+    return str(to_checksum_address(keccak(key.public_key.format(compressed=False)[1:])[-20:]))

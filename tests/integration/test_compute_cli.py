@@ -18,6 +18,7 @@ import pytest
 from agora.chain import connect
 from agora.compute import JobState, Market, ProviderDaemon
 from agora.compute.provider import daemon_db_path
+from agora.context import Context
 from agora.devnet.anvil import AnvilProcess
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
@@ -25,6 +26,11 @@ from agora.storage.state import StateLocked, lock_state
 from agora.workloads import build_digits_model, digits_inputs
 from tests.integration.cli_helpers import agora, one_line_error
 from tests.integration.proc_helpers import terminate
+
+
+def compute_dir(url: str) -> Path:
+    """The compute layer's state folder for the chain at ``url`` (what `agora provider …` uses)."""
+    return Context(url).state_dir("compute")
 
 AGORA = str(Path(sys.executable).with_name("agora"))
 E18 = 10**18
@@ -255,7 +261,7 @@ def test_register_submit_follow_and_get_paid_on_anvil(
 
     # the provider's daemon (in process, on the CLI's blob folder and state file) sees its assignments
     market = Market(dep)
-    daemon_db = daemon_db_path(agora_home, ACCOUNT_1)
+    daemon_db = daemon_db_path(compute_dir(url), ACCOUNT_1)
     daemon = ProviderDaemon(market, chain.dev_signers[1], Storage(LocalStore(agora_home / "blobs")), daemon_db)
     assert daemon.sync() == 3
     code, out, _ = cli("--account", "1", "provider", "status", "--json")
@@ -330,7 +336,7 @@ def test_submit_and_wait_while_a_daemon_runs(
     market = Market(dep)
     market.register(chain.dev_signers[2], kinds=[1], price=10**15, stake=1_000 * E18)
     daemon = ProviderDaemon(market, chain.dev_signers[2], Storage(LocalStore(agora_home / "blobs")),
-                            daemon_db_path(agora_home, chain.dev_signers[2].address), poll_interval=0.05)
+                            daemon_db_path(compute_dir(url), chain.dev_signers[2].address), poll_interval=0.05)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
@@ -377,7 +383,8 @@ def test_provider_run_on_a_taken_port_exits_with_one_line(provider_env: dict[str
     assert proc.returncode == 1
     assert one_line_error(proc.stderr) == f"error: cannot listen on 127.0.0.1:{taken_port}: Address already in use"
     assert "serving" not in proc.stderr + proc.stdout
-    lock_state(daemon_db_path(agora_home, ACCOUNT_1), "the daemon let its lock go").release()
+    db = daemon_db_path(compute_dir(provider_env["AGORA_CHAIN"]), ACCOUNT_1)
+    lock_state(db, "the daemon let its lock go").release()
 
 
 @pytest.mark.anvil
@@ -393,7 +400,7 @@ def test_a_second_provider_run_for_the_same_account_is_refused(provider_env: dic
             assert first.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the first daemon did not start"
             time.sleep(0.1)
-        db = daemon_db_path(agora_home, ACCOUNT_1)
+        db = daemon_db_path(compute_dir(provider_env["AGORA_CHAIN"]), ACCOUNT_1)
         second = subprocess.run([AGORA, "provider", "run"], env=provider_env, capture_output=True, text=True,
                                 timeout=120)
         assert second.returncode == 1 and one_line_error(second.stderr) == (

@@ -77,6 +77,9 @@ def defined_names(name: str) -> set[str]:
                 found.update(n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name))
             elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) and isinstance(stmt.target, ast.Name):
                 found.add(stmt.target.id)
+                # a package that exports lazily (PEP 562) names its API in ``_EXPORTS = {name: module}``
+                if is_package and stmt.target.id == "_EXPORTS" and isinstance(stmt.value, ast.Dict):
+                    found.update(k.value for k in stmt.value.keys if isinstance(k, ast.Constant))
             elif isinstance(stmt, ast.ImportFrom) and is_package:
                 if stmt.level > 0 or (stmt.module or "").startswith(name + "."):
                     found.update(alias.asname or alias.name for alias in stmt.names)

@@ -3,9 +3,10 @@
 Sources live in the repository's ``contracts/`` folder; an installed wheel
 carries them as ``agora/_contracts``. A contract is named by its file stem
 (``AgoraToken`` for ``contracts/token/AgoraToken.vy``). Compiled artifacts are
-cached on disk, keyed by a hash of every source in the tree, the compiler and
-snekmate versions and the EVM version, so an edit anywhere recompiles and
-nothing stale is ever deployed.
+cached on disk (:func:`cache_dir`: ``$AGORA_CACHE`` or ``$AGORA_HOME/cache``),
+keyed by a hash of every source in the tree, the compiler and snekmate versions
+and the EVM version, so an edit anywhere recompiles and nothing stale is ever
+deployed.
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def contracts_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """The compile cache: ``$AGORA_CACHE`` or ``~/.cache/agora``, plus ``/contracts``."""
-    base = os.environ.get("AGORA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "agora"
-    )
-    return Path(base) / "contracts"
+    """The compile cache: ``$AGORA_CACHE``, else ``$AGORA_HOME/cache`` (``~/.agora/cache``), plus
+    ``/contracts``. Agora writes nothing outside its home unless told to."""
+    base = os.environ.get("AGORA_CACHE") or Path(
+        os.environ.get("AGORA_HOME") or Path.home() / ".agora"
+    ).expanduser() / "cache"
+    return Path(base).expanduser() / "contracts"
 
 
 _MODULE_DIRS = frozenset({"common", "lib"})

@@ -31,6 +31,7 @@ __all__ = [
     "read_file",
     "stop_on_signals",
     "sub_app",
+    "validate_address",
     "warn_embedded",
 ]
 
@@ -86,12 +87,24 @@ def _prompt_password(message: str) -> str:
 
 
 def _devnet_url(settings: Any) -> str:
-    from agora.devnet.manager import Devnet
+    # the devnet's record (<home>/devnet/devnet.json), read here rather than through
+    # Devnet.status(), which connects to the node and loads web3: resolving the alias stays cheap
+    # (agora.devnet would load it too, on import)
+    import json
+    import os
 
-    info = Devnet(settings.home).status()
-    if not info.running:
+    try:
+        record = json.loads((Path(settings.home) / "devnet" / "devnet.json").read_text())
+        pid = int(record.get("pid", 0))
+        os.kill(pid, 0) if pid > 0 else None
+        running = pid > 0
+    except PermissionError:  # alive, someone else's
+        running = True
+    except (OSError, ValueError, TypeError, AttributeError):  # no record, a dead process
+        running = False
+    if not running:
         raise ConfigError("no devnet is running for this home", hint="start one with `agora devnet up`")
-    return str(info.url)
+    return f"http://127.0.0.1:{int(record['port'])}"
 
 
 def get_state(ctx: typer.Context) -> State:
@@ -122,12 +135,18 @@ def address_arg(client: Any, address: str | None) -> str:
     """``address`` (or the acting account's when none is given) in its EIP-55 checksummed
     form. All-lowercase and all-uppercase hex carry no checksum and are accepted; mixed case
     must match EIP-55. One clear error otherwise."""
-    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-
     who = address or client.address
     if who is None:
         raise ConfigError("no address given and no account configured")
-    who = str(who).strip()
+    return validate_address(str(who))
+
+
+def validate_address(text: str) -> str:
+    """``text`` as an EIP-55 checksummed address (see :func:`address_arg`); one clear error if
+    it is not an address."""
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+    who = text.strip()
     if not is_hex_address(who):
         raise ConfigError(f"{who!r} is not an address")
     digits = who[2:] if who[:2] in ("0x", "0X") else who

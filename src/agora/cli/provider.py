@@ -71,7 +71,7 @@ def status(
     st = get_state(ctx)
     client = st.client
     who = address_arg(client, address)
-    data = fetch_provider_view(Market(client.deployment), who, st.settings.home)
+    data = fetch_provider_view(Market(client.deployment), who, client.state_dir("compute"))
     if json_:
         emit_json(data)
     else:
@@ -151,7 +151,7 @@ def run(
                           hint="register first with `agora provider register`")
     # the daemon takes its lock first (a second daemon is refused before it binds anything), then
     # the blob port is bound before anything runs or says "serving": either trouble is one line
-    daemon = ProviderDaemon(market, signer, client.storage, daemon_db_path(st.settings.home, signer.address),
+    daemon = ProviderDaemon(market, signer, client.storage, daemon_db_path(client.state_dir("compute"), signer.address),
                             concurrency=concurrency, start_block=from_block, poll_interval=poll)
     try:
         sock = _bind_blobs(serve) if serve else None

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from agora.cli.options import JsonOpt, address_arg, amount_arg, get_state, sub_app, warn_embedded
+from agora.cli.options import (
+    JsonOpt,
+    address_arg,
+    amount_arg,
+    get_state,
+    sub_app,
+    validate_address,
+    warn_embedded,
+)
 from agora.cli.output import emit_json, out
 from agora.errors import ConfigError
 
@@ -23,13 +31,21 @@ def balance(
     json_: JsonOpt = False,
 ) -> None:
     """Token balance of an address."""
+    from agora.protocol import fetch_token_balance
     from agora.units import format_amount
 
-    client = get_state(ctx).client
-    who = address_arg(client, address)
-    bal = client.token.balanceOf(who)
+    st = get_state(ctx)
+    given = validate_address(address) if address else None
+    # a plain http(s) node: one quick raw JSON-RPC read; otherwise (embedded, ws, keystore) the full client
+    quick = fetch_token_balance(st.settings, given)
+    if quick is not None:
+        who, bal = quick
+    else:
+        client = st.client
+        who = address_arg(client, address)
+        bal = client.token.balanceOf(who)
     if json_:
-        emit_json({"address": who, "balance_wei": bal})
+        emit_json({"address": who, "balance_wei": bal, "balance": format_amount(bal, symbol="AGR")})
     else:
         out.print(f"{who}: {format_amount(bal, symbol='AGR')}")
 

@@ -1,8 +1,9 @@
 """The provider daemon: follow the market, run assigned jobs, commit, reveal, get paid.
 
 ``agora provider run`` drives a :class:`ProviderDaemon`. It keeps its state in
-SQLite (``<home>/provider-<address>.db``), so a crash or a restart loses
-nothing and repeats nothing:
+SQLite (``<home>/compute/<chain key>/provider-<address>.db``: one folder per chain and
+deployment, :meth:`agora.context.Context.state_dir`, so a reset devnet starts afresh), so a
+crash or a restart loses nothing and repeats nothing:
 
 - the event cursor (next block to read) is saved in the same transaction as
   the jobs those events created, so no assignment is missed or read twice;
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agora.chain import Signer
+from agora.chain import Backoff, Signer
 from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, ChainError, Reverted
@@ -64,9 +65,10 @@ _COMMIT_STATES = {0: (JobState.ASSIGNED,), 1: (JobState.AUDIT_COMMIT,), 2: (JobS
 MAX_PER_TX = 64
 
 
-def daemon_db_path(home: Path, address: str) -> Path:
-    """Where the daemon of ``address`` keeps its state."""
-    return Path(home) / f"provider-{address.lower()}.db"
+def daemon_db_path(folder: Path, address: str) -> Path:
+    """Where the daemon of ``address`` keeps its state in ``folder`` (``ctx.state_dir("compute")``:
+    the chain's and deployment's own folder)."""
+    return Path(folder) / f"provider-{address.lower()}.db"
 
 
 def _count_work(db: sqlite3.Connection) -> dict[str, int]:
@@ -84,9 +86,9 @@ class DaemonStore:
         self.path = Path(path)
 
     @classmethod
-    def for_provider(cls, home: Path, address: str) -> DaemonStore:
-        """The state file of the daemon of ``address`` under ``home`` (see :func:`daemon_db_path`)."""
-        return cls(daemon_db_path(home, address))
+    def for_provider(cls, folder: Path, address: str) -> DaemonStore:
+        """The state file of the daemon of ``address`` in ``folder`` (see :func:`daemon_db_path`)."""
+        return cls(daemon_db_path(folder, address))
 
     def exists(self) -> bool:
         """Whether a daemon ever kept its state here."""
@@ -174,6 +176,8 @@ class ProviderDaemon:
         self._fresh: set[int] = set()  # results computed by this process, not yet refused
         self._chain_now: int | None = None
         self.recheck = 5.0
+        #: how the loop waits for a node that went away (1 s doubling to 30 s; a stop ends the wait)
+        self.backoff = Backoff(log=log, sleep=self._stop.wait)
         try:
             self.db = open_state_db(db_path, schema=_SCHEMA)
         except BaseException:
@@ -572,8 +576,9 @@ class ProviderDaemon:
             try:
                 self.step()
             except ChainError as exc:
-                _jlog("chain_error", error=str(exc))
-                time.sleep(min(5.0, self.poll_interval * 10))
+                self.backoff.failed(exc)
+                continue
+            self.backoff.succeeded()
             busy = any(not f.done() for f in self._running.values())
             self._stop.wait(self.poll_interval if not busy else min(self.poll_interval, 0.05))
         self.close()
