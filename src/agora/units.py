@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from decimal import Decimal, InvalidOperation, Overflow, localcontext
 
 from agora.errors import ConfigError
 
-__all__ = ["UINT256_MAX", "parse_amount", "format_amount"]
+__all__ = ["UINT256_MAX", "parse_amount", "format_amount", "format_time"]
 
 #: The largest amount a contract takes (a uint256), in base units: ``parse_amount``'s
 #: ``limit`` for an amount that goes on chain.
@@ -66,3 +67,13 @@ def format_amount(base_units: int, decimals: int = 18, symbol: str = "") -> str:
     if frac:
         text += "." + str(frac).rjust(decimals, "0").rstrip("0")
     return f"{sign}{text}{' ' + symbol if symbol else ''}"
+
+
+def format_time(timestamp: int | float | None) -> str:
+    """A Unix timestamp as people read it: ISO 8601 in UTC, to the second
+    (``2026-12-04 19:00:31 UTC``); ``-`` for None or 0 (never set)."""
+    if not timestamp:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -33,6 +33,7 @@ from agora.chain import Chain, connect
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, Deployment, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
+from agora.units import format_amount
 from agora.value import Channels, ModelRegistry, ModelsClient, PaidService, create_app
 from agora.workloads import build_digits_model, digits_inputs, get_workload
 from tests.integration.cli_helpers import agora, one_line_error
@@ -336,7 +337,7 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
     code, out, _ = cli("model", "earnings", ACCOUNT_0, "--json")
     assert json.loads(out) == {"address": ACCOUNT_0, "balance_wei": 0, "models": [], "total_wei": 0}
     code, out, _ = cli("--account", "2", "model", "earnings")
-    assert code == 0 and f"earnings of {ACCOUNT_2}" in out and "1201 wei" in out
+    assert code == 0 and f"earnings of {ACCOUNT_2}" in out and format_amount(1201, symbol="AGR") in out
 
     code, out, _ = cli("--account", "2", "model", "withdraw", "--json")  # distributes model 1's pot
     assert code == 0 and json.loads(out) == {"address": ACCOUNT_2, "withdrawn_wei": 1201, "models": [1]}
@@ -344,7 +345,7 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
     doc = json.loads(out)
     assert doc["balance_wei"] == 4205 and doc["models"][0]["pot_wei"] == 0 and doc["total_wei"] == 4205
     code, out, _ = cli("--account", "1", "model", "withdraw")
-    assert code == 0 and out.strip() == "withdrew 4205 wei"
+    assert code == 0 and out.strip() == f"withdrew {format_amount(4205, symbol='AGR')}"
     code, out, _ = cli("--account", "3", "model", "withdraw", "--model", "1", "--json")
     assert code == 0 and json.loads(out)["withdrawn_wei"] == 600
     code, _, err = cli("--account", "3", "model", "withdraw")
@@ -365,7 +366,8 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
     assert code == 0 and v["valid"] is True and v["signer"] == ACCOUNT_1 and v["amount_wei"] == 3 * price
     assert v["input_checked"] and v["output_checked"] and v["leaf"] == "0x" + r.receipt.leaf().hex()
     code, out, _ = cli("receipt", "verify", str(good))
-    assert code == 0 and out.startswith(f"valid: model 1, {3 * price} wei from {signers[5].address}")
+    paid = format_amount(3 * price, symbol="AGR")
+    assert code == 0 and out.startswith(f"valid: model 1, {paid} from {signers[5].address}")
     assert "checked signature, weights" in out
 
     def verify_fails(changed: dict[str, object], *extra: str) -> str:
@@ -437,9 +439,10 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
         assert doc["receipt"]["amount"] == "2000" and doc["receipt"]["weightsHash"] == model["weights_hash"]
         assert json.loads(receipt.read_text()) == doc["receipt"]
         code, out, _ = cli("--account", "5", "model", "call", "1", "--input", files["a.npy"])
-        assert code == 0 and "labels: [" in out and "charged 2000 wei on channel" in out and "(nonce 2)" in out
+        charged = f"charged {format_amount(2000, symbol='AGR')} on channel 0x"
+        assert code == 0 and "labels: [" in out and charged in out and "(nonce 2)" in out
         code, out, _ = cli("receipt", "verify", str(receipt), "--input", files["a.npy"], "--output", str(out_file))
-        assert code == 0 and out.startswith("valid: model 1, 2000 wei from ")
+        assert code == 0 and out.startswith(f"valid: model 1, {format_amount(2000, symbol='AGR')} from ")
         code, _, err = cli("receipt", "verify", str(receipt), "--output", files["a.npy"])
         assert code == 1 and one_line_error(err) == "error: the receipt is for another output"
     finally:
@@ -452,7 +455,8 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
             raise
     text = log.read_text()
     assert rc == 0, text
-    assert "stopped: 2 paid call(s), 4000 wei claimed, 0 wei left unclaimed" in text and "Traceback" not in text
+    claimed = format_amount(4000, symbol="AGR")
+    assert f"stopped: 2 paid call(s), {claimed} claimed, 0 AGR left unclaimed" in text and "Traceback" not in text
 
     # the final claim landed: the pot holds it, split 70/20/10
     assert Channels(dep).pot(1) == 4000

@@ -34,11 +34,15 @@ def list_channels(
         return
     from rich.table import Table
 
-    table = Table("channel", "model", "deposit", "claimed", "charged", "expiry", box=None, pad_edge=False)
+    from agora.units import format_amount, format_time
+
+    table = Table("channel (for `agora channel close`)", "model", "deposit (AGR)", "claimed (AGR)", "charged (AGR)",
+                  "expiry", box=None, pad_edge=False)
     for r in rows:
-        table.add_row(hex(int(r["id"])), str(r["model_id"]), str(r["deposit_wei"]), str(r["claimed_wei"]),
-                      "?" if r["charged_wei"] is None else str(r["charged_wei"]),
-                      str(r["expiry"]) if r["open"] else "closed")
+        table.add_row(hex(int(r["id"])), str(r["model_id"]), format_amount(int(r["deposit_wei"])),
+                      format_amount(int(r["claimed_wei"])),
+                      "?" if r["charged_wei"] is None else format_amount(int(r["charged_wei"])),
+                      format_time(r["expiry"]) if r["open"] else "closed")
     out.print(table)
 
 
@@ -61,4 +65,7 @@ def close(
     if json_:
         emit_json(build_closed_channel_view(closed))
         return
-    out.print(f"closed channel {short_channel_id(cid)}: {closed.refund} wei back to {closed.payer}")
+    from agora.units import format_amount
+
+    out.print(f"closed channel {hex(cid)} ({short_channel_id(cid)}): "
+              f"{format_amount(closed.refund, symbol='AGR')} back to {closed.payer}")

@@ -76,6 +76,7 @@ def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def down(
     ctx: typer.Context,
     reset: Annotated[bool, typer.Option("--reset", help="Also delete the chain's state.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Stop the devnet; its state is kept for the next `up` unless --reset."""
     from agora.devnet.manager import Devnet
@@ -83,7 +84,13 @@ def down(
     dn = Devnet(_settings(ctx).home)
     if reset:
         dn.reset()
-        out.print("devnet stopped and its state deleted")
-        return
-    out.print("devnet stopped; `agora devnet up` resumes it" if dn.down()
-              else "devnet: not running")
+        data = {"stopped": True, "state_deleted": True}
+        message = "devnet stopped and its state deleted"
+    else:
+        stopped = bool(dn.down())
+        data = {"stopped": stopped, "state_deleted": False}
+        message = "devnet stopped; `agora devnet up` resumes it" if stopped else "devnet: not running"
+    if json_:
+        emit_json(data)
+    else:
+        out.print(message)

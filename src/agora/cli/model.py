@@ -22,11 +22,12 @@ from agora.cli.options import (
     get_state,
     need_lasting_chain,
     read_file,
+    readable_rows,
     stop_on_signals,
     sub_app,
     warn_embedded,
 )
-from agora.cli.output import emit_json, kv_table, note, out
+from agora.cli.output import emit_json, err, kv_table, note, out
 from agora.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ app = sub_app("Models on chain: register, serve as a paid API, call, get paid.")
 
 ModelArg = Annotated[int, typer.Argument(help="The model id.", show_default=False)]
 LedgerOpt = Annotated[Path | None, typer.Option(
-    "--ledger", help="The service's ledger (default: <home>/value/serve-<chain id>-<channels>-<model id>.sqlite).",
+    "--ledger", help="The service's ledger (default: one per chain, deployment and model, under <home>/value/).",
     show_default=False)]
 
 
@@ -99,16 +100,21 @@ def register(
     if weights is not None and digits_demo_model:
         raise ConfigError("give --weights or --digits-demo-model, not both")
     model_bytes = bytes(client.storage.get(blob_arg(client, weights))) if weights is not None else None
-    registration = _registry(client).publish(
-        signer, kind=kind, name=name, price=price, weights=model_bytes, digits_demo=digits_demo_model,
-        description=description, max_items=max_items, endpoint=endpoint, split=shares, datasets=datasets or [],
-        jobs=jobs or [], parent=parent,
-    )
+    # building the demo model (and, on the embedded chain, deploying the protocol) takes tens of seconds
+    with err.status("loading the protocol's contracts") as status:
+        registry = _registry(client)
+        status.update("building the digits demo model, storing it and registering it" if digits_demo_model
+                      else "storing the weights and the card, registering the model")
+        registration = registry.publish(
+            signer, kind=kind, name=name, price=price, weights=model_bytes, digits_demo=digits_demo_model,
+            description=description, max_items=max_items, endpoint=endpoint, split=shares,
+            datasets=datasets or [], jobs=jobs or [], parent=parent,
+        )
     data = build_registration_view(registration)
     if json_:
         emit_json(data)
         return
-    out.print(kv_table(f"model {registration.model_id} registered", list(data.items())))
+    out.print(kv_table(f"model {registration.model_id} registered", readable_rows(data)))
 
 
 @app.command("show")
@@ -125,9 +131,11 @@ def show(ctx: typer.Context, model_id: ModelArg, json_: JsonOpt = False) -> None
     if json_:
         emit_json(data)
         return
-    rows = [(k, v) for k, v in data.items() if k not in ("split", "provenance", "card")]
+    rows: list[tuple[str, Any]] = list(readable_rows(
+        {k: v for k, v in data.items() if k not in ("split", "provenance", "card")}))
     rows += [("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in data["split"])),
-             ("datasets", details.datasets or "-"), ("jobs", details.jobs or "-")]
+             ("datasets", ", ".join(map(str, details.datasets)) or "-"),
+             ("jobs", ", ".join(map(str, details.jobs)) or "-")]
     card = data["card"]
     if card is not None:
         rows += [(f"card.{k}", v) for k, v in card.items() if k not in ("schema", "input_schema", "output_schema")
@@ -193,6 +201,7 @@ def serve(
                                                "expiring within this many seconds.")] = 120,
     durable: Annotated[bool, typer.Option("--durable", help="fsync every paid call (survives power "
                                           "loss, slower).")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Serve a model as a paid API until Ctrl-C or SIGTERM (then claim what it earned)."""
     import logging
@@ -231,8 +240,13 @@ def serve(
         while thread.is_alive():
             thread.join(0.2)
         s = service.stats
-        out.print(f"stopped: {s.calls} paid call(s), {s.claimed} wei claimed, "
-                  f"{service.unclaimed()} wei left unclaimed")
+        summary = {"model_id": model_id, "calls": s.calls, "claimed_wei": s.claimed,
+                   "unclaimed_wei": service.unclaimed()}
+        if json_:
+            emit_json(summary)
+        else:
+            out.print(f"stopped: {s.calls} paid call(s), {_tokens(s.claimed)} claimed, "
+                      f"{_tokens(summary['unclaimed_wei'])} left unclaimed")
     finally:
         service.close()
 
@@ -247,7 +261,7 @@ def claim(ctx: typer.Context, model_id: ModelArg, ledger: LedgerOpt = None, json
     if json_:
         emit_json(build_claim_view(result))
     else:
-        out.print(f"claimed {result.claimed} wei for model {model_id}" if result.claimed
+        out.print(f"claimed {_tokens(result.claimed)} for model {model_id}" if result.claimed
                   else f"nothing to claim for model {model_id}")
 
 
@@ -292,8 +306,15 @@ def call(
     for name, t in summary.get("tensors", {}).items():
         if name != "label" or "labels" not in summary:
             out.print(f"{name}: shape {'x'.join(map(str, t['shape']))}, first values {t['head']}")
-    out.print(f"charged {r.amount} wei on channel {r.channel_id} (nonce {r.nonce}); "
+    out.print(f"charged {_tokens(r.amount)} on channel {hex(r.channel_id)} (nonce {r.nonce}); "
               "receipt signed by the model's service and checked")
+
+
+def _tokens(wei: int) -> str:
+    """An amount of the token for people (``0.05 AGR``); ``--json`` keeps wei."""
+    from agora.units import format_amount
+
+    return format_amount(wei, symbol="AGR")
 
 
 def _summary(blob: bytes) -> dict[str, Any]:
@@ -331,9 +352,10 @@ def earnings(
     if json_:
         emit_json(build_earnings_view(e))
         return
-    rows: list[tuple[str, Any]] = [("withdrawable now", f"{e.balance} wei")]
-    rows += [(f"model {m.model_id} ({m.bps / 100:g}%)", f"{m.share} wei of a {m.pot} wei pot") for m in e.models]
-    rows.append(("total", f"{e.total} wei"))
+    rows: list[tuple[str, Any]] = [("withdrawable now", _tokens(e.balance))]
+    rows += [(f"model {m.model_id} ({m.bps / 100:g}%)", f"{_tokens(m.share)} of a {_tokens(m.pot)} pot")
+             for m in e.models]
+    rows.append(("total", _tokens(e.total)))
     out.print(kv_table(f"earnings of {e.address}", rows))
 
 
@@ -359,7 +381,7 @@ def withdraw(
     if json_:
         emit_json(build_withdrawal_view(w))
     else:
-        out.print(f"withdrew {w.amount} wei" + (f" (distributed model(s) {', '.join(map(str, w.models))})"
+        out.print(f"withdrew {_tokens(w.amount)}" + (f" (distributed model(s) {', '.join(map(str, w.models))})"
                                                 if w.models else ""))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "get_state",
     "need_lasting_chain",
     "read_file",
+    "readable_rows",
     "stop_on_signals",
     "sub_app",
     "validate_address",
@@ -96,7 +97,8 @@ def _devnet_url(settings: Any) -> str:
     try:
         record = json.loads((Path(settings.home) / "devnet" / "devnet.json").read_text())
         pid = int(record.get("pid", 0))
-        os.kill(pid, 0) if pid > 0 else None
+        if pid > 0:
+            os.kill(pid, 0)  # raises if there is no such process
         running = pid > 0
     except PermissionError:  # alive, someone else's
         running = True
@@ -213,3 +215,27 @@ def read_file(file: str | Path) -> bytes:
         raise ConfigError(f"{file} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+
+
+def readable_rows(data: dict[str, Any], symbol: str = "AGR") -> list[tuple[str, str]]:
+    """A layer's view (what ``--json`` prints) as rows a person reads: ``…_wei`` amounts in tokens
+    (``stake_wei`` -> ``stake``, ``1,000 AGR``), ``…_at``/``expiry``/``time`` timestamps as ISO dates in
+    UTC, lists joined, mappings as ``key: value``, yes/no, ``-`` for nothing; never a Python repr."""
+    from agora.units import format_amount, format_time
+
+    def show(key: str, value: Any) -> str:
+        if value is None or value == [] or value == {}:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if key.endswith("_wei") and isinstance(value, int | str) and str(value).isdigit():
+            return format_amount(int(value), symbol=symbol)
+        if (key.endswith("_at") or key in ("expiry", "time", "deadline")) and isinstance(value, int):
+            return format_time(value)
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {show(str(k), v)}" for k, v in value.items())
+        if isinstance(value, list | tuple):
+            return ", ".join(show(key, v) for v in value)
+        return str(value)
+
+    return [(key.removesuffix("_wei").replace("_", " "), show(key, value)) for key, value in data.items()]

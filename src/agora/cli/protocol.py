@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agora.cli.options import JsonOpt, address_arg, amount_arg, get_state, warn_embedded
-from agora.cli.output import emit_json, kv_table, note, out
+from agora.cli.output import emit_json, err, kv_table, note, out
 
 __all__ = ["app", "deploy", "faucet"]
 
@@ -37,10 +37,12 @@ def deploy(
     client = st.client
     warn_embedded(st)
     previous = fetch_live_deployment(client.chain, client.book) if force else None
-    dep = deploy_protocol(
-        client.chain, client.signer, token=token_address,
-        evm_version=st.settings.evm_version, book=client.book, replace=force,
-    )
+    # a cold compile takes tens of seconds: say each step (on stderr, drawn only on a terminal)
+    with err.status("deploying the protocol") as status:
+        dep = deploy_protocol(
+            client.chain, client.signer, token=token_address,
+            evm_version=st.settings.evm_version, book=client.book, replace=force, progress=status.update,
+        )
     if previous is not None:
         old = ", ".join(f"{role} {addr}" for role, addr in previous.addresses.items())
         note(f"note: replaced the deployment recorded for chain {client.chain.chain_id} "

@@ -15,6 +15,7 @@ from agora.cli.options import (
     amount_arg,
     get_state,
     need_lasting_chain,
+    readable_rows,
     stop_on_signals,
     sub_app,
     warn_embedded,
@@ -55,7 +56,7 @@ def register(
     if json_:
         emit_json(data)
     else:
-        out.print(kv_table(f"provider {client.address} registered", list(data.items())))
+        out.print(kv_table(f"provider {client.address} registered", readable_rows(data)))
 
 
 @app.command("status")
@@ -75,7 +76,7 @@ def status(
     if json_:
         emit_json(data)
     else:
-        out.print(kv_table(f"provider {data['address']}", list(data.items())))
+        out.print(kv_table(f"provider {data['address']}", readable_rows(data)))
 
 
 @app.command("withdraw")
@@ -92,7 +93,9 @@ def withdraw(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         emit_json({"withdrawn_wei": amount})
     else:
-        out.print(f"withdrew {amount} wei" if amount else "nothing is owed to you")
+        from agora.units import format_amount
+
+        out.print(f"withdrew {format_amount(amount, symbol='AGR')}" if amount else "nothing is owed to you")
 
 
 @app.command("unbond")
@@ -109,7 +112,13 @@ def unbond(
     receipt = market.registry.unbond(amount_arg(amount), sender=client.signer)
     info = market.provider(client.address)
     data = {"unbonding_wei": info.unbonding, "unlock_at": info.unbond_at, "tx": receipt.tx_hash}
-    emit_json(data) if json_ else out.print(kv_table("unbonding", list(data.items())))
+    if json_:
+        emit_json(data)
+        return
+    from agora.units import format_amount, format_time
+
+    out.print(kv_table("unbonding", [("unbonding", format_amount(info.unbonding, symbol="AGR")),
+                                     ("withdrawable from", format_time(info.unbond_at)), ("tx", receipt.tx_hash)]))
 
 
 @app.command("withdraw-stake")
@@ -122,7 +131,12 @@ def withdraw_stake(ctx: typer.Context, json_: JsonOpt = False) -> None:
     amount = market.provider(client.address).unbonding
     receipt = market.registry.withdraw_stake(sender=client.signer)
     data = {"withdrawn_wei": amount, "tx": receipt.tx_hash}
-    emit_json(data) if json_ else out.print(f"withdrew {amount} wei of stake")
+    if json_:
+        emit_json(data)
+    else:
+        from agora.units import format_amount
+
+        out.print(f"withdrew {format_amount(amount, symbol='AGR')} of stake")
 
 
 @app.command("run")

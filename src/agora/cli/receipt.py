@@ -44,10 +44,12 @@ def list_receipts(
         return
     from rich.table import Table
 
-    table = Table("model", "channel", "nonce", "amount (wei)", "time", "output hash", box=None, pad_edge=False)
+    from agora.units import format_amount, format_time
+
+    table = Table("model", "channel", "nonce", "amount (AGR)", "time", "output hash", box=None, pad_edge=False)
     for r in receipts:
-        table.add_row(str(r.model_id), short_channel_id(r.channel_id), str(r.nonce), str(r.amount), str(r.time),
-                      "0x" + r.output_hash.hex()[:16] + "…")
+        table.add_row(str(r.model_id), hex(r.channel_id), str(r.nonce), format_amount(r.amount),
+                      format_time(r.time), "0x" + r.output_hash.hex()[:16] + "…")
     out.print(table)
 
 
@@ -83,5 +85,8 @@ def verify(
         return
     r = checked.receipt
     what = ["signature", "weights"] + ["input"] * (input_ is not None) + ["output"] * (output is not None)
-    out.print(f"valid: model {r.model_id}, {r.amount} wei from {r.payer} (channel {r.channel_id}, nonce {r.nonce}), "
+    from agora.units import format_amount
+
+    out.print(f"valid: model {r.model_id}, {format_amount(r.amount, symbol='AGR')} from {r.payer} "
+              f"(channel {hex(r.channel_id)}, nonce {r.nonce}), "
               f"signed by the model's service {checked.service}; checked {', '.join(what)}")

@@ -44,12 +44,15 @@ def get(
                                                  show_default=False)] = None,
     peer: Annotated[list[str] | None, typer.Option("--peer", help="Also ask this blob endpoint.",
                                                    show_default=False)] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print what was fetched as JSON (needs --output).")] = False,
 ) -> None:
     """Fetch a blob by CID (locally, then from peers), verified against the CID."""
     from agora.storage import HttpStore, LocalStore, Storage, validate_cid
 
     st = get_state(ctx)
     validate_cid(cid)
+    if json_ and output is None:
+        raise ConfigError("--json reports where the blob was written: give --output FILE too")
     peers = [*st.settings.storage_peers, *(peer or [])]
     store = Storage(LocalStore(st.settings.blob_dir, st.settings.max_blob_bytes),
                     [HttpStore(u, st.settings.max_blob_bytes) for u in peers])
@@ -59,7 +62,10 @@ def get(
         sys.stdout.flush()
     else:
         output.write_bytes(data)
-        note(f"wrote {len(data)} bytes to {output}")
+        if json_:
+            emit_json({"cid": cid, "bytes": len(data), "output": str(output)})
+        else:
+            note(f"wrote {len(data)} bytes to {output}")
 
 
 @app.command("serve")
