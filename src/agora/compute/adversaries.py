@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["crash_after"] = args.crash_after
     daemon = BEHAVIORS[args.behavior](
         Market(client.deployment), signer, client.storage,
-        daemon_db_path(client.settings.home, signer.address), **kwargs,
+        daemon_db_path(client.state_dir("compute"), signer.address), **kwargs,
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: daemon.stop())
