@@ -45,7 +45,15 @@ from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage
 from agora.value import Channels, ModelCard, ModelRegistry, ModelsClient, Receipt, Share, receipts_domain, sign_cheque
 from agora.value.models import OWNER
-from agora.value.x402 import PAYMENT_RESPONSE, PAYMENT_SIGNATURE, SCHEME, X402_VERSION, decode_header, encode_header
+from agora.value.x402 import (
+    CHANNEL_SCHEME,
+    PAYMENT_REQUIRED,
+    PAYMENT_RESPONSE,
+    PAYMENT_SIGNATURE,
+    X402_VERSION,
+    decode_header,
+    encode_header,
+)
 from agora.workloads import build_digits_model, digits_inputs, get_workload
 
 PRICE = 10**12  # per input item
@@ -67,15 +75,21 @@ class Payer:
     channels: Channels
     channel_id: int
     cost: int
+    offer: dict[str, Any]  # the server's agora-channel offer for one call (its 402)
     nonce: int = 0
     total: int = 0
     accepted: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.accepted = {
-            "scheme": SCHEME, "network": f"eip155:{self.channels.chain.chain_id}", "amount": str(self.cost),
-            "asset": self.channels.token.address, "payTo": self.channels.address,
-        }
+        self.accepted = {**self.offer, "amount": str(self.cost)}
+
+
+def fetch_channel_offer(url: str, body: bytes) -> dict[str, Any]:
+    """The server's ``agora-channel`` offer, from the 402 answer to an unpaid request."""
+    r = httpx.post(url, content=body, timeout=30, trust_env=False)
+    assert r.status_code == 402, r.text
+    req = decode_header(r.headers[PAYMENT_REQUIRED], PAYMENT_REQUIRED)
+    return next(o for o in req["accepts"] if o["scheme"] == CHANNEL_SCHEME)
 
     def header(self, commit: bool = True) -> str:
         """The ``PAYMENT-SIGNATURE`` of the next call; ``commit=False`` signs the same and forgets it."""
@@ -216,7 +230,7 @@ def _drive(
 def _check_receipts(answers: list[Answer], domain: Any, service: str, model_id: int) -> int:
     """Check every paid answer's receipt (signer, input, output, charge, cheque); return how many."""
     for body, header, out_hash, channel_id, nonce in answers:
-        receipt = Receipt.from_json(decode_header(header)["receipt"])
+        receipt = Receipt.from_json(decode_header(header)["extra"]["receipt"])
         receipt.verify(domain, service)
         assert receipt.input_hash == keccak(body) and receipt.output_hash == out_hash, "receipt for another call"
         want = (model_id, channel_id, nonce, PRICE)
@@ -247,10 +261,11 @@ def run_model(
         # fresh channels, opened just before their first call
         expiry = chain.timestamp() + 86_400
         payers = []
+        offer = fetch_channel_offer(paid.url + "/call", bodies[0])
         for acct in PAYER_ACCOUNTS[:CLIENTS]:
             signer = chain.dev_signers[acct]
             cid, _ = chans.open(model_id, DEPOSIT, expiry, signer)
-            payers.append(Payer(signer, chans, cid, PRICE))
+            payers.append(Payer(signer, chans, cid, PRICE, offer))
         warm_answers: list[Answer] = []
         _drive(paid.url + "/call", payers, bodies, calls=warmup, paid=True, answers=warm_answers)
         _drive(bare.url + "/call", payers, bodies, calls=warmup, paid=False)

@@ -61,7 +61,8 @@ from agora.value import (
     split_amount,
     withdraw_revenue,
 )
-from agora.value.x402 import PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, SCHEME, encode_header
+from agora.value.exact import ExactPayments, build_exact_payments
+from agora.value.x402 import CHANNEL_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, encode_header
 from agora.workloads import build_digits_model, decode_output, digits_inputs, get_workload
 
 with warnings.catch_warnings():
@@ -95,6 +96,7 @@ class Served:
     http: TestClient
     model: Model
     ledger: Path
+    exact: ExactPayments | None = None
 
 
 @dataclass
@@ -137,14 +139,16 @@ class World:
         mid, _ = self.registry.register(card, owner, split=split, datasets=[1], jobs=[])
         return Model(mid, card, owner, [owner, *others], bps)
 
-    def serve(self, model: Model, ledger: Path | None = None, **kw: Any) -> Served:
+    def serve(self, model: Model, ledger: Path | None = None, exact: bool = False, **kw: Any) -> Served:
+        """Serve ``model``; with ``exact``, x402's exact scheme too (creating the model's payee)."""
         ledger = ledger or self.root / f"ledger-{model.id}-{self._next()}.sqlite"
         svc = PaidService(
             chain=self.chain, registry=self.registry, channels=self.channels, model_id=model.id, card=model.card,
             workload=self.workload, model_bytes=self.model_bytes, signer=model.owner, ledger_path=ledger, **kw,
         )
         svc.sync()  # what create_app(background=True) does on startup: learn the chain's clock and channels
-        return Served(svc, TestClient(create_app(svc, claim_on_exit=False)), model, ledger)
+        ex = build_exact_payments(svc) if exact else None
+        return Served(svc, TestClient(create_app(svc, exact=ex, claim_on_exit=False)), model, ledger, ex)
 
     def client(self, served: Served, payer: Signer, state: Path | None = None, **kw: Any) -> ModelsClient:
         state = state or self.root / f"client-{self._next()}.sqlite"
@@ -165,9 +169,16 @@ def withdraw_all(w: World, model: Model) -> list[int]:
     return [w.channels.withdraw(s, [model.id]) for s in model.recipients]
 
 
-def header_for(w: World, q: Cheque, **accepted: Any) -> str:
-    acc = {"scheme": SCHEME, "network": f"eip155:{w.chain.chain_id}", "amount": str(PRICE),
-           "asset": w.channels.token.address, "payTo": w.channels.address, **accepted}
+def offer_of(s: Served, body: bytes | None = None) -> dict[str, Any]:
+    """The service's agora-channel offer for ``body`` (one digit by default), from its 402."""
+    r = s.http.post("/call", content=body if body is not None else digits_inputs(1, seed=3))
+    assert r.status_code == 402, r.text
+    req = json.loads(base64.b64decode(r.headers[PAYMENT_REQUIRED]))
+    return next(o for o in req["accepts"] if o["scheme"] == CHANNEL_SCHEME)
+
+
+def header_for(s: Served, q: Cheque, **accepted: Any) -> str:
+    acc = {**offer_of(s), **accepted}
     return encode_header({"x402Version": 2, "accepted": acc, "payload": q.to_json()})
 
 
@@ -259,7 +270,7 @@ def test_client_from_the_402_answer_and_eth_account_only(world: World) -> None:
     assert req["x402Version"] == 2 and req["resource"]["url"].endswith("/call")
     (acc,) = req["accepts"]
     extra = acc["extra"]
-    assert acc["scheme"] == "batch-settlement" and acc["network"] == f"eip155:{w.chain.chain_id}"
+    assert acc["scheme"] == "agora-channel" and acc["network"] == f"eip155:{w.chain.chain_id}"
     price = int(acc["amount"])
     assert price == 2 * PRICE, "the price is for this body's two items"
     model_id = int(extra["modelId"])
@@ -292,11 +303,12 @@ def test_client_from_the_402_answer_and_eth_account_only(world: World) -> None:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/vnd.agora-result"
     resp = json.loads(base64.b64decode(r.headers[PAYMENT_RESPONSE]))
-    assert resp["success"] is True and resp["charged"] == str(price) and resp["scheme"] == "batch-settlement"
-    assert resp["channelId"] == str(channel_id) and resp["nonce"] == "1" and resp["payer"] == payer.address
+    assert resp["success"] is True and resp["amount"] == str(price) and resp["transaction"] == ""
+    assert resp["extra"]["scheme"] == "agora-channel" and resp["payer"] == payer.address
+    assert resp["extra"]["channelId"] == str(channel_id) and resp["extra"]["nonce"] == "1"
 
     # 4. check the receipt with eth-account, from extra["receipt"] (domain and signer)
-    rc = resp["receipt"]
+    rc = resp["extra"]["receipt"]
 
     def receipt_signer(rc: dict[str, Any]) -> str:
         typed = {
@@ -317,7 +329,8 @@ def test_client_from_the_402_answer_and_eth_account_only(world: World) -> None:
     # a second call: the running total rises
     r2 = pay(2, 2 * price)
     assert r2.status_code == 200
-    assert receipt_signer(json.loads(base64.b64decode(r2.headers[PAYMENT_RESPONSE]))["receipt"]) == m.owner.address
+    r2_extra = json.loads(base64.b64decode(r2.headers[PAYMENT_RESPONSE]))["extra"]
+    assert receipt_signer(r2_extra["receipt"]) == m.owner.address
     # and the service can claim what this client signed, on chain
     assert s.svc.claim(force=True) == 2 * price
     assert int(channels.channel(channel_id)[4]) == 2 * price
@@ -346,7 +359,7 @@ class Bench:
             channel: int | None = None) -> Any:
         q = sign_cheque(signer or self.payer, domain or self.w.channels.domain,
                         self.cid if channel is None else channel, nonce, amount)
-        return self.post(header_for(self.w, q)), q
+        return self.post(header_for(self.s, q)), q
 
     def ok(self, nonce: int, amount: int) -> None:
         r, q = self.pay(nonce, amount)
@@ -386,7 +399,7 @@ def _refused(b: Bench, r: Any, status: int, code: str) -> dict[str, Any]:
     if status == 402:
         req = json.loads(base64.b64decode(r.headers[PAYMENT_REQUIRED]))
         if code != "payment_required":
-            assert req["error"] == body["error"]
+            assert req["error"] == code, "the code is in the header as well as the body"
         return req
     return {}
 
@@ -408,7 +421,10 @@ CASES: dict[str, tuple[int, str]] = {
     "wrong-version": (402, "unsupported_version"),
     "wrong-scheme": (402, "unsupported_scheme"),
     "wrong-network": (402, "wrong_network"),
-    "wrong-payto": (402, "wrong_contract"),
+    "wrong-payto": (402, "offer_mismatch"),
+    "wrong-amount": (402, "offer_mismatch"),
+    "no-max-timeout": (402, "offer_mismatch"),
+    "other-extra": (402, "offer_mismatch"),
     "short-signature": (402, "invalid_signature"),
     "bad-input-unpaid": (400, "bad_input"),
     "bad-input-paid": (400, "bad_input"),
@@ -425,10 +441,9 @@ def test_refused_payment_changes_nothing(bench: Bench, case: str) -> None:
     rows = sqlite3.connect(str(b.s.ledger)).execute("SELECT COUNT(*) FROM cheques").fetchone()[0]
 
     payload = b.last.to_json() if b.last else {}
-    envelope = {"x402Version": 2, "accepted": {"scheme": SCHEME, "network": f"eip155:{w.chain.chain_id}",
-                                               "payTo": w.channels.address}, "payload": payload}
+    envelope = {"x402Version": 2, "accepted": offer_of(b.s), "payload": payload}
     if case == "replay-last":
-        r = b.post(header_for(w, b.last))  # type: ignore[arg-type]
+        r = b.post(header_for(b.s, b.last))  # type: ignore[arg-type]
     elif case == "replay-old":
         r, _ = b.pay(1, PRICE)
     elif case == "other-chain-id":
@@ -463,23 +478,32 @@ def test_refused_payment_changes_nothing(bench: Bench, case: str) -> None:
     elif case == "wrong-payto":
         wrong = {**envelope["accepted"], "payTo": w.registry.contract.address}
         r = b.post(encode_header({**envelope, "accepted": wrong}))
+    elif case == "wrong-amount":
+        q = sign_cheque(b.payer, w.channels.domain, b.cid, *good_next)
+        r = b.post(header_for(b.s, q, amount=str(PRICE - 1)))
+    elif case == "no-max-timeout":
+        acc = {k: v for k, v in envelope["accepted"].items() if k != "maxTimeoutSeconds"}
+        r = b.post(encode_header({**envelope, "accepted": acc}))
+    elif case == "other-extra":
+        q = sign_cheque(b.payer, w.channels.domain, b.cid, *good_next)
+        r = b.post(header_for(b.s, q, extra={**envelope["accepted"]["extra"], "modelId": str(b.m.id + 1)}))
     elif case == "short-signature":
         r = b.post(encode_header({**envelope, "payload": {**payload, "signature": payload["signature"][:-2]}}))
     elif case == "bad-input-unpaid":
         r = b.post(None, body=b"this is not an npy array")
     elif case == "bad-input-paid":
         q = sign_cheque(b.payer, w.channels.domain, b.cid, *good_next)
-        r = b.post(header_for(w, q), body=b"\x93NUMPY garbage")
+        r = b.post(header_for(b.s, q), body=b"\x93NUMPY garbage")
     elif case == "too-many-items":
         q = sign_cheque(b.payer, w.channels.domain, b.cid, *good_next)
-        r = b.post(header_for(w, q), body=digits_inputs(b.m.card.max_items + 1))
+        r = b.post(header_for(b.s, q), body=digits_inputs(b.m.card.max_items + 1))
     else:  # pragma: no cover
         raise AssertionError(case)
 
     req = _refused(b, r, status, code)
     if code in ("cheque_replayed", "insufficient_amount", "nonce_not_rising", "amount_above_deposit"):
         # a refusal that named a known channel carries the service's view, with the best cheque
-        state = req["accepts"][0]["extra"]["channel"]
+        state = next(o for o in req["accepts"] if o["scheme"] == CHANNEL_SCHEME)["extra"]["channel"]
         assert state["id"] == str(b.cid) and state["spent"] == str(b.amount)
         assert state["latestCheque"]["amount"] == str(b.amount)
     assert b.snapshot() == before
@@ -492,9 +516,9 @@ def test_a_paid_bad_input_does_not_use_up_the_cheque(bench: Bench) -> None:
     b, w = bench, bench.w
     q = sign_cheque(b.payer, w.channels.domain, b.cid, b.nonce + 1, b.amount + PRICE)
     before = b.snapshot()
-    _refused(b, b.post(header_for(w, q), body=b"not an array"), 400, "bad_input")
+    _refused(b, b.post(header_for(b.s, q), body=b"not an array"), 400, "bad_input")
     assert b.snapshot() == before
-    r = b.post(header_for(w, q))  # the very same cheque, now with a good body
+    r = b.post(header_for(b.s, q))  # the very same cheque, now with a good body
     assert r.status_code == 200
     b.nonce, b.amount, b.last = q.nonce, q.amount, q
 
@@ -608,12 +632,15 @@ def _backup(src: Path, dst: Path) -> None:
 
 
 class Count402:
+    """Counts refused payments (402 answers to requests that carried one; a client's first,
+    unpaid request per model only learns the offer)."""
+
     def __init__(self, http: TestClient) -> None:
         self.n = 0
         http.event_hooks = {"response": [self]}
 
     def __call__(self, response: Any) -> None:
-        if response.status_code == 402:
+        if response.status_code == 402 and PAYMENT_SIGNATURE in response.request.headers:
             self.n += 1
 
 
@@ -644,7 +671,7 @@ def test_restart_service_and_clients(world: World) -> None:
     (due,) = svc.due_cheques(force=True)
     assert (due.channel_id, due.nonce, due.amount) == (cid, n, n * PRICE), "the claimable cheque is restored"
     for q in (old[-1], old[0], old[5]):  # old cheques buy nothing
-        r = s2.http.post("/call", content=digits_inputs(1), headers={PAYMENT_SIGNATURE: header_for(w, q)})
+        r = s2.http.post("/call", content=digits_inputs(1), headers={PAYMENT_SIGNATURE: header_for(s2, q)})
         assert r.status_code == 402 and r.json()["code"] == "cheque_replayed"
     assert svc.earned() == n * PRICE and svc.stats.calls == 0
 
@@ -782,7 +809,7 @@ def test_background_chain_work_and_a_paid_call_do_not_deadlock(world: World, bac
     payer = w.account()
     cid, _ = w.channels.open(m.id, 2 * PRICE, w.chain.timestamp() + DAY, payer)
     r = s.http.post("/call", content=digits_inputs(1), headers={
-        PAYMENT_SIGNATURE: header_for(w, sign_cheque(payer, w.channels.domain, cid, 1, PRICE))})
+        PAYMENT_SIGNATURE: header_for(s, sign_cheque(payer, w.channels.domain, cid, 1, PRICE))})
     assert r.status_code == 200
     w.channels.top_up(cid, 10 * PRICE, payer)  # the service has not seen it yet
 
@@ -802,9 +829,10 @@ def test_background_chain_work_and_a_paid_call_do_not_deadlock(world: World, bac
         bg.start()
         assert entered.wait(10)
         q = sign_cheque(payer, w.channels.domain, cid, 2, 3 * PRICE)  # above the cached deposit
+        hdr = header_for(s, q)
         answers: list[Any] = []
         call = threading.Thread(daemon=True, target=lambda: answers.append(s.http.post(
-            "/call", content=digits_inputs(1), headers={PAYMENT_SIGNATURE: header_for(w, q)})))
+            "/call", content=digits_inputs(1), headers={PAYMENT_SIGNATURE: hdr})))
         call.start()
         time.sleep(0.3)  # the call now waits for the chain lock, holding the channel's lock
         release.set()

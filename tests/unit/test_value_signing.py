@@ -41,12 +41,17 @@ from agora.value import (
 )
 from agora.value.receipts import RECEIPT_TYPES, hash_payload
 from agora.value.x402 import (
+    CHANNEL_SCHEME,
+    EXACT_SCHEME,
     PAYMENT_SIGNATURE,
-    SCHEME,
     X402_VERSION,
-    build_requirements,
+    build_payment_required,
+    build_payment_response,
+    channel_offer,
     decode_header,
     encode_header,
+    exact_offer,
+    parse_cheque,
     parse_payment,
 )
 
@@ -319,14 +324,19 @@ def test_decode_header_rejects(value: str) -> None:
     assert err.value.code == "malformed_header"
 
 
+def _offers(amount: int = 1000) -> list[dict]:
+    receipt = {"domain": RDOMAIN.to_json(), "signer": SIGNER.address}
+    return [
+        exact_offer(chain_id=CHAIN_ID, token=REGISTRY, pay_to=PAYEE, amount=amount, token_name="Agora Token",
+                    token_version="1", receipt=receipt),
+        channel_offer(chain_id=CHAIN_ID, token=REGISTRY, channels=CHANNELS, model_id=4, amount=amount,
+                      domain=DOMAIN.to_json(), receipt=receipt, min_expiry_s=120),
+    ]
+
+
 def _payment(cheque: Cheque | None = None, **over: object) -> dict:
     q = cheque or sign_cheque(SIGNER, DOMAIN, 2**100 + 1, 4, 5 * 10**15)
-    obj = {
-        "x402Version": X402_VERSION,
-        "accepted": {"scheme": SCHEME, "network": f"eip155:{CHAIN_ID}", "amount": "1000", "asset": REGISTRY,
-                     "payTo": CHANNELS},
-        "payload": q.to_json(),
-    }
+    obj = {"x402Version": X402_VERSION, "accepted": json.loads(json.dumps(_offers()[1])), "payload": q.to_json()}
     for path, value in over.items():
         *parents, leaf = path.split("__")
         target = obj
@@ -340,20 +350,36 @@ def _payment(cheque: Cheque | None = None, **over: object) -> dict:
 
 
 _DELETE = object()
+PAYEE = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
 
 
 def _parse(obj: object) -> Cheque:
     value = obj if isinstance(obj, str) else encode_header(obj)  # type: ignore[arg-type]
-    return parse_payment(value, chain_id=CHAIN_ID, channels=CHANNELS)
+    payment = parse_payment(value, _offers())
+    assert payment.scheme == CHANNEL_SCHEME and payment.offer == _offers()[1]
+    return parse_cheque(payment.payload)
 
 
 def test_parse_payment_roundtrip() -> None:
     q = sign_cheque(SIGNER, DOMAIN, 2**100 + 1, 4, 5 * 10**15)
     assert _parse(_payment(q)) == q
-    # payTo in any case; hex integers and a signature without 0x are read too
-    alt = _payment(q, accepted__payTo=CHANNELS.lower(), payload__amount=hex(q.amount),
-                   payload__nonce=4, payload__signature=q.signature.hex())
+    # payTo and asset in any case, extra fields the offer lacks, the dynamic extra.channel; hex integers
+    # and a signature without 0x are read too
+    alt = _payment(q, accepted__payTo=CHANNELS.lower(), accepted__asset=REGISTRY.lower(), accepted__extra__more=1,
+                   accepted__extra__channel={"id": "1"}, payload__amount=hex(q.amount), payload__nonce=4,
+                   payload__signature=q.signature.hex())
     assert _parse(alt) == q
+
+
+def test_parse_payment_exact() -> None:
+    payload = {"signature": "0x" + "11" * 65, "authorization": {"from": SIGNER.address}}
+    obj = {"x402Version": 2, "accepted": _offers(77)[0], "payload": payload}
+    payment = parse_payment(encode_header(obj), _offers(77))
+    assert payment.scheme == EXACT_SCHEME and payment.payload == payload and payment.raw == obj
+    assert payment.offer["extra"]["name"] == "Agora Token" and payment.offer["extra"]["version"] == "1"
+    with pytest.raises(PaymentError) as err:  # the price of another request
+        parse_payment(encode_header(obj), _offers(78))
+    assert err.value.code == "offer_mismatch" and "amount" in str(err.value)
 
 
 @pytest.mark.parametrize(("over", "code"), [
@@ -361,14 +387,21 @@ def test_parse_payment_roundtrip() -> None:
     ({"x402Version": "2"}, "unsupported_version"),
     ({"x402Version": _DELETE}, "unsupported_version"),
     ({"accepted": _DELETE}, "malformed_header"),
-    ({"accepted": "batch-settlement"}, "malformed_header"),
-    ({"accepted__scheme": "exact"}, "unsupported_scheme"),
+    ({"accepted": "agora-channel"}, "malformed_header"),
+    ({"accepted__scheme": "batch-settlement"}, "unsupported_scheme"),
     ({"accepted__scheme": _DELETE}, "unsupported_scheme"),
     ({"accepted__network": "eip155:1"}, "wrong_network"),
     ({"accepted__network": str(CHAIN_ID)}, "wrong_network"),
     ({"accepted__network": _DELETE}, "wrong_network"),
-    ({"accepted__payTo": REGISTRY}, "wrong_contract"),
-    ({"accepted__payTo": _DELETE}, "wrong_contract"),
+    ({"accepted__payTo": REGISTRY}, "offer_mismatch"),
+    ({"accepted__payTo": _DELETE}, "offer_mismatch"),
+    ({"accepted__amount": "999"}, "offer_mismatch"),
+    ({"accepted__amount": 1000}, "offer_mismatch"),
+    ({"accepted__asset": CHANNELS}, "offer_mismatch"),
+    ({"accepted__maxTimeoutSeconds": _DELETE}, "offer_mismatch"),
+    ({"accepted__extra": _DELETE}, "offer_mismatch"),
+    ({"accepted__extra__modelId": "5"}, "offer_mismatch"),
+    ({"accepted__extra__domain": {}}, "offer_mismatch"),
     ({"payload": _DELETE}, "malformed_header"),
     ({"payload": []}, "malformed_header"),
     ({"payload__channelId": _DELETE}, "malformed_header"),
@@ -403,18 +436,19 @@ def test_parse_payment_malformed_envelope(value: str) -> None:
     assert err.value.code == "malformed_header"
 
 
-def test_build_requirements() -> None:
-    req = build_requirements(
-        chain_id=CHAIN_ID, token=REGISTRY, channels=CHANNELS, model_id=4, amount=3 * 10**15,
-        domain=DOMAIN.to_json(), url="http://x/call", description="d",
-        receipt={"domain": RDOMAIN.to_json(), "signer": SIGNER.address}, min_expiry_s=120, error="nope",
-        channel_state={"id": "1"},
-    )
+def test_payment_required() -> None:
+    offers = _offers(3 * 10**15)
+    offers[1]["extra"]["channel"] = {"id": "1"}
+    req = build_payment_required(url="http://x/call", description="d", mime_type="application/vnd.agora-result",
+                                 accepts=offers, error="cheque_replayed")
     back = decode_header(encode_header(req))
     assert back == json.loads(json.dumps(req))
-    assert back["x402Version"] == 2 and back["error"] == "nope"
-    (acc,) = back["accepts"]
-    assert acc["scheme"] == SCHEME and acc["network"] == f"eip155:{CHAIN_ID}" and acc["amount"] == str(3 * 10**15)
+    assert back["x402Version"] == 2 and back["error"] == "cheque_replayed"
+    exact, acc = back["accepts"]
+    assert [exact["scheme"], acc["scheme"]] == [EXACT_SCHEME, CHANNEL_SCHEME]
+    assert exact["amount"] == acc["amount"] == str(3 * 10**15)  # the same price in both schemes
+    assert exact["payTo"] == PAYEE and exact["extra"]["assetTransferMethod"] == "eip3009"
+    assert acc["network"] == f"eip155:{CHAIN_ID}" and acc["maxTimeoutSeconds"] == 60
     assert acc["payTo"] == CHANNELS and acc["asset"] == REGISTRY
     extra = acc["extra"]
     assert extra["modelId"] == "4" and extra["primaryType"] == "Cheque" and extra["channel"] == {"id": "1"}
@@ -424,11 +458,18 @@ def test_build_requirements() -> None:
              "message": {"channelId": 9, "nonce": 1, "amount": 3 * 10**15}}
     sig = bytes(Account.sign_typed_data(KEY, full_message=typed).signature)
     assert Cheque(9, 1, 3 * 10**15, sig).signer(DOMAIN) == SIGNER.address
-    no_err = build_requirements(
-        chain_id=1, token=REGISTRY, channels=CHANNELS, model_id=1, amount=1, domain={}, url="u", description="",
-        receipt={},
-    )
-    assert "error" not in no_err and "channel" not in no_err["accepts"][0]["extra"]
+    no_err = build_payment_required(url="u", description="", mime_type="m", accepts=_offers())
+    assert "error" not in no_err and "channel" not in no_err["accepts"][1]["extra"]
+
+
+def test_payment_response_is_x402s_settle_response() -> None:
+    from x402.schemas import SettleResponse
+
+    resp = build_payment_response(network=f"eip155:{CHAIN_ID}", payer=SIGNER.address, amount=5, transaction="0xab",
+                                  extra={"receipt": {"amount": "5"}})
+    parsed = SettleResponse.model_validate(decode_header(encode_header(resp)))
+    assert parsed.success and parsed.transaction == "0xab" and parsed.amount == "5"
+    assert parsed.extra == {"receipt": {"amount": "5"}} and parsed.payer == SIGNER.address
 
 
 # --- splits -----------------------------------------------------------------------------------

@@ -33,10 +33,11 @@ from agora.value.cheques import sign_cheque
 from agora.value.models import ModelCard, ModelInfo, ModelRegistry, validate_card
 from agora.value.receipts import Receipt, ReceiptError, receipts_domain
 from agora.value.x402 import (
+    CHANNEL_SCHEME,
+    DYNAMIC_EXTRA,
     PAYMENT_REQUIRED,
     PAYMENT_RESPONSE,
     PAYMENT_SIGNATURE,
-    SCHEME,
     X402_VERSION,
     PaymentError,
     decode_header,
@@ -98,6 +99,7 @@ class _Model:
     card: ModelCard
     service: str
     url: str
+    offer: dict[str, Any] | None = None  # the service's agora-channel offer, learned from its first 402
 
 
 @dataclass
@@ -164,6 +166,8 @@ class ModelsClient:
         m = self._model(model_id, endpoint)
         data = encode_input(m.card.kind, inputs)
         cost = self._price(m, data)
+        if m.offer is None:
+            m.offer = self._fetch_offer(m, data)
         for attempt in range(3):
             header, ch, nonce = self._pay(m, cost, budget if budget is not None else self.budget, signer)
             try:
@@ -235,8 +239,8 @@ class ModelsClient:
                 raise ConfigError(f"model {model_id}'s card has no endpoint", hint="pass endpoint=")
             m = _Model(info, card, service, base.rstrip("/") + "/call")
             self._models[model_id] = m
-        elif endpoint:
-            m.url = endpoint.rstrip("/") + "/call"
+        elif endpoint and endpoint.rstrip("/") + "/call" != m.url:
+            m.url, m.offer = endpoint.rstrip("/") + "/call", None
         return m
 
     @staticmethod
@@ -249,8 +253,34 @@ class ModelsClient:
             raise ConfigError(f"model {m.info.id} takes at most {m.card.max_items} input items per call, got {items}")
         return m.card.price * items
 
+    def _fetch_offer(self, m: _Model, data: bytes) -> dict[str, Any]:
+        """Ask the service for its terms (an unpaid request answers 402 with its offers) and keep
+        its ``agora-channel`` offer, which every payment then copies as its ``accepted``."""
+        try:
+            resp = self.http.post(m.url, content=data)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"model {m.info.id}'s service at {m.url} is unreachable: {exc}") from None
+        if resp.status_code != 402:
+            raise _error_of(resp)
+        offer = _channel_offer_of(decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED))
+        if offer is None:
+            raise PaymentError("unsupported_scheme", f"model {m.info.id}'s service offers no {CHANNEL_SCHEME} payment")
+        if str(offer.get("payTo", "")).lower() != self.channels.address.lower():
+            raise PaymentError(
+                "wrong_contract", f"model {m.info.id}'s service wants payment to {offer.get('payTo')}, not to this "
+                f"deployment's channels {self.channels.address}",
+            )
+        return {k: v for k, v in offer.items() if k != "extra"} | {
+            "extra": {k: v for k, v in offer.get("extra", {}).items() if k not in DYNAMIC_EXTRA}
+        }
+
     # -- channel and cheque -----------------------------------------------------------------
     def _pay(self, m: _Model, cost: int, budget: int | None, signer: Signer) -> tuple[str, _Chan, int]:
+        if budget is not None and budget < cost:
+            raise PaymentError(
+                "budget_too_small", f"the budget {budget} is below this call's price {cost} (model {m.info.id})",
+                hint="raise --budget",
+            )
         with self._lock:
             ch = self._chans.get(m.info.id) or self._load_chan(m.info.id)
         need = max(ch.signed if ch else 0, (ch.total + ch.inflight if ch else 0) + cost)
@@ -265,13 +295,9 @@ class ModelsClient:
             ch.inflight += cost
             self._save_chan(m.info.id, ch)
         cheque = sign_cheque(signer, self.channels.domain, ch.id, nonce, amount)
+        assert m.offer is not None  # learned by call()
         payment = {
-            "x402Version": X402_VERSION,
-            "accepted": {
-                "scheme": SCHEME, "network": f"eip155:{self.chain.chain_id}", "amount": str(cost),
-                "asset": self.channels.token.address, "payTo": self.channels.address,
-            },
-            "payload": cheque.to_json(),
+            "x402Version": X402_VERSION, "accepted": {**m.offer, "amount": str(cost)}, "payload": cheque.to_json(),
         }
         return encode_header(payment), ch, nonce
 
@@ -364,8 +390,8 @@ class ModelsClient:
             code = resp.json().get("code", "")
         except (PaymentError, ValueError):
             return False
-        extra = (req.get("accepts") or [{}])[0].get("extra", {})
-        state = extra.get("channel") or {}
+        offer = _channel_offer_of(req)
+        state = (offer or {}).get("extra", {}).get("channel") or {}
         if code in ("insufficient_amount", "cheque_replayed", "nonce_not_rising") and state.get("latestCheque"):
             from agora.value.cheques import Cheque
 
@@ -391,7 +417,7 @@ class ModelsClient:
     ) -> Receipt:
         try:
             info = decode_header(resp.headers.get(PAYMENT_RESPONSE, ""), PAYMENT_RESPONSE)
-            receipt = Receipt.from_json(info["receipt"])
+            receipt = Receipt.from_json(info["extra"]["receipt"])
         except (PaymentError, KeyError, TypeError) as exc:
             raise ReceiptError(f"model {m.info.id}'s answer carries no valid receipt: {exc}") from None
         receipt.verify(
@@ -441,6 +467,11 @@ class ModelsClient:
         if self.signer is None:
             raise ConfigError("paying for a call needs an account", hint="set AGORA_PRIVATE_KEY or AGORA_KEYSTORE")
         return self.signer
+
+
+def _channel_offer_of(required: dict[str, Any]) -> dict[str, Any] | None:
+    return next((o for o in required.get("accepts") or [] if isinstance(o, dict) and o.get("scheme") == CHANNEL_SCHEME),
+                None)
 
 
 def _budget_exhausted(model_id: int, deposited: int) -> PaymentError:

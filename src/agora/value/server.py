@@ -1,19 +1,22 @@
-"""The paid model API (FastAPI): x402 v2 over payment channels.
+"""The paid model API (FastAPI): x402 v2 with the ``exact`` and ``agora-channel`` schemes.
 
 Routes:
 
-* ``POST /call`` — body: the workload's input bytes (e.g. ``.npy`` for
-  onnx-classify, a JSON list of texts for embed-minilm). Unpaid: ``402`` with
-  ``PAYMENT-REQUIRED``. Paid (``PAYMENT-SIGNATURE``): ``200``, body: the canonical
-  output bytes (``agora-result/1``, whose keccak256 is the compute layer's result
-  digest), header ``PAYMENT-RESPONSE`` with the charge and the signed receipt.
-  A bad input is ``400`` and costs nothing.
+* ``POST /call`` — body: the workload's input bytes (what the card's ``input_schema``
+  says: ``.npy`` float32 for onnx-classify, a JSON list of texts for embed-minilm).
+  Unpaid: ``402`` with ``PAYMENT-REQUIRED`` (both schemes offered at the same price).
+  Paid (``PAYMENT-SIGNATURE``): ``200``, body: the canonical output bytes
+  (``agora-result/1``, whose keccak256 is the compute layer's result digest), header
+  ``PAYMENT-RESPONSE`` with the amount, the settlement's transaction (``exact``) and
+  the signed receipt in ``extra``. A bad input is ``400`` and costs nothing; a refused
+  payment is ``402`` with its code in the header's ``error`` and in the body.
 * ``GET /card`` — the model card (its CID is on chain).
-* ``GET /channels/{id}`` — the node's view of a channel.
-* ``GET /health`` — model, chain, counters.
+* ``GET /channels/{id}`` — the node's view of a channel (``404`` if unknown).
+* ``GET /health`` — model, chain, schemes, counters.
 
-A background thread (``background=True``) keeps channels current from chain
-events and claims when due; it never runs on the request path.
+Browser clients on other origins may call it (CORS; the x402 headers are exposed).
+A background thread (``background=True``) keeps channels current from chain events,
+claims when due and sweeps the ``exact`` payee; it never runs on the request path.
 """
 
 from __future__ import annotations
@@ -22,23 +25,33 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from agora.value.service import PaidService
 from agora.value.x402 import (
+    CHANNEL_SCHEME,
+    EXPOSED_HEADERS,
     PAYMENT_REQUIRED,
     PAYMENT_RESPONSE,
     PAYMENT_SIGNATURE,
+    Payment,
     PaymentError,
-    build_requirements,
+    build_payment_required,
+    build_payment_response,
+    channel_offer,
     encode_header,
+    parse_cheque,
     parse_payment,
 )
 from agora.workloads import WorkloadError
+
+if TYPE_CHECKING:
+    from agora.value.exact import ExactPayments
 
 __all__ = ["create_app", "RESULT_MEDIA_TYPE"]
 
@@ -48,18 +61,30 @@ log = logging.getLogger("agora.value.server")
 
 
 def create_app(
-    service: PaidService, *, background: bool = False, sync_interval_s: float = 1.0, claim_on_exit: bool = True,
+    service: PaidService, *, exact: ExactPayments | None = None, background: bool = False,
+    sync_interval_s: float = 1.0, claim_on_exit: bool = True, cors_origins: tuple[str, ...] = ("*",),
 ) -> FastAPI:
-    """The ASGI app serving ``service``. With ``background``, a thread syncs channels from the
-    chain and claims when due every ``sync_interval_s``; ``claim_on_exit`` claims everything
-    claimable when the app shuts down."""
+    """The ASGI app serving ``service``.
+
+    Every paid endpoint offers the ``agora-channel`` scheme and, with ``exact`` (see
+    :func:`agora.value.exact.build_exact_payments`), x402's ``exact`` scheme at the same
+    price. With ``background``, a thread syncs channels from the chain, claims when due and
+    sweeps the payee every ``sync_interval_s``; ``claim_on_exit`` claims (and sweeps)
+    everything due when the app shuts down. ``cors_origins``: the origins whose browser
+    clients may call it and read the x402 headers (``()``: none).
+    """
     stop = threading.Event()
+
+    def round_(force: bool) -> None:
+        service.claim(force=force)
+        if exact is not None:
+            exact.sweep(force=force)
 
     def loop() -> None:
         while not stop.wait(sync_interval_s):
             try:
                 service.sync()
-                service.claim()
+                round_(False)
             except Exception as exc:  # keep serving; the next round retries
                 log.warning("sync/claim failed: %s", exc)
 
@@ -76,41 +101,69 @@ def create_app(
             worker.join(timeout=30)
         if claim_on_exit:
             try:
-                service.claim(force=True)
+                round_(True)
             except Exception as exc:
                 log.warning("final claim failed: %s", exc)
 
     app = FastAPI(title=f"Agora model {service.model_id}: {service.card.name}", lifespan=lifespan)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"], expose_headers=list(EXPOSED_HEADERS),
+        )
     card_bytes = service.card.to_bytes()
     token = service.channels.token.address
+    network = f"eip155:{service.chain.chain_id}"
     receipt_info = {"domain": service.receipt_domain.to_json(), "signer": service.signer.address}
+    domain_json = service.domain.to_json()
+    description = f"{service.card.name} ({service.card.kind}), {service.card.price} per input item"
 
-    def requirements(url: str, amount: int, error: str | None, channel_id: int | None) -> dict[str, Any]:
-        return build_requirements(
+    def offers(amount: int, channel_id: int | None = None) -> list[dict[str, Any]]:
+        out = []
+        if exact is not None:
+            out.append(exact.offer(amount, receipt_info))
+        out.append(channel_offer(
             chain_id=service.chain.chain_id, token=token, channels=service.channels.address,
-            model_id=service.model_id, amount=amount, domain=service.domain.to_json(), url=url,
-            description=f"{service.card.name} ({service.card.kind}), {service.card.price} per input item",
-            receipt=receipt_info, min_expiry_s=service.expiry_margin_s, error=error,
+            model_id=service.model_id, amount=amount, domain=domain_json, receipt=receipt_info,
+            min_expiry_s=service.expiry_margin_s,
             channel_state=service.channel_state(channel_id) if channel_id is not None else None,
-        )
+        ))
+        return out
 
     def payment_required(url: str, amount: int, error: PaymentError | None, channel_id: int | None) -> Response:
-        body = {
-            "error": str(error) if error else "payment required", "code": error.code if error else "payment_required",
-        }
-        header = encode_header(requirements(url, amount, str(error) if error else None, channel_id))
+        code = error.code if error else "payment_required"
+        body: dict[str, Any] = {"error": str(error) if error else "payment required", "code": code}
+        if error is not None and error.hint:
+            body["hint"] = error.hint
+        header = encode_header(build_payment_required(
+            url=url, description=description, mime_type=RESULT_MEDIA_TYPE, accepts=offers(amount, channel_id),
+            error=code,
+        ))
         return JSONResponse(body, status_code=402, headers={PAYMENT_REQUIRED: header})
+
+    def bad_input(exc: Exception, status: int = 400) -> Response:
+        return JSONResponse({"error": str(exc), "code": "bad_input"}, status_code=status)
 
     def handle(url: str, data: bytes, header: str | None) -> Response:
         try:
             price = service.price_of(data)
         except WorkloadError as exc:
-            return JSONResponse({"error": str(exc), "code": "bad_input"}, status_code=400)
+            return bad_input(exc)
         if not header:
             return payment_required(url, price, None, None)
+        try:
+            payment = parse_payment(header, offers(price))
+        except PaymentError as exc:
+            return payment_required(url, price, exc, None)
+        if payment.scheme == CHANNEL_SCHEME:
+            return handle_channel(url, data, price, payment)
+        assert exact is not None  # only offered with it
+        return handle_exact(url, data, price, payment, exact)
+
+    def handle_channel(url: str, data: bytes, price: int, payment: Payment) -> Response:
         cheque = None
         try:
-            cheque = parse_payment(header, chain_id=service.chain.chain_id, channels=service.channels.address)
+            cheque = parse_cheque(payment.payload)
             ticket = service.admit(cheque, price)
         except PaymentError as exc:
             return payment_required(url, price, exc, cheque.channel_id if cheque else None)
@@ -118,23 +171,48 @@ def create_app(
             output = service.run(data)
         except WorkloadError as exc:
             service.release(ticket)
-            return JSONResponse({"error": str(exc), "code": "bad_input"}, status_code=400)
+            return bad_input(exc)
         except Exception:
             service.release(ticket)
             raise
         receipt = service.commit(ticket, data, output)
-        response = {
-            "success": True, "network": f"eip155:{service.chain.chain_id}", "payer": ticket.payer,
-            "transaction": "", "scheme": "batch-settlement", "charged": str(price),
-            "channelId": str(ticket.channel), "nonce": str(cheque.nonce), "receipt": receipt.to_json(),
-        }
+        response = build_payment_response(
+            network=network, payer=ticket.payer, amount=price,
+            extra={"scheme": CHANNEL_SCHEME, "channelId": str(ticket.channel), "nonce": str(cheque.nonce),
+                   "receipt": receipt.to_json()},
+        )
+        return Response(output, media_type=RESULT_MEDIA_TYPE, headers={PAYMENT_RESPONSE: encode_header(response)})
+
+    def handle_exact(url: str, data: bytes, price: int, payment: Payment, exact: ExactPayments) -> Response:
+        try:
+            ticket = exact.admit(payment.raw, payment.offer, payment.payload)
+        except PaymentError as exc:
+            return payment_required(url, price, exc, None)
+        try:
+            output = service.run(data)
+        except WorkloadError as exc:
+            exact.release(ticket)
+            return bad_input(exc)
+        except Exception:
+            exact.release(ticket)
+            raise
+        try:
+            tx = exact.settle(ticket)
+        except PaymentError as exc:
+            return payment_required(url, price, exc, None)
+        receipt = service.sign_receipt(data, output, amount=price, payer=ticket.payer, channel_id=0,
+                                       nonce=ticket.nonce_int)
+        response = build_payment_response(
+            network=network, payer=ticket.payer, amount=price, transaction=tx,
+            extra={"scheme": exact.scheme, "receipt": receipt.to_json()},
+        )
         return Response(output, media_type=RESULT_MEDIA_TYPE, headers={PAYMENT_RESPONSE: encode_header(response)})
 
     @app.post("/call")
     async def call(request: Request) -> Response:
         data = await request.body()
         if len(data) > _MAX_BODY:
-            return JSONResponse({"error": "the input is larger than 16 MiB", "code": "bad_input"}, status_code=413)
+            return bad_input(ValueError("the input is larger than 16 MiB"), 413)
         return await run_in_threadpool(handle, str(request.url), data, request.headers.get(PAYMENT_SIGNATURE))
 
     @app.get("/card")
@@ -145,17 +223,22 @@ def create_app(
     def channel(channel_id: int) -> Response:
         state = service.channel_state(channel_id)
         if state is None:
-            return JSONResponse({"error": f"channel {channel_id} is unknown here"}, status_code=404)
+            return JSONResponse({"error": f"channel {channel_id} is unknown here", "code": "unknown_channel"},
+                                status_code=404)
         return JSONResponse(state)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
         s = service.stats
-        return {
+        out: dict[str, Any] = {
             "model_id": service.model_id, "name": service.card.name, "kind": service.card.kind,
             "chain_id": service.chain.chain_id, "channels": service.channels.address, "service": service.signer.address,
+            "schemes": [o["scheme"] for o in offers(0)],
             "calls": s.calls, "rejected": s.rejected, "chain_reads": s.chain_reads,
             "earned": str(service.earned()), "unclaimed": str(service.unclaimed()), "claimed": str(s.claimed),
         }
+        if exact is not None:
+            out.update({"payee": exact.pay_to, "exact_calls": exact.settled, "swept": str(exact.swept)})
+        return out
 
     return app

@@ -148,6 +148,8 @@ class PaidService:
         self._chans: dict[int, _Channel] = {}
         self._chans_lock = threading.Lock()
         self._chain_lock = threading.RLock()  # the embedded chain is not thread-safe
+        #: held around every chain access of this service (share it with what else uses the chain)
+        self.chain_lock = self._chain_lock
         self._clock_offset = 0
         try:
             self.ledger = Ledger(ledger_path, durable=durable)
@@ -260,11 +262,22 @@ class PaidService:
             ch.spent += ticket.charge
             ch.stored.append(ticket.cheque)
             self._advance_claimable(ch)
+        return self.sign_receipt(
+            data, output, amount=ticket.charge, payer=ticket.payer, channel_id=ticket.channel,
+            nonce=ticket.cheque.nonce, time_=now,
+        )
+
+    def sign_receipt(
+        self, data: bytes, output: bytes, *, amount: int, payer: str, channel_id: int, nonce: int,
+        time_: int | None = None,
+    ) -> Receipt:
+        """Count one answered call and sign its receipt: ``channel_id`` and ``nonce`` name the
+        payment (a cheque; or ``0`` and the EIP-3009 nonce for an ``exact`` payment)."""
         self.stats.calls += 1
         receipt = Receipt(
             model_id=self.model_id, weights_hash=self.weights_hash, input_hash=keccak(data),
-            output_hash=keccak(output), amount=ticket.charge, channel_id=ticket.channel,
-            nonce=ticket.cheque.nonce, payer=ticket.payer, time=now,
+            output_hash=keccak(output), amount=amount, channel_id=channel_id, nonce=nonce, payer=payer,
+            time=int(time.time()) if time_ is None else time_,
         )
         return sign_receipt(self.signer, self.receipt_domain, receipt)
 
