@@ -7,7 +7,8 @@
 * :mod:`~agora.value.cheques`, :mod:`~agora.value.receipts` — the EIP-712 messages of a paid
   call: the payer's cheque and the service's receipt (one shape: :mod:`~agora.value.messages`);
 * :mod:`~agora.value.revenue` — the split's rounding rule, earnings, withdrawals;
-* :mod:`~agora.value.x402` — the x402 v2 HTTP flow (``batch-settlement`` scheme);
+* :mod:`~agora.value.x402` — the x402 v2 HTTP flow (the ``agora-channel`` and ``exact`` schemes);
+* :mod:`~agora.value.exact` — x402's ``exact`` scheme: EIP-3009 payments to the model's payee;
 * :mod:`~agora.value.service`, :mod:`~agora.value.server` — the paid model API;
 * :mod:`~agora.value.client` — ``Client.models``: paid calls with checked receipts.
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     )
     from agora.value.cheques import CHEQUE_TYPES, Cheque, channels_domain, cheque_typed_data, sign_cheque
     from agora.value.client import CallResult, ChannelView, ModelsClient, encode_input
+    from agora.value.exact import ExactPayments, build_exact_payments
     from agora.value.models import (
         OWNER,
         ModelCard,
@@ -59,6 +61,7 @@ __all__ = [
     "Cheque",
     "ClosedChannel",
     "Earnings",
+    "ExactPayments",
     "ModelCard",
     "ModelDetails",
     "ModelInfo",
@@ -74,6 +77,7 @@ __all__ = [
     "Registration",
     "Share",
     "Withdrawal",
+    "build_exact_payments",
     "build_paid_service",
     "channels_domain",
     "cheque_typed_data",
@@ -102,6 +106,7 @@ _EXPORTS: dict[str, str] = {
     "Cheque": "agora.value.cheques",
     "ClosedChannel": "agora.value.channels",
     "Earnings": "agora.value.revenue",
+    "ExactPayments": "agora.value.exact",
     "ModelCard": "agora.value.models",
     "ModelDetails": "agora.value.models",
     "ModelInfo": "agora.value.models",
@@ -117,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "Registration": "agora.value.models",
     "Share": "agora.value.models",
     "Withdrawal": "agora.value.revenue",
+    "build_exact_payments": "agora.value.exact",
     "build_paid_service": "agora.value.service",
     "channels_domain": "agora.value.cheques",
     "cheque_typed_data": "agora.value.cheques",
