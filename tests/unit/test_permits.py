@@ -8,6 +8,7 @@ x402 one; every malformed field is a one-line ``ValueError``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from hypothesis import strategies as st
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
 from x402.mechanisms.evm.types import AUTHORIZATION_TYPES, ExactEIP3009Authorization
 
-from agora.chain import signer_from_key
+from agora.chain import Chain, Contract, connect, signer_from_key
+from agora.chain.compiler import compile_contract, compile_file
+from agora.chain.contracts import deploy
 from agora.chain.eip712 import SECP256K1_HALF_N, Domain
 from agora.chain.permits import (
     TRANSFER_AUTHORIZATION_TYPES,
@@ -265,9 +268,35 @@ def test_fetch_token_domain_reads_eip5267() -> None:
     assert fetch_token_domain(token) == DOMAIN  # type: ignore[arg-type]
 
 
-def test_fetch_token_domain_refuses_a_token_without_eip5267() -> None:
-    with pytest.raises(ConfigError, match="does not report its EIP-712 domain"):
-        fetch_token_domain(_Token(RuntimeError("no such function")))  # type: ignore[arg-type]
+MOCKS = Path(__file__).parents[1] / "contracts" / "mocks"
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Chain:
+    return connect("embedded://")
+
+
+def _as_agora_token(chain: Chain, address: str) -> Contract:
+    """``address`` seen through AgoraToken's ABI, as a deployment's token is (eip712Domain included)."""
+    return Contract(chain, "token", address, compile_contract("AgoraToken").abi)
+
+
+@pytest.mark.parametrize("honest", [True, False])
+def test_fetch_token_domain_of_a_fiat_token(embedded: Chain, honest: bool) -> None:
+    """USDC's FiatToken has no EIP-5267: its name(), version() and DOMAIN_SEPARATOR() say the domain."""
+    mock = deploy(embedded, compile_file(MOCKS / "FiatDomainToken.vy"), "USD Coin", "2", honest)
+    token = _as_agora_token(embedded, mock.address)
+    if honest:
+        assert fetch_token_domain(token) == Domain("USD Coin", "2", embedded.chain_id, mock.address)
+    else:
+        with pytest.raises(ConfigError, match="reports a DOMAIN_SEPARATOR that is not the standard domain"):
+            fetch_token_domain(token)
+
+
+def test_fetch_token_domain_refuses_a_token_that_says_no_domain(embedded: Chain) -> None:
+    plain = deploy(embedded, compile_file(MOCKS / "SilentToken.vy"))
+    with pytest.raises(ConfigError, match="cannot take EIP-3009 payments"):
+        fetch_token_domain(_as_agora_token(embedded, plain.address))
 
 
 def test_fetch_token_domain_refuses_another_domain_shape() -> None:

@@ -240,19 +240,52 @@ def new_authorization_nonce() -> bytes:
     return secrets.token_bytes(32)
 
 
-def fetch_token_domain(contract: Contract) -> Domain:
-    """The EIP-712 domain of the token ``contract``, read from its EIP-5267 ``eip712Domain``.
+def _view_abi(name: str, out: str) -> dict[str, Any]:
+    return {"type": "function", "name": name, "stateMutability": "view", "inputs": [],
+            "outputs": [{"name": "", "type": out}]}
 
-    Raises ``ConfigError`` when the token has no ``eip712Domain`` or its domain is not the
-    standard four-field one (name, version, chainId, verifyingContract).
+
+#: What a token without EIP-5267 may still say about its domain (USDC's FiatToken does).
+_FIAT_DOMAIN_ABI = [_view_abi("name", "string"), _view_abi("version", "string"),
+                    _view_abi("DOMAIN_SEPARATOR", "bytes32")]
+
+
+def fetch_token_domain(contract: Contract) -> Domain:
+    """The EIP-712 domain of the token ``contract``: from its EIP-5267 ``eip712Domain``, or,
+    for a token without it (USDC's FiatToken), from ``name()`` and ``version()`` checked
+    against its ``DOMAIN_SEPARATOR()``.
+
+    Raises ``ConfigError`` when neither says the domain, when the domain is not the standard
+    four-field one (name, version, chainId, verifyingContract), or when the separator the
+    token reports is not that domain's.
     """
     try:
         fields, name, version, chain_id, verifying, _, _ = contract.eip712Domain()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no EIP-5267 support"
-        raise ConfigError(f"the token at {contract.address} does not report its EIP-712 domain (EIP-5267)") from exc
+    except Exception:  # noqa: BLE001 - any failure here means "no EIP-5267 support"
+        return _fiat_token_domain(contract)
     if int.from_bytes(bytes(fields), "big") != _FOUR_FIELD_DOMAIN:
         raise ConfigError(
             f"the token at {contract.address} uses an EIP-712 domain with fields 0x{bytes(fields).hex()}; "
             "only name, version, chainId and verifyingContract are supported"
         )
     return Domain(str(name), str(version), int(chain_id), str(verifying))
+
+
+def _fiat_token_domain(contract: Contract) -> Domain:
+    from agora.chain.contracts import Contract
+
+    fiat = Contract(contract.chain, contract.contract_name, contract.address, _FIAT_DOMAIN_ABI)
+    try:
+        name, version, separator = fiat.name(), fiat.version(), bytes(fiat.DOMAIN_SEPARATOR())
+    except Exception as exc:  # noqa: BLE001 - a token that cannot say its domain
+        raise ConfigError(
+            f"the token at {contract.address} says neither its EIP-712 domain (EIP-5267) nor "
+            "name(), version() and DOMAIN_SEPARATOR(): it cannot take EIP-3009 payments"
+        ) from exc
+    domain = Domain(str(name), str(version), contract.chain.chain_id, contract.address)
+    if domain.separator != separator:
+        raise ConfigError(
+            f"the token at {contract.address} reports a DOMAIN_SEPARATOR that is not the standard domain "
+            f"of name {name!r}, version {version!r}, chain {domain.chain_id} and its own address"
+        )
+    return domain

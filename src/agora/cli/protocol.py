@@ -19,7 +19,8 @@ app = typer.Typer()
 def deploy(
     ctx: typer.Context,
     token_address: Annotated[str | None, typer.Option(
-        "--token", help="Use this ERC-20 (e.g. a stablecoin) instead of deploying AgoraToken.",
+        "--token", help="Use this ERC-20 instead of deploying AgoraToken (e.g. a stablecoin; "
+                 "x402's exact scheme needs EIP-3009).",
         show_default=False)] = None,
     evm_version: Annotated[str | None, typer.Option(
         "--evm-version", help="EVM version to compile for (prague, cancun, shanghai…).",
@@ -36,6 +37,8 @@ def deploy(
         st.add_overrides(evm_version=evm_version)
     client = st.client
     warn_embedded(st)
+    if token_address is not None:
+        token_address = address_arg(client, token_address)
     previous = fetch_live_deployment(client.chain, client.book) if force else None
     # a cold compile takes tens of seconds: say each step (on stderr, drawn only on a terminal)
     with err.status("deploying the protocol") as status:

@@ -277,7 +277,11 @@ def build_exact_payments(
             latest = service.chain.timestamp()
         return max(int(time.time()), service.now(), latest + 1)
 
-    return ExactPayments(
-        chain=service.chain, channels=channels, model_id=service.model_id, pay_to=pay_to, signer=service.signer,
-        now=now, chain_lock=service.chain_lock, facilitator=facilitator, **options,
-    )
+    try:
+        return ExactPayments(
+            chain=service.chain, channels=channels, model_id=service.model_id, pay_to=pay_to, signer=service.signer,
+            now=now, chain_lock=service.chain_lock, facilitator=facilitator, **options,
+        )
+    except ConfigError as exc:  # a token that takes no EIP-3009 payments
+        log.warning("the exact scheme is off: %s", exc)
+        return None
