@@ -168,9 +168,13 @@ def test_connect_to_a_server_that_is_no_node(not_a_node: tuple[str, str]) -> Non
         f"the server at {url} answered, but not as an Ethereum JSON-RPC node ({why})")
 
 
-def test_cli_on_a_server_that_is_no_node(capsys: pytest.CaptureFixture[str], not_a_node: tuple[str, str]) -> None:
+@pytest.mark.parametrize("command", [["chain", "info"], ["token", "balance", ACCOUNT_1]], ids=["web3", "quick-read"])
+def test_cli_on_a_server_that_is_no_node(
+    capsys: pytest.CaptureFixture[str], not_a_node: tuple[str, str], command: list[str],
+) -> None:
+    """The same line whether the command goes through web3 or the quick raw JSON-RPC read."""
     url, why = not_a_node
-    code, _, err = agora(capsys, "--chain", url, "chain", "info")
+    code, _, err = agora(capsys, "--chain", url, *command)
     line = one_line_error(err)
     assert code == 1
     assert f"answered, but not as an Ethereum JSON-RPC node ({why})" in line and "unreachable" not in line

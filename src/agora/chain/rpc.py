@@ -59,15 +59,21 @@ class JsonRpc:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - http(s) only
                 answer = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:  # something answered, with an HTTP error status
+            raise ChainError(f"the server at {self.url} answered, but not as an Ethereum JSON-RPC node "
+                             f"(HTTP {exc.code} {exc.reason})",
+                             hint="check the port and path of --chain or AGORA_CHAIN") from None
         except (urllib.error.URLError, OSError) as exc:
             why = getattr(exc, "reason", None) or exc
             raise NodeUnreachable(f"cannot reach the node at {self.url} ({why})",
                                   hint="is it running? start one with `agora devnet up` or set AGORA_CHAIN") from None
         except ValueError:
-            raise ChainError(f"the server at {self.url} answered, but not as an Ethereum JSON-RPC node",
+            raise ChainError(f"the server at {self.url} answered, but not as an Ethereum JSON-RPC node "
+                             "(its answer is not JSON)",
                              hint="check the port and path of --chain or AGORA_CHAIN") from None
         if not isinstance(answer, list) or not all(isinstance(a, dict) for a in answer):
-            raise ChainError(f"the server at {self.url} answered, but not as an Ethereum JSON-RPC node",
+            raise ChainError(f"the server at {self.url} answered, but not as an Ethereum JSON-RPC node "
+                             "(its answer is no JSON-RPC response)",
                              hint="check the port and path of --chain or AGORA_CHAIN")
         by_id = {a.get("id"): a for a in answer}
         results = []
