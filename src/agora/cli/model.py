@@ -32,7 +32,9 @@ from agora.errors import ConfigError
 
 if TYPE_CHECKING:
     from agora.value.channels import Channels
+    from agora.value.exact import ExactPayments
     from agora.value.models import ModelRegistry
+    from agora.value.service import PaidService
 
 __all__ = [
     "app", "call", "claim", "earnings", "list_models", "print_demo_chapter", "register", "serve", "set_service",
@@ -201,9 +203,17 @@ def serve(
                                                "expiring within this many seconds.")] = 120,
     durable: Annotated[bool, typer.Option("--durable", help="fsync every paid call (survives power "
                                           "loss, slower).")] = False,
+    facilitator: Annotated[str | None, typer.Option(
+        "--facilitator", help="Base URL of an x402 facilitator whose /settle settles the exact payments "
+        "(default: the service's key settles them itself).", show_default=False)] = None,
+    no_exact: Annotated[bool, typer.Option("--no-exact", help="Offer only the agora-channel scheme, not "
+                                           "x402's exact (EIP-3009, one transfer per call).")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Serve a model as a paid API until Ctrl-C or SIGTERM (then claim what it earned)."""
+    """Serve a model as a paid API until Ctrl-C or SIGTERM (then claim what it earned).
+
+    Every call is offered for x402's ``exact`` scheme (an EIP-3009 transfer to the model's payee,
+    settled before the answer) and for ``agora-channel`` (cheques on a payment channel)."""
     import logging
     import sys
 
@@ -212,6 +222,10 @@ def serve(
     from agora.value.server import create_app
     from agora.value.service import build_paid_service
 
+    if no_exact and facilitator is not None:
+        raise ConfigError("give --facilitator or --no-exact, not both (the facilitator settles exact payments)")
+    if facilitator is not None and not facilitator.startswith(("http://", "https://")):
+        raise ConfigError(f"--facilitator must be an http:// or https:// URL, not {facilitator!r}")
     st = get_state(ctx)
     client = st.client
     need_lasting_chain(client, "serving a model")
@@ -219,11 +233,12 @@ def serve(
                                  expiry_margin_s=expiry_margin, durable=durable)
     try:
         service.sync()  # chain trouble shows here, as one line, not in the server's log
+        exact = None if no_exact else _exact_payments(service, facilitator)
         from agora.storage.server import bind_socket
 
         sock = bind_socket(host, port)
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
-        api = create_app(service, background=True, sync_interval_s=sync_interval)
+        api = create_app(service, exact=exact, background=True, sync_interval_s=sync_interval)
         server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
         # the server runs in a thread (uvicorn then leaves signals alone); this thread owns them
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="agora-model-api")
@@ -235,20 +250,42 @@ def serve(
             raise ConfigError(f"model {model_id}'s API did not start (see the log above)")
         bound = sock.getsockname()
         where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        schemes = "exact" + (f" (settled by {facilitator})" if facilitator else "") + ", agora-channel"
         out.print(f"serving model {model_id} at http://{where}:{bound[1]} "
-                  f"(chain {client.chain.chain_id}, service {service.signer.address})")
+                  f"(chain {client.chain.chain_id}, service {service.signer.address}); "
+                  f"x402 schemes: {schemes if exact is not None else 'agora-channel'}")
         while thread.is_alive():
             thread.join(0.2)
         s = service.stats
-        summary = {"model_id": model_id, "calls": s.calls, "claimed_wei": s.claimed,
-                   "unclaimed_wei": service.unclaimed()}
+        summary: dict[str, Any] = {"model_id": model_id, "calls": s.calls, "claimed_wei": s.claimed,
+                                   "unclaimed_wei": service.unclaimed()}
+        if exact is not None:
+            summary.update({"exact_calls": exact.settled, "swept_wei": exact.swept, "payee": exact.pay_to})
         if json_:
             emit_json(summary)
         else:
             out.print(f"stopped: {s.calls} paid call(s), {_tokens(s.claimed)} claimed, "
-                      f"{_tokens(summary['unclaimed_wei'])} left unclaimed")
+                      f"{_tokens(summary['unclaimed_wei'])} left unclaimed"
+                      + (f"; {exact.settled} exact, {_tokens(exact.swept)} swept into the model's pot"
+                         if exact is not None else ""))
     finally:
         service.close()
+
+
+def _exact_payments(service: PaidService, facilitator: str | None) -> ExactPayments | None:
+    """The exact scheme for ``service`` (creating the model's payee, once per model), or None with a
+    one-line note where the deployment predates payees."""
+    from agora.value.exact import build_exact_payments
+
+    try:
+        with service.chain_lock:
+            payee = service.channels.payee_of(service.model_id)
+    except ConfigError as exc:  # a PaymentChannels deployed before payees: serve the channel scheme alone
+        note(f"note: the exact scheme is off: {exc}; serving agora-channel only")
+        return None
+    if payee is None:
+        note(f"creating model {service.model_id}'s payee (the exact scheme's payTo), once")
+    return build_exact_payments(service, facilitator=facilitator)
 
 
 @app.command("claim")
