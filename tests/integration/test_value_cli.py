@@ -30,6 +30,7 @@ with warnings.catch_warnings():
 
 import agora.context as sdk_context
 from agora.chain import Chain, connect
+from agora.context import Context
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, Deployment, deploy_devnet
 from agora.storage import LocalStore, Storage, cid_for
@@ -70,8 +71,10 @@ class Shared:
         return ModelRegistry(self.dep, self.storage)
 
     def ledger(self, model_id: int) -> Path:
-        """Where `agora model serve` and `agora model claim` keep the service's ledger by default."""
-        return self.home / "value" / f"serve-{self.chain.chain_id}-{Channels(self.dep).address}-{model_id}.sqlite"
+        """The service's ledger in these tests. By default `agora model serve` and `agora model claim`
+        keep it in the value layer's state folder, which on the embedded chain is a fresh one per
+        invocation: the tests name it with ``--ledger``."""
+        return self.home / "value" / f"serve-{Channels(self.dep).address}-{model_id}.sqlite"
 
 
 @pytest.fixture
@@ -284,7 +287,7 @@ def test_one_service_per_ledger_and_a_claim_beside_it(capsys: pytest.CaptureFixt
         assert str(info.value) == (f"another server of model 1 is already running on the ledger {ledger} "
                                    f"(lock {ledger}.lock); stop it first")
         # a one-off claim is not a server: it still works beside the running one
-        code, out, _ = agora(capsys, "--account", "1", "model", "claim", "1")
+        code, out, _ = agora(capsys, "--account", "1", "model", "claim", "1", "--ledger", str(ledger))
         assert code == 0 and out.strip() == "nothing to claim for model 1"
     finally:
         first.close()
@@ -320,10 +323,11 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
     code, _, err = cli("--account", "1", "model", "withdraw")
     assert code == 1 and one_line_error(err).startswith(f"error: {ACCOUNT_1} has nothing to withdraw; ")
 
-    # the service's ledger, shared with `agora model claim` (its default path)
-    code, out, _ = cli("--account", "1", "model", "claim", "1", "--json")
+    # the service's ledger, shared with `agora model claim`
+    ledger = str(shared.ledger(1))
+    code, out, _ = cli("--account", "1", "model", "claim", "1", "--ledger", ledger, "--json")
     assert code == 0 and json.loads(out) == {"model_id": 1, "claimed_wei": 6006, "unclaimed_wei": 0}
-    code, out, _ = cli("--account", "1", "model", "claim", "1")
+    code, out, _ = cli("--account", "1", "model", "claim", "1", "--ledger", ledger)
     assert code == 0 and out.strip() == "nothing to claim for model 1"
     assert chans.pot(1) == 6006
 
@@ -424,7 +428,8 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
         # a second server of the same model on the same ledger is refused at once, with one line
         second = subprocess.run([AGORA, "model", "serve", "1", "--port", str(free_port())], env=env,
                                 capture_output=True, text=True, timeout=120)
-        ledger = agora_home / "value" / f"serve-31337-{Channels(dep).address}-1.sqlite"
+        # the default ledger: one per chain and deployment (the value layer's state folder) and model
+        ledger = Context(url).state_dir("value") / f"serve-{Channels(dep).address}-1.sqlite"
         assert second.returncode == 1 and one_line_error(second.stderr) == (
             f"error: another server of model 1 is already running on the ledger {ledger} (lock {ledger}.lock); "
             "stop it first")

@@ -16,7 +16,9 @@ Routes:
 
 Browser clients on other origins may call it (CORS; the x402 headers are exposed).
 A background thread (``background=True``) keeps channels current from chain events,
-claims when due and sweeps the ``exact`` payee; it never runs on the request path.
+claims when due and sweeps the ``exact`` payee; it never runs on the request path. When
+the node cannot be reached it backs off (1 s, 2 s, … 30 s), logs that once, and once more
+when the node is back; paid calls go on meanwhile from the cache.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from agora.chain import Backoff
+from agora.errors import ChainError
 from agora.value.service import PaidService
 from agora.value.x402 import (
     CHANNEL_SCHEME,
@@ -74,6 +78,8 @@ def create_app(
     clients may call it and read the x402 headers (``()``: none).
     """
     stop = threading.Event()
+    # the node gone: wait longer and longer (stop ends a wait), say so once, and once when it is back
+    backoff = Backoff(log=log, sleep=stop.wait)
 
     def round_(force: bool) -> None:
         service.claim(force=force)
@@ -85,8 +91,13 @@ def create_app(
             try:
                 service.sync()
                 round_(False)
+            except ChainError as exc:  # keep serving from the cache; retry after the back-off
+                backoff.failed(exc)
+                continue
             except Exception as exc:  # keep serving; the next round retries
                 log.warning("sync/claim failed: %s", exc)
+                continue
+            backoff.succeeded()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

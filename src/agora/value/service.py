@@ -446,8 +446,9 @@ def _replace_claim(info: ChannelInfo, amount: int, nonce: int) -> ChannelInfo:
 
 
 def default_ledger_path(home: Path, chain_id: int, channels: str, model_id: int) -> Path:
-    """Where a model's service keeps its ledger unless told otherwise: one file per chain, channel
-    contract and model under ``<home>/value``, shared by the server and a one-off claim."""
+    """The ledger path of releases before per-deployment state folders: one file per chain, channel
+    contract and model under ``<home>/value``. :func:`build_paid_service` now keeps it under
+    ``ctx.state_dir("value")`` (chain, genesis and deployment)."""
     return Path(home) / "value" / f"serve-{chain_id}-{channels}-{model_id}.sqlite"
 
 
@@ -456,7 +457,9 @@ def build_paid_service(
 ) -> PaidService:
     """The model's :class:`PaidService` for ``ctx``'s account, after checking that the account is
     the model's service key, that the card names the registered weights and that the weights at
-    hand (from storage) hash to them. ``options``: :class:`PaidService`'s tuning keywords."""
+    hand (from storage) hash to them. The ledger is ``ledger_path``, by default
+    ``<state_dir("value")>/serve-<channel contract>-<model id>.sqlite``, shared by the server and
+    a one-off claim. ``options``: :class:`PaidService`'s tuning keywords."""
     from agora.workloads import get_workload
 
     signer = ctx.require_signer()
@@ -469,8 +472,8 @@ def build_paid_service(
     model_bytes = fetch_weights(ctx.storage, model_id, card)
     validate_weights(model_id, workload, model_bytes, info.weights_hash)
     channels = Channels(ctx.deployment)
-    if ledger_path is None:
-        ledger_path = default_ledger_path(ctx.settings.home, ctx.chain.chain_id, channels.address, model_id)
+    if ledger_path is None:  # one per chain and deployment (state_dir), channel contract and model
+        ledger_path = ctx.state_dir("value") / f"serve-{channels.address}-{model_id}.sqlite"
     return PaidService(
         chain=ctx.chain, registry=registry, channels=channels, model_id=model_id, card=card, workload=workload,
         model_bytes=model_bytes, signer=signer, ledger_path=ledger_path, **options,
