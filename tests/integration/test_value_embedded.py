@@ -102,6 +102,7 @@ class Served:
 @dataclass
 class World:
     root: Path
+    uri: str = "embedded://"  # or a node's URL (anvil)
     chain: Any = None
     dep: Deployment = None  # type: ignore[assignment]
     storage: Storage = None  # type: ignore[assignment]
@@ -112,7 +113,7 @@ class World:
     _n: int = 0
 
     def __post_init__(self) -> None:
-        self.chain = connect("embedded://")
+        self.chain = connect(self.uri)
         self.dep = deploy_devnet(self.chain)
         self.storage = Storage(LocalStore(self.root / "blobs"), [])
         self.registry = ModelRegistry(self.dep, self.storage)
