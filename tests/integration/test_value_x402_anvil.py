@@ -1,0 +1,194 @@
+"""x402 over real HTTP on anvil: ``agora model serve`` as a process, paid by the official x402 SDK
+(its ``requests`` adapter, scheme ``exact``) and by ``examples/x402_client.py`` (no Agora code:
+``agora-channel`` for a few calls, then ``exact``), with refusals seen over the wire.
+
+(The same flows in process, with every refusal code, are ``test_value_exact.py`` and
+``test_value_embedded.py``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from x402 import x402ClientSync
+from x402.http.clients.requests import x402_requests
+from x402.http.x402_http_client import x402HTTPClientSync
+from x402.mechanisms.evm.exact import ExactEvmScheme
+
+from agora.chain import connect
+from agora.chain.accounts import DEV_MNEMONIC
+from agora.devnet.anvil import AnvilProcess, free_port
+from agora.protocol import AddressBook, Deployment, deploy_devnet
+from agora.storage import LocalStore, Storage
+from agora.value import OWNER, Channels, ModelRegistry, Share
+from agora.value.x402 import CHANNEL_SCHEME, EXACT_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE
+from agora.workloads import digits_inputs
+from tests.integration.test_value_anvil import AGORA, OWNER_ACCOUNT, Server
+
+pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("value-x402-anvil")]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "x402_client.py"
+PRICE = 10**15 + 3  # per input item
+SDK_PAYER, EXAMPLE_PAYER = 4, 5
+UNFUNDED_KEY = "0x" + "11" * 32  # holds no tokens on the devnet
+TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+Account.enable_unaudited_hdwallet_features()
+
+
+def dev_key(index: int) -> str:
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
+
+
+@dataclass
+class Served:
+    server: Server
+    dep: Deployment
+    channels: Channels
+    model_id: int
+    rpc: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/call"
+
+    def rpc_call(self, method: str, *params: Any) -> Any:
+        return httpx.post(self.rpc, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+                          trust_env=False).json()["result"]
+
+    def transfers(self, tx_hash: str) -> list[tuple[str, str, int]]:
+        """The token's Transfer events in a transaction: (from, to, value)."""
+        receipt = self.rpc_call("eth_getTransactionReceipt", tx_hash)
+        assert receipt is not None and int(receipt["status"], 16) == 1
+        return [("0x" + log["topics"][1][-40:], "0x" + log["topics"][2][-40:], int(log["data"], 16))
+                for log in receipt["logs"]
+                if log["address"].lower() == self.dep.token.address.lower() and log["topics"][0] == TRANSFER]
+
+
+@pytest.fixture(scope="module")
+def served(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("x402-anvil")
+    chain = connect(anvil.url)
+    dep = deploy_devnet(chain, book=AddressBook(root / "home" / "addressbook.json"))
+    port = free_port()
+    registry = ModelRegistry(dep, Storage(LocalStore(root / "blobs"), []))
+    reg = registry.publish(chain.dev_signers[OWNER_ACCOUNT], kind="onnx-classify", name="digits", price=PRICE,
+                           digits_demo=True, endpoint=f"http://127.0.0.1:{port}", split=[Share(OWNER, 10_000)])
+    server = Server(root, chain.uri, reg.model_id, port)
+    try:
+        server.start()  # offers exact by default: creates the model's payee first
+        yield Served(server, dep, Channels(dep), reg.model_id, anvil.url)
+    finally:
+        rc = server.stop()
+    log = server.log.read_text()
+    assert rc == 0 and "Traceback" not in log, log[-2000:]
+    assert "exact, " in log.splitlines()[-1] and "swept into the model's pot" in log, log[-2000:]
+
+
+def _required(resp: httpx.Response | Any) -> dict[str, Any]:
+    return json.loads(base64.b64decode(resp.headers[PAYMENT_REQUIRED]))
+
+
+def test_the_sdk_pays_with_exact_over_http_and_a_replay_is_refused(served: Served) -> None:
+    s = served
+    log = s.server.log.read_text()
+    assert f"x402 schemes: {EXACT_SCHEME}, {CHANNEL_SCHEME}" in log and "creating model" in log
+    payee = s.channels.payee_of(s.model_id)
+    assert payee is not None
+    body = digits_inputs(2, seed=3)
+    unpaid = httpx.post(s.url, content=body, trust_env=False)
+    assert unpaid.status_code == 402
+    assert [(o["scheme"], o["payTo"], o["amount"]) for o in _required(unpaid)["accepts"]] == [
+        (EXACT_SCHEME, payee, str(2 * PRICE)), (CHANNEL_SCHEME, s.channels.address, str(2 * PRICE))]
+
+    # the SDK's own HTTP client: it reads the 402, signs an EIP-3009 authorization and retries
+    key = dev_key(SDK_PAYER)
+    payer = Account.from_key(key).address
+    client = x402ClientSync()
+    client.register("eip155:*", ExactEvmScheme(Account.from_key(key)))
+    client.set_spend_controls({"allowed_assets": [  # the Agora token is not one of the SDK's default assets
+        {"network": _required(unpaid)["accepts"][0]["network"], "asset": s.dep.token.address,
+         "max_amount_per_payment": str(10**18)},
+    ]})
+    before = s.dep.token.balanceOf(payer)
+    with x402_requests(client) as session:
+        session.trust_env = False
+        paid = session.post(s.url, data=body, timeout=60)
+    assert paid.status_code == 200, paid.text
+    settle = x402HTTPClientSync(client).get_payment_settle_response(paid.headers.get)
+    assert settle.success and settle.payer == payer and settle.amount == str(2 * PRICE)
+    assert settle.transaction.startswith("0x") and len(settle.transaction) == 66
+    assert settle.extra is not None and settle.extra["receipt"]["payer"] == payer
+    # the money moved in that transaction, from the payer to the model's payee
+    assert s.transfers(settle.transaction) == [(payer.lower(), payee.lower(), 2 * PRICE)]
+    assert s.dep.token.balanceOf(payer) == before - 2 * PRICE
+
+    # the same payment again buys nothing: 402, the code in the header and in the body
+    header = str(paid.request.headers[PAYMENT_SIGNATURE])
+    again = httpx.post(s.url, content=body, headers={PAYMENT_SIGNATURE: header}, trust_env=False)
+    assert again.status_code == 402 and PAYMENT_RESPONSE not in again.headers
+    assert again.json()["code"] == _required(again)["error"] == "authorization_replayed"
+    assert s.dep.token.balanceOf(payer) == before - 2 * PRICE
+
+
+def _example(served: Served, tmp_path: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    body = tmp_path / "digits.npy"
+    body.write_bytes(digits_inputs(1, seed=7))
+    env = {**os.environ, "PAYER_KEY": key}
+    return subprocess.run([sys.executable, str(EXAMPLE), served.url, "--key-env", "PAYER_KEY", "--input", str(body),
+                           *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_example_client_pays_with_both_schemes(served: Served, tmp_path: Path) -> None:
+    s = served
+    key = dev_key(EXAMPLE_PAYER)
+    payer = Account.from_key(key).address
+    before = s.dep.token.balanceOf(payer)
+
+    done = _example(s, tmp_path, key, "--scheme", "agora-channel", "--calls", "3", "--rpc", s.rpc)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("opened channel 0x") and lines[-1].startswith("done: 3 call(s)")
+    assert [ln.split(":")[0] for ln in lines[1:4]] == ["call 1", "call 2", "call 3"]
+    assert all(ln.endswith(" checked") and "receipt signed by 0x" in ln for ln in lines[1:4]) and done.stderr == ""
+    channel_id = int(lines[0].split()[2], 16)
+    # the server holds the third cheque: the running total of three calls
+    state = httpx.get(f"{s.server.url}/channels/{channel_id}", trust_env=False).json()
+    info = s.channels.fetch(channel_id)
+    assert info.payer == payer and info.deposit == 3 * PRICE and info.model_id == s.model_id
+    assert state["spent"] == str(3 * PRICE)
+    assert (state["latestCheque"]["nonce"], state["latestCheque"]["amount"]) == ("3", str(3 * PRICE))
+    assert s.dep.token.balanceOf(payer) == before - 3 * PRICE  # escrowed in the channel
+
+    done = _example(s, tmp_path, key, "--scheme", "exact", "--rpc", s.rpc)
+    assert done.returncode == 0, done.stderr
+    call, summary = done.stdout.splitlines()
+    assert call.startswith(f"call 1: exact, paid {PRICE} wei to ") and summary.startswith("done: 1 call(s)")
+    assert "(confirmed on chain)" in call and "checked" in call
+    tx = call.split(", tx ")[1].split()[0]
+    payee = s.channels.payee_of(s.model_id)
+    assert payee is not None and s.transfers(tx) == [(payer.lower(), payee.lower(), PRICE)]
+    assert s.dep.token.balanceOf(payer) == before - 4 * PRICE
+
+    # a refusal is one line with the 402's code, and a non-zero exit
+    poor = _example(s, tmp_path, UNFUNDED_KEY, "--scheme", "exact")
+    assert poor.returncode == 1 and poor.stdout == ""
+    assert poor.stderr.startswith("refused: insufficient_funds: ") and poor.stderr.count("\n") == 1
+
+
+def test_serve_flags_are_checked_before_anything_starts(served: Served) -> None:
+    argv = [AGORA, "model", "serve", str(served.model_id), "--no-exact", "--facilitator", "http://127.0.0.1:1"]
+    done = subprocess.run(argv, env=served.server.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "error: give --facilitator or --no-exact, not both (the facilitator settles exact payments)"]
