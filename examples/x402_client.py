@@ -49,7 +49,7 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 X402_VERSION = 2
 PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
@@ -121,17 +121,19 @@ def chain_id_of(offer: dict[str, Any]) -> int:
     return int(reference)
 
 
-def fetch_offer(http: httpx.Client, url: str, body: bytes, scheme: str) -> dict[str, Any]:
-    """POST the body unpaid and return the server's offer for ``scheme`` from its 402."""
+def fetch_offers(http: httpx.Client, url: str, body: bytes, scheme: str) -> tuple[dict[str, Any], int | None]:
+    """POST the body unpaid; return the server's offer for ``scheme`` from its 402, and the model
+    id (named by the agora-channel offer, if there is one)."""
     resp = http.post(url, content=body)
     if resp.status_code != 402 or PAYMENT_REQUIRED not in resp.headers:
         raise Failed(f"expected 402 with {PAYMENT_REQUIRED} from {url}, got HTTP {resp.status_code}: "
                      f"{resp.text[:200]}")
-    required = decode_header(resp.headers[PAYMENT_REQUIRED])
-    for offer in required.get("accepts", []):
+    accepts = decode_header(resp.headers[PAYMENT_REQUIRED]).get("accepts", [])
+    model_ids = [int(o["extra"]["modelId"]) for o in accepts if o.get("scheme") == "agora-channel"]
+    for offer in accepts:
         if offer.get("scheme") == scheme:
-            return dict(offer)
-    offered = ", ".join(o.get("scheme", "?") for o in required.get("accepts", []))
+            return dict(offer), (model_ids[0] if model_ids else None)
+    offered = ", ".join(o.get("scheme", "?") for o in accepts)
     raise Failed(f"the server does not offer {scheme!r} (it offers: {offered})")
 
 
@@ -168,14 +170,28 @@ class Checked:
     nonce: int
 
 
-def check_receipt(offer: dict[str, Any], settled: dict[str, Any], payer: str, body: bytes, output: bytes
-                  ) -> Checked:
-    """Check the service's signed receipt in ``settled.extra.receipt``: signed by the key the
-    offer names, for this input and output, this price and this payer."""
+def receipt_signer(offer: dict[str, Any], model_id: int | None, rpc: Rpc | None) -> str:
+    """The key whose signature a receipt must carry: the one the offer names, checked against the
+    model's service key on chain (``ModelRegistry.service_of``) when we can read the chain."""
+    where = offer["extra"]["receipt"]  # {"domain": the receipts' EIP-712 domain, "signer": an address}
+    named = str(where["signer"])
+    if rpc is not None and model_id is not None:
+        registry = where["domain"]["verifyingContract"]  # receipts are signed in the ModelRegistry's domain
+        data = selector("service_of(uint256)") + word(model_id)
+        on_chain = "0x" + rpc.call("eth_call", {"to": registry, "data": "0x" + data.hex()}, "latest")[-40:]
+        if on_chain.lower() != named.lower():
+            raise Failed(f"the offer names {named} as the receipts' signer, the chain says model {model_id}'s "
+                         f"service key is {on_chain}")
+    return named
+
+
+def check_receipt(offer: dict[str, Any], settled: dict[str, Any], service: str, payer: str, body: bytes,
+                  output: bytes) -> Checked:
+    """Check the service's signed receipt in ``settled.extra.receipt``: signed by ``service``, in
+    the domain the offer names, for this input and output, this price and this payer."""
     receipt = settled.get("extra", {}).get("receipt")
     if not isinstance(receipt, dict):
         raise Failed("the answer carries no receipt")
-    where = offer["extra"]["receipt"]  # {"domain": EIP-712 domain, "signer": the service's address}
     message = {
         "modelId": int(receipt["modelId"]), "weightsHash": receipt["weightsHash"],
         "inputHash": receipt["inputHash"], "outputHash": receipt["outputHash"],
@@ -183,11 +199,11 @@ def check_receipt(offer: dict[str, Any], settled: dict[str, Any], payer: str, bo
         "payer": receipt["payer"], "time": int(receipt["time"]),
     }
     typed = {"types": {"EIP712Domain": EIP712_DOMAIN, "Receipt": RECEIPT}, "primaryType": "Receipt",
-             "domain": where["domain"], "message": message}
+             "domain": offer["extra"]["receipt"]["domain"], "message": message}
     signer = Account.recover_message(encode_typed_data(full_message=typed), signature=receipt["signature"])
     problems = []
-    if signer.lower() != str(where["signer"]).lower():
-        problems.append(f"signed by {signer}, not the service {where['signer']}")
+    if signer.lower() != service.lower():
+        problems.append(f"signed by {signer}, not the service {service}")
     if message["inputHash"].lower() != "0x" + keccak(body).hex():
         problems.append("it is for another input")
     if message["outputHash"].lower() != "0x" + keccak(output).hex():
@@ -232,20 +248,25 @@ def exact_payload(account: LocalAccount, offer: dict[str, Any], now: int) -> dic
 def run_exact(http: httpx.Client, url: str, body: bytes, account: LocalAccount, calls: int,
               rpc: Rpc | None) -> int:
     """Pay ``calls`` calls with one EIP-3009 authorization each; return the total paid."""
-    offer = fetch_offer(http, url, body, "exact")
+    offer, model_id = fetch_offers(http, url, body, "exact")
+    service = receipt_signer(offer, model_id, rpc)
     total = 0
     for i in range(1, calls + 1):
         # the chain's clock when we can read it (a devnet may run ahead of the wall clock)
         now = max(int(time.time()), rpc.timestamp() if rpc else 0)
-        output, settled = pay(http, url, body, offer, exact_payload(account, offer, now))
-        checked = check_receipt(offer, settled, account.address, body, output)
+        payload = exact_payload(account, offer, now)
+        output, settled = pay(http, url, body, offer, payload)
+        checked = check_receipt(offer, settled, service, account.address, body, output)
+        # an exact payment's receipt names channel 0 and the authorization's nonce
+        if (checked.channel_id, checked.nonce) != (0, int(payload["authorization"]["nonce"], 16)):
+            raise Failed(f"the receipt is for channel {checked.channel_id} nonce {checked.nonce}")
         tx = str(settled["transaction"])
         if rpc is not None:  # see the transfer on chain for ourselves
             rpc.confirm_transfer(tx, offer["asset"], account.address, offer["payTo"], checked.amount)
         total += checked.amount
         print(f"call {i}: exact, paid {checked.amount} wei to {offer['payTo']}, tx {tx}"
               f"{' (confirmed on chain)' if rpc else ''}, output {len(output)} bytes, "
-              f"receipt signed by {offer['extra']['receipt']['signer']} checked")
+              f"receipt signed by {service} checked")
     print(f"done: {calls} call(s) paid with exact, {total} wei in {calls} transfer(s) settled by the server")
     return total
 
@@ -360,7 +381,8 @@ def cheque_payload(account: LocalAccount, offer: dict[str, Any], channel_id: int
 
 def run_channel(http: httpx.Client, url: str, body: bytes, account: LocalAccount, calls: int, rpc: Rpc) -> int:
     """Open a channel for exactly ``calls`` calls and pay each with a cheque; return the total."""
-    offer = fetch_offer(http, url, body, "agora-channel")
+    offer, model_id = fetch_offers(http, url, body, "agora-channel")
+    service = receipt_signer(offer, model_id, rpc)
     if rpc.chain_id() != chain_id_of(offer):
         raise Failed(f"--rpc is on chain {rpc.chain_id()}, the offer is for {offer['network']}")
     price = int(offer["amount"])
@@ -370,11 +392,11 @@ def run_channel(http: httpx.Client, url: str, body: bytes, account: LocalAccount
     for nonce in range(1, calls + 1):
         total += price
         output, settled = pay(http, url, body, offer, cheque_payload(account, offer, channel_id, nonce, total))
-        checked = check_receipt(offer, settled, account.address, body, output)
+        checked = check_receipt(offer, settled, service, account.address, body, output)
         if (checked.channel_id, checked.nonce) != (channel_id, nonce):
             raise Failed(f"the receipt is for channel {checked.channel_id} nonce {checked.nonce}")
         print(f"call {nonce}: agora-channel, paid {checked.amount} wei (cheque nonce {nonce}, total {total}), "
-              f"output {len(output)} bytes, receipt signed by {offer['extra']['receipt']['signer']} checked")
+              f"output {len(output)} bytes, receipt signed by {service} checked")
     print(f"done: {calls} call(s) paid with agora-channel, {total} wei on channel {hex(channel_id)}, "
           "no transaction per call")
     return total
