@@ -9,6 +9,11 @@ adds to the pot, and ``distribute`` splits it later, once for many claims). To b
 about that deferral, ``gas_claim_one_plus_split_3way`` is the cycle "claim on an empty pot,
 then distribute it three ways", as a service that split after every claim would pay.
 
+``gas_exact_settle`` is one x402 ``exact`` payment as the server settles it: the service's key
+sends ``transferWithAuthorization`` (EIP-3009) of one call's price from the payer to the model's
+payee, once per call; ``_first`` is to a payee holding nothing (its first payment, or the first
+after a sweep emptied it).
+
 The anchors are SingularityNET's MultiPartyEscrow, measured on the same EVM and kept here as
 constants: ``channelClaim`` 50,115 gas, 24,400 per extra channel in ``multiChannelClaim``,
 ``openChannel`` 172,552. MPE's claim credits one recipient and splits nothing, so
@@ -25,6 +30,12 @@ from typing import Any
 from eth_account import Account
 
 from agora.chain import connect, signer_from_key
+from agora.chain.permits import (
+    TransferAuthorization,
+    fetch_token_domain,
+    new_authorization_nonce,
+    sign_transfer_authorization,
+)
 from agora.protocol import deploy_devnet
 from agora.value import Channels, ModelCard, ModelRegistry, Share, sign_cheque
 from agora.value.models import OWNER
@@ -106,8 +117,10 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
     claim_empty_pot = round(median(cycle_claim))
     claim_plus_split = round(median(c + d for c, d in zip(cycle_claim, cycle_dist, strict=True)))
 
+    settle_first, settle = measure_exact_settle(chain, dep, chans, mid, owner, payers[-1])
     log(f"gas: open {open_steady} (first {open_first}), claim {claim_one} (first {claim_first}), "
-        f"claim_many {g1} / {gb} for 1 / {BATCH}, distribute {dist}, withdraw {withdraw}")
+        f"claim_many {g1} / {gb} for 1 / {BATCH}, distribute {dist}, withdraw {withdraw}, "
+        f"exact settle {settle} (payee empty {settle_first})")
     return {
         "gas_channel_open": open_steady,
         "gas_channel_open_first": open_first,
@@ -128,7 +141,35 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
         "gas_claim_batch_per_extra_channel_vs_mpe_ratio": per_extra / MPE_CLAIM_PER_EXTRA_CHANNEL,
         "gas_channel_open_vs_mpe_ratio": open_steady / MPE_OPEN,
         "gas_claim_one_plus_split_3way_vs_mpe_ratio": claim_plus_split / MPE_CLAIM_ONE,
+        "gas_exact_settle": settle,
+        "gas_exact_settle_first": settle_first,
     }
+
+
+def measure_exact_settle(
+    chain: Any, dep: Any, chans: Channels, model_id: int, service: Any, payer: Any,
+) -> tuple[int, int]:
+    """Gas of one x402 ``exact`` settlement as the server sends it (``transferWithAuthorization`` of one
+    call's price to the model's payee, from the service's key): (payee empty, payee already holding tokens).
+    The payer holds tokens in both; each authorization's random nonce is a fresh slot, as on every call."""
+    pay_to = chans.create_payee(model_id, service)
+    token = dep.token
+    domain = fetch_token_domain(token)
+    valid_before = chain.timestamp() + 3_600
+
+    def settle() -> int:
+        auth = TransferAuthorization(payer.address, pay_to, PRICE, 0, valid_before, new_authorization_nonce())
+        sig = sign_transfer_authorization(payer, domain, auth)
+        r = token.transferWithAuthorization(
+            auth.from_, auth.to, auth.value, auth.valid_after, auth.valid_before, auth.nonce, sig[64], sig[:32],
+            sig[32:64], sender=service,
+        )
+        return int(r.gas_used)
+
+    assert token.balanceOf(pay_to) == 0
+    first = settle()  # the payee's balance goes from zero (as after every sweep)
+    steady = round(median(settle() for _ in range(REPEATS)))
+    return first, steady
 
 
 if __name__ == "__main__":  # `make bench` runs every bench/*.py; this one only as part of value.py

@@ -18,6 +18,11 @@ receipt is checked after the phases, outside the timing.
 
 The server's chain traffic is counted inside the paid server process (see
 ``_value_serve.py``): ``request`` are the requests sent from the threads that serve calls.
+
+The paid server also offers x402 ``exact``; after the channel phases, one phase pays it that
+way (:func:`_run_exact`): per call the client signs an EIP-3009 authorization and the server
+checks it (two chain reads), runs the model, settles it on chain (one transaction, mined by
+anvil, under the service's chain lock, so settlements are sequential) and only then answers.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,13 @@ import httpx
 from eth_hash.auto import keccak
 
 from agora.chain import Signer, connect
+from agora.chain.eip712 import Domain
+from agora.chain.permits import (
+    TransferAuthorization,
+    fetch_token_domain,
+    new_authorization_nonce,
+    sign_transfer_authorization,
+)
 from agora.devnet.anvil import free_port, start_anvil
 from agora.protocol import AddressBook, deploy_devnet
 from agora.storage import LocalStore, Storage
@@ -47,6 +60,7 @@ from agora.value import Channels, ModelCard, ModelRegistry, ModelsClient, Receip
 from agora.value.models import OWNER
 from agora.value.x402 import (
     CHANNEL_SCHEME,
+    EXACT_SCHEME,
     PAYMENT_REQUIRED,
     PAYMENT_RESPONSE,
     PAYMENT_SIGNATURE,
@@ -83,14 +97,6 @@ class Payer:
     def __post_init__(self) -> None:
         self.accepted = {**self.offer, "amount": str(self.cost)}
 
-
-def fetch_channel_offer(url: str, body: bytes) -> dict[str, Any]:
-    """The server's ``agora-channel`` offer, from the 402 answer to an unpaid request."""
-    r = httpx.post(url, content=body, timeout=30, trust_env=False)
-    assert r.status_code == 402, r.text
-    req = decode_header(r.headers[PAYMENT_REQUIRED], PAYMENT_REQUIRED)
-    return next(o for o in req["accepts"] if o["scheme"] == CHANNEL_SCHEME)
-
     def header(self, commit: bool = True) -> str:
         """The ``PAYMENT-SIGNATURE`` of the next call; ``commit=False`` signs the same and forgets it."""
         nonce, total = self.nonce + 1, self.total + self.cost
@@ -99,6 +105,37 @@ def fetch_channel_offer(url: str, body: bytes) -> dict[str, Any]:
         if commit:
             self.nonce, self.total = nonce, total
         return h
+
+
+def fetch_offer(url: str, body: bytes, scheme: str = CHANNEL_SCHEME) -> dict[str, Any]:
+    """The server's offer of ``scheme``, from the 402 answer to an unpaid request."""
+    r = httpx.post(url, content=body, timeout=30, trust_env=False)
+    assert r.status_code == 402, r.text
+    req = decode_header(r.headers[PAYMENT_REQUIRED], PAYMENT_REQUIRED)
+    return next(o for o in req["accepts"] if o["scheme"] == scheme)
+
+
+@dataclass
+class ExactPayer:
+    """A minimal x402 ``exact`` client: per call, one EIP-3009 authorization of the offer's amount
+    to its ``payTo`` (a fresh random nonce), signed in the token's domain."""
+
+    signer: Signer
+    domain: Domain  # the token's EIP-712 domain
+    offer: dict[str, Any]  # the server's exact offer for one call (its 402)
+    valid_before: int
+    channel_id: int = 0  # an exact payment's receipt names channel 0 and the authorization's nonce
+    nonce: int = 0
+
+    def header(self, commit: bool = True) -> str:
+        """The ``PAYMENT-SIGNATURE`` of the next call."""
+        auth = TransferAuthorization(self.signer.address, self.offer["payTo"], int(self.offer["amount"]), 0,
+                                     self.valid_before, new_authorization_nonce())
+        sig = sign_transfer_authorization(self.signer, self.domain, auth)
+        payload = {"authorization": auth.to_json(), "signature": "0x" + sig.hex()}
+        if commit:
+            self.nonce = int.from_bytes(auth.nonce, "big")
+        return encode_header({"x402Version": X402_VERSION, "accepted": self.offer, "payload": payload})
 
 
 class Server:
@@ -183,8 +220,8 @@ class _Conn:
 
 
 def _drive(
-    url: str, payers: list[Payer], bodies: list[bytes], *, seconds: float = 0.0, calls: int = 0, paid: bool,
-    answers: list[Answer] | None = None,
+    url: str, payers: Sequence[Payer | ExactPayer], bodies: list[bytes], *, seconds: float = 0.0, calls: int = 0,
+    paid: bool, answers: list[Answer] | None = None,
 ) -> tuple[int, float]:
     """One client thread per payer calls ``url`` for ``seconds`` (or ``calls`` times each);
     return (calls answered, wall seconds from the common start to the last answer)."""
@@ -246,9 +283,12 @@ def _rpc_request_path(stats: dict[str, Any]) -> int:
 
 def run_model(
     lab: Lab, name: str, *, phase_s: float, rounds: int, warmup: int, log: Any, sdk: bool = False,
+    exact_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Drive model ``name``'s paid and bare servers alike; figures of the comparison. Stops both
-    servers at the end and checks on chain that the paid one claimed what it charged."""
+    """Drive model ``name``'s paid and bare servers alike; figures of the comparison. With
+    ``exact_s``, then one phase of that length paying the paid server with x402 ``exact`` (see
+    :func:`_run_exact`). Stops both servers at the end and checks on chain that the paid one
+    claimed what it charged."""
     model_id, bodies = lab.ids[name], lab.bodies[name]
     paid, bare = lab.servers[name]
     chans, chain = lab.channels, lab.chain
@@ -261,7 +301,7 @@ def run_model(
         # fresh channels, opened just before their first call
         expiry = chain.timestamp() + 86_400
         payers = []
-        offer = fetch_channel_offer(paid.url + "/call", bodies[0])
+        offer = fetch_offer(paid.url + "/call", bodies[0])
         for acct in PAYER_ACCOUNTS[:CLIENTS]:
             signer = chain.dev_signers[acct]
             cid, _ = chans.open(model_id, DEPOSIT, expiry, signer)
@@ -299,6 +339,8 @@ def run_model(
             "rpc_methods": s_end["rpc_methods"], "claims": s_end["claims"] - s_first["claims"],
             "earned": int(s_end["earned"]), "channels": [p.channel_id for p in payers],
         }
+        if exact_s:
+            out.update(_run_exact(lab, paid, bodies, model_id, exact_s, log))
         if sdk:  # the SDK client against the same server: finds it from the card, opens its channel
             mc = ModelsClient(lab.registry, chans, chain.dev_signers[SDK_PAYER_ACCOUNT], lab.home / "sdk.sqlite",
                               storage=lab.storage)
@@ -312,6 +354,44 @@ def run_model(
         bare.stop()
     # the paid server claimed what it served when it shut down: check it on chain
     out["claimed_on_chain"] = sum(chans.fetch(c).claimed for c in out["channels"])
+    return out
+
+
+def _run_exact(lab: Lab, paid: Server, bodies: list[bytes], model_id: int, seconds: float, log: Any) -> dict[str, Any]:
+    """One phase of ``exact`` payments against the paid server: the same client threads and inputs,
+    each call signing an EIP-3009 authorization that the server settles on chain (a transaction,
+    mined by anvil) before it answers. After the channel phases, so the channel figures (chain
+    traffic per call included) do not see it. Checks every receipt and that the payers paid
+    exactly the calls answered."""
+    chain, token = lab.chain, lab.channels.token
+    url = paid.url + "/call"
+    offer = fetch_offer(url, bodies[0], EXACT_SCHEME)
+    domain = fetch_token_domain(token)
+    valid_before = max(int(time.time()), chain.timestamp()) + 3_600
+    signers = [chain.dev_signers[a] for a in PAYER_ACCOUNTS[:CLIENTS]]
+    payers = [ExactPayer(s, domain, offer, valid_before) for s in signers]
+    held = sum(token.balanceOf(s.address) for s in signers)
+    warm: list[Answer] = []
+    _drive(url, payers, bodies, calls=3, paid=True, answers=warm)
+    before, c0 = paid.stats(), time.process_time()
+    answers: list[Answer] = []
+    calls, wall = _drive(url, payers, bodies, seconds=seconds, paid=True, answers=answers)
+    after, c1 = paid.stats(), time.process_time()
+    threads = _threads_delta(before, after)
+    out = {
+        "exact_calls_per_s": calls / wall,
+        "exact_server_cpu_us_per_call": 1e6 * (after["cpu_s"] - before["cpu_s"]) / calls,
+        "exact_server_cpu_us_per_call_handlers": 1e6 * threads["request"] / calls,
+        "exact_client_cpu_us_per_call": 1e6 * (c1 - c0) / calls,
+        "exact_settled": after["exact_calls"] - before["exact_calls"],
+        "exact_calls": calls,
+        "exact_receipts_checked": _check_receipts(warm + answers, lab.receipt_domain, lab.service, model_id),
+        "exact_paid_wei": held - sum(token.balanceOf(s.address) for s in signers),
+        "exact_answered": len(warm) + len(answers),
+    }
+    log(f"    exact: {calls} calls in {wall:.1f}s = {calls / wall:.0f}/s; CPU us/call: server "
+        f"{out['exact_server_cpu_us_per_call']:.0f} (handlers {out['exact_server_cpu_us_per_call_handlers']:.0f}), "
+        f"client {out['exact_client_cpu_us_per_call']:.0f}")
     return out
 
 

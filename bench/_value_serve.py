@@ -1,7 +1,8 @@
 """One HTTP server of the throughput benchmark, run as its own process (helper of ``bench/value.py``).
 
-``paid``: uvicorn serving ``agora.value.create_app(PaidService(...))`` with the background
-thread that syncs channels from chain events and claims when due, as a node runs it.
+``paid``: uvicorn serving ``agora.value.create_app(PaidService(...))`` with both x402
+schemes (``agora-channel`` and ``exact``) and the background thread that syncs channels
+from chain events, claims when due and sweeps the payee, as ``agora model serve`` runs it.
 ``bare``: uvicorn serving a plain FastAPI app with the same model and workload and no
 payment: ``POST /call`` → ``workload.run(model_bytes, body)`` in the threadpool.
 
@@ -60,6 +61,7 @@ def main() -> None:
     from agora.protocol import AddressBook, load_deployment
     from agora.storage import LocalStore, Storage
     from agora.value import Channels, ModelRegistry, PaidService, create_app
+    from agora.value.exact import build_exact_payments
     from agora.value.server import RESULT_MEDIA_TYPE
     from agora.workloads import get_workload
 
@@ -73,13 +75,15 @@ def main() -> None:
     model_bytes = storage.get(card.weights_cid)
     workload.run(model_bytes, _sample(card.kind))  # load the model before the first request
 
+    exact = None
     if mode == "paid":
         service = PaidService(
             chain=chain, registry=registry, channels=channels, model_id=int(model_id), card=card,
             workload=workload, model_bytes=model_bytes, signer=chain.dev_signers[int(account)],
             ledger_path=Path(ledger),
         )
-        app = create_app(service, background=True)
+        exact = build_exact_payments(service)  # both schemes offered, as `agora model serve` does
+        app = create_app(service, exact=exact, background=True)
     else:
         service = None
         app = FastAPI(title="bare")
@@ -99,7 +103,7 @@ def main() -> None:
             out.update({
                 "rpc": dict(by_kind), "rpc_methods": dict(by_method), "calls": s.calls, "rejected": s.rejected,
                 "chain_reads": s.chain_reads, "claims": s.claims, "claimed": str(s.claimed),
-                "earned": str(service.earned()),
+                "earned": str(service.earned()), "exact_calls": exact.settled if exact is not None else 0,
             })
         return out
 

@@ -11,6 +11,9 @@
   phases; calls/s of each and their ratio, server and client CPU per call, and every
   JSON-RPC request the paid server's chain connection sent while serving. See
   ``_value_http.py`` for what the calls/s figures include.
+- x402 ``exact`` over HTTP on anvil (digits): the same client threads pay the same paid server
+  with one EIP-3009 authorization per call, which it settles on chain before answering
+  (``exact_paid_calls_per_s``); the gas of one such settlement is ``gas_exact_settle``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ GOAL_RATIO = 0.9
 ROUNDS = 3  # bare, paid, bare, paid, bare, paid
 ONNX_PHASE_S = 5.0
 MINILM_PHASE_S = 7.0
+EXACT_PHASE_S = 5.0
 
 T0 = time.perf_counter()
 
@@ -90,7 +94,8 @@ def main() -> None:
             f"verify {figures['server_verify_us_per_call']:.0f} us")
 
         log(f"== paid vs bare over HTTP on anvil: {CLIENTS} client threads, phases bare/paid x {ROUNDS}")
-        onnx = run_model(lab, "onnx", phase_s=ONNX_PHASE_S, rounds=ROUNDS, warmup=25, log=log, sdk=True)
+        onnx = run_model(lab, "onnx", phase_s=ONNX_PHASE_S, rounds=ROUNDS, warmup=25, log=log, sdk=True,
+                         exact_s=EXACT_PHASE_S)
         minilm = run_model(lab, "minilm", phase_s=MINILM_PHASE_S, rounds=ROUNDS, warmup=5, log=log)
     so, sm = summarise(onnx), summarise(minilm)
     calls = onnx["paid_calls"] + minilm["paid_calls"]
@@ -131,6 +136,13 @@ def main() -> None:
         "server_cpu_us_per_call_paid_background": so["paid_server_sync_cpu_us_per_call"],
         "client_cpu_us_per_call_paid": so["paid_client_cpu_us_per_call"],
         "client_cpu_us_per_call_bare": so["bare_client_cpu_us_per_call"],
+        # x402 exact against the same paid server (digits): a transaction settled per call
+        "exact_paid_calls_per_s": onnx["exact_calls_per_s"],
+        "exact_vs_channel_paid_throughput_ratio": onnx["exact_calls_per_s"] / so["paid_calls_per_s"],
+        "server_cpu_us_per_call_exact": onnx["exact_server_cpu_us_per_call"],
+        "server_cpu_us_per_call_exact_handlers": onnx["exact_server_cpu_us_per_call_handlers"],
+        "client_cpu_us_per_call_exact": onnx["exact_client_cpu_us_per_call"],
+        "exact_paid_calls_counted": onnx["exact_calls"],
         "paid_calls_per_s_minilm": sm["paid_calls_per_s"],
         "bare_calls_per_s_minilm": sm["bare_calls_per_s"],
         "paid_vs_bare_throughput_ratio_minilm": sm["ratio"],
@@ -156,6 +168,12 @@ def main() -> None:
                    figures["receipts_checked"] == calls + warm))
     checks.append((f"at least 500 paid calls counted for chain traffic ({calls})", calls >= 500))
     checks.append(("the SDK client (ModelsClient) paid for 10 calls over HTTP", onnx.get("sdk_calls") == 10))
+    answered = onnx["exact_answered"]
+    checks.append((f"exact: every answer's receipt checked ({onnx['exact_receipts_checked']}) and settled on chain "
+                   f"({onnx['exact_settled']} in the phase), the payers paid exactly the calls answered "
+                   f"({onnx['exact_paid_wei']} = {answered} x {PRICE} wei)",
+                   onnx["exact_receipts_checked"] == answered and onnx["exact_settled"] == onnx["exact_calls"]
+                   and onnx["exact_paid_wei"] == answered * PRICE))
     for text, ok in checks:
         print(f"CHECK {'PASS' if ok else 'FAIL'}: {text}")
     goals = [
