@@ -39,6 +39,7 @@ from agora.value import (
     sign_receipt,
     split_amount,
 )
+from agora.value.cheques import MAX_CHEQUE_NONCE
 from agora.value.receipts import RECEIPT_TYPES, hash_payload
 from agora.value.x402 import (
     CHANNEL_SCHEME,
@@ -420,12 +421,21 @@ def test_parse_payment_exact() -> None:
     ({"payload__signature": "0x" + "ab" * 64}, "invalid_signature"),
     ({"payload__signature": "0x" + "ab" * 66}, "invalid_signature"),
     ({"payload__signature": ""}, "invalid_signature"),
+    # the contract keeps a channel's nonce in 32 bits: a cheque above it could never be claimed
+    ({"payload__nonce": "0"}, "nonce_out_of_range"),
+    ({"payload__nonce": str(2**32)}, "nonce_out_of_range"),
+    ({"payload__nonce": str(2**32 + 5)}, "nonce_out_of_range"),
 ])
 def test_parse_payment_errors(over: dict, code: str) -> None:
     with pytest.raises(PaymentError) as err:
         _parse(_payment(**over))
     assert err.value.code == code, str(err.value)
     assert str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_highest_nonce_parses() -> None:
+    q = sign_cheque(SIGNER, DOMAIN, 2**100 + 1, MAX_CHEQUE_NONCE, 5 * 10**15)
+    assert _parse(_payment(q)) == q
 
 
 @pytest.mark.parametrize("value", ["garbage!", base64.b64encode(b"{not json").decode(),

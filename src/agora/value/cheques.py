@@ -17,6 +17,7 @@ from agora.chain.eip712 import Domain, keccak256, recover_hash, word
 from agora.value.messages import MessageType, build_domain
 
 __all__ = [
+    "MAX_CHEQUE_NONCE",
     "CHEQUE_FIELDS",
     "CHEQUE_TYPES",
     "CHEQUE_TYPEHASH",
@@ -36,6 +37,11 @@ _CHEQUE = MessageType("Cheque", CHEQUE_FIELDS)
 #: The full EIP-712 ``types`` object of a cheque.
 CHEQUE_TYPES: dict[str, list[dict[str, str]]] = _CHEQUE.types
 CHEQUE_TYPEHASH: bytes = _CHEQUE.type_hash
+
+
+#: The highest nonce a cheque may carry: the contract keeps a channel's nonce in 32 bits, so a
+#: cheque above it could never be claimed (and would revert a whole claim batch).
+MAX_CHEQUE_NONCE = 2**32 - 1
 
 
 def channels_domain(chain_id: int, contract: str) -> Domain:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agora.errors import AgoraError
-from agora.value.cheques import CHEQUE_TYPES, Cheque
+from agora.value.cheques import CHEQUE_TYPES, MAX_CHEQUE_NONCE, Cheque
 
 __all__ = [
     "X402_VERSION",
@@ -265,6 +265,10 @@ def parse_cheque(payload: dict[str, Any]) -> Cheque:
         raise PaymentError("malformed_header", f"the payment payload is malformed: {exc}") from None
     if len(signature) != 65:
         raise PaymentError("invalid_signature", "the cheque's signature must be 65 bytes")
+    if not 1 <= nonce <= MAX_CHEQUE_NONCE:
+        raise PaymentError(
+            "nonce_out_of_range", f"a cheque's nonce must be 1 to {MAX_CHEQUE_NONCE} (the contract keeps 32 bits)",
+        )
     return Cheque(channel_id, nonce, amount, signature)
 
 
