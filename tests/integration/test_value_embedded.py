@@ -247,7 +247,7 @@ def test_split_rule_on_chain_matches_the_model(world: World, odd_split: tuple[Mo
 
 
 # --- a client that knows only x402 and EIP-712 ------------------------------------------------------
-RECEIPT_STRUCT = [  # from docs/x402.md, section 4
+RECEIPT_STRUCT = [  # from docs/x402.md, section 6
     {"name": "modelId", "type": "uint256"}, {"name": "weightsHash", "type": "bytes32"},
     {"name": "inputHash", "type": "bytes32"}, {"name": "outputHash", "type": "bytes32"},
     {"name": "amount", "type": "uint256"}, {"name": "channelId", "type": "uint256"},
