@@ -2,6 +2,9 @@
 (its ``requests`` adapter, scheme ``exact``) and by ``examples/x402_client.py`` (no Agora code:
 ``agora-channel`` for a few calls, then ``exact``), with refusals seen over the wire.
 
+A second server of the same model settles its exact payments through an x402 facilitator
+(``--facilitator``; a small one here, sending the transfers from its own key).
+
 (The same flows in process, with every refusal code, are ``test_value_exact.py`` and
 ``test_value_embedded.py``.)
 """
@@ -13,8 +16,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,7 @@ from x402.http.clients.requests import x402_requests
 from x402.http.x402_http_client import x402HTTPClientSync
 from x402.mechanisms.evm.exact import ExactEvmScheme
 
-from agora.chain import connect
+from agora.chain import Chain, Signer, connect
 from agora.chain.accounts import DEV_MNEMONIC
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, Deployment, deploy_devnet
@@ -35,16 +41,26 @@ from agora.storage import LocalStore, Storage
 from agora.value import OWNER, Channels, ModelRegistry, Share
 from agora.value.x402 import CHANNEL_SCHEME, EXACT_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE
 from agora.workloads import digits_inputs
+from tests.integration.proc_helpers import terminate
 from tests.integration.test_value_anvil import AGORA, OWNER_ACCOUNT, Server
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("value-x402-anvil")]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "x402_client.py"
 PRICE = 10**15 + 3  # per input item
-SDK_PAYER, EXAMPLE_PAYER = 4, 5
+SDK_PAYER, EXAMPLE_PAYER, FACILITATOR = 4, 5, 3
 UNFUNDED_KEY = "0x" + "11" * 32  # holds no tokens on the devnet
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 Account.enable_unaudited_hdwallet_features()
+
+
+def wait_for_line(log: Path, text: str, proc: subprocess.Popen[bytes] | None = None) -> str:
+    """The log once ``text`` is in it (the serving line follows the first /health answer closely)."""
+    deadline = time.monotonic() + 60
+    while text not in (content := log.read_text()):
+        assert (proc is None or proc.poll() is None) and time.monotonic() < deadline, content[-2000:]
+        time.sleep(0.05)
+    return content
 
 
 def dev_key(index: int) -> str:
@@ -58,6 +74,7 @@ class Served:
     channels: Channels
     model_id: int
     rpc: str
+    chain: Chain
 
     @property
     def url(self) -> str:
@@ -88,7 +105,7 @@ def served(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = Server(root, chain.uri, reg.model_id, port)
     try:
         server.start()  # offers exact by default: creates the model's payee first
-        yield Served(server, dep, Channels(dep), reg.model_id, anvil.url)
+        yield Served(server, dep, Channels(dep), reg.model_id, anvil.url, chain)
     finally:
         rc = server.stop()
     log = server.log.read_text()
@@ -102,7 +119,7 @@ def _required(resp: httpx.Response | Any) -> dict[str, Any]:
 
 def test_the_sdk_pays_with_exact_over_http_and_a_replay_is_refused(served: Served) -> None:
     s = served
-    log = s.server.log.read_text()
+    log = wait_for_line(s.server.log, "serving model")
     assert f"x402 schemes: {EXACT_SCHEME}, {CHANNEL_SCHEME}" in log and "creating model" in log
     payee = s.channels.payee_of(s.model_id)
     assert payee is not None
@@ -142,12 +159,13 @@ def test_the_sdk_pays_with_exact_over_http_and_a_replay_is_refused(served: Serve
     assert s.dep.token.balanceOf(payer) == before - 2 * PRICE
 
 
-def _example(served: Served, tmp_path: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _example(served: Served, tmp_path: Path, key: str, *args: str, url: str | None = None
+             ) -> subprocess.CompletedProcess[str]:
     body = tmp_path / "digits.npy"
     body.write_bytes(digits_inputs(1, seed=7))
     env = {**os.environ, "PAYER_KEY": key}
-    return subprocess.run([sys.executable, str(EXAMPLE), served.url, "--key-env", "PAYER_KEY", "--input", str(body),
-                           *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([sys.executable, str(EXAMPLE), url or served.url, "--key-env", "PAYER_KEY", "--input",
+                           str(body), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_the_example_client_pays_with_both_schemes(served: Served, tmp_path: Path) -> None:
@@ -192,3 +210,85 @@ def test_serve_flags_are_checked_before_anything_starts(served: Served) -> None:
     done = subprocess.run(argv, env=served.server.env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1 and done.stderr.strip().splitlines() == [
         "error: give --facilitator or --no-exact, not both (the facilitator settles exact payments)"]
+
+
+@dataclass
+class Facilitator:
+    """An x402 facilitator's ``/settle`` in a thread: it sends ``transferWithAuthorization`` from its
+    own key (or refuses, when ``refuse``), and keeps what it was asked."""
+
+    served: Served
+    signer: Signer
+    refuse: bool = False
+    asked: list[dict[str, Any]] = field(default_factory=list)
+
+    def settle(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append(request)
+        if self.refuse:
+            return {"success": False, "errorReason": "insufficient_gas", "transaction": "", "network": ""}
+        auth = request["paymentPayload"]["payload"]["authorization"]
+        sig = bytes.fromhex(request["paymentPayload"]["payload"]["signature"][2:])
+        receipt = self.served.dep.token.transferWithAuthorization(
+            auth["from"], auth["to"], int(auth["value"]), int(auth["validAfter"]), int(auth["validBefore"]),
+            bytes.fromhex(auth["nonce"][2:]), sig[64], sig[:32], sig[32:64], sender=self.signer)
+        return {"success": True, "transaction": receipt.tx_hash, "payer": auth["from"],
+                "network": request["paymentRequirements"]["network"]}
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        facilitator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                assert self.path == "/settle"
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                answer = json.dumps(facilitator.settle(request))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def test_a_facilitator_settles_exact_payments(served: Served, tmp_path: Path) -> None:
+    s = served
+    facilitator = Facilitator(s, s.chain.dev_signers[FACILITATOR])
+    httpd, facilitator_url = facilitator.serve()
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as sink:  # a second server of the model, on its own ledger
+        proc = subprocess.Popen(
+            [AGORA, "model", "serve", str(s.model_id), "--port", str(port), "--ledger", str(tmp_path / "ledger.sqlite"),
+             "--facilitator", facilitator_url], env=s.server.env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        text = wait_for_line(log, "serving model", proc)
+        assert f"x402 schemes: exact (settled by {facilitator_url}), agora-channel" in text
+        key = dev_key(EXAMPLE_PAYER)
+        payer = Account.from_key(key).address
+        before = s.dep.token.balanceOf(payer)
+        url = f"http://127.0.0.1:{port}/call"
+        done = _example(s, tmp_path, key, "--scheme", "exact", "--rpc", s.rpc, url=url)
+        assert done.returncode == 0, done.stderr
+        tx = done.stdout.split(", tx ")[1].split()[0]
+        # the facilitator was sent the payment and the offer it pays, and its key sent the transfer
+        (asked,) = facilitator.asked
+        assert asked["x402Version"] == 2 and asked["paymentRequirements"]["scheme"] == EXACT_SCHEME
+        assert asked["paymentPayload"]["accepted"] == asked["paymentRequirements"]
+        assert s.rpc_call("eth_getTransactionByHash", tx)["from"].lower() == facilitator.signer.address.lower()
+        assert s.dep.token.balanceOf(payer) == before - PRICE
+
+        # a facilitator that does not settle: no answer, a 402 with settlement_failed, nothing moved
+        facilitator.refuse = True
+        refused = _example(s, tmp_path, key, "--scheme", "exact", url=url)
+        assert refused.returncode == 1 and refused.stderr.startswith("refused: settlement_failed: "), refused.stderr
+        assert "insufficient_gas" in refused.stderr and s.dep.token.balanceOf(payer) == before - PRICE
+    finally:
+        rc = terminate(proc, 60)
+        httpd.shutdown()
+        httpd.server_close()
+    assert rc == 0 and "stopped: 1 paid call(s)" in log.read_text() and "; 1 exact, " in log.read_text()
