@@ -35,8 +35,10 @@ from x402.mechanisms.evm.exact import ExactEvmScheme
 
 from agora.chain import Chain, Signer, connect
 from agora.chain.accounts import DEV_MNEMONIC
+from agora.chain.compiler import compile_file
+from agora.chain.contracts import deploy
 from agora.devnet.anvil import AnvilProcess, free_port
-from agora.protocol import AddressBook, Deployment, deploy_devnet
+from agora.protocol import AddressBook, Deployment, deploy_devnet, deploy_protocol
 from agora.storage import LocalStore, Storage
 from agora.value import OWNER, Channels, ModelRegistry, Share
 from agora.value.x402 import CHANNEL_SCHEME, EXACT_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE
@@ -292,3 +294,39 @@ def test_a_facilitator_settles_exact_payments(served: Served, tmp_path: Path) ->
         httpd.shutdown()
         httpd.server_close()
     assert rc == 0 and "stopped: 1 paid call(s)" in log.read_text() and "; 1 exact, " in log.read_text()
+
+
+# an ERC-20 as far as the protocol's deployment checks, with no EIP-712 domain: no EIP-3009 payments
+PLAIN_TOKEN = """# pragma version ~=0.4.3
+totalSupply: public(uint256)
+balanceOf: public(HashMap[address, uint256])
+"""
+
+
+def test_exact_is_off_with_one_line_where_the_token_takes_no_eip3009(served: Served, tmp_path: Path) -> None:
+    s = served
+    source = tmp_path / "PlainToken.vy"
+    source.write_text(PLAIN_TOKEN)
+    deployer = s.chain.dev_signers[0]
+    token = deploy(s.chain, compile_file(source), sender=deployer)
+    home = tmp_path / "home"
+    dep = deploy_protocol(s.chain, deployer, token=token.address, book=AddressBook(home / "addressbook.json"))
+    registry = ModelRegistry(dep, Storage(LocalStore(tmp_path / "blobs"), []))
+    owner = s.chain.dev_signers[OWNER_ACCOUNT]
+    s.chain.sender(owner).resync()  # the server sent transactions from this key in another process
+    reg = registry.publish(owner, kind="onnx-classify", name="digits", price=PRICE, digits_demo=True,
+                           split=[Share(OWNER, 10_000)])
+    env = {**s.server.env, "AGORA_HOME": str(home), "AGORA_STORAGE_DIR": str(tmp_path / "blobs")}
+    port, out, err = free_port(), tmp_path / "serve.out", tmp_path / "serve.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen([AGORA, "model", "serve", str(reg.model_id), "--port", str(port)], env=env,
+                                stdout=stdout, stderr=stderr)
+    try:
+        assert "x402 schemes: agora-channel\n" in wait_for_line(out, "serving model", proc)
+        (line,) = err.read_text().splitlines()  # one line says why, and the server goes on
+        assert line.startswith(f"the exact scheme is off: the token at {token.address} ") and "EIP-3009" in line
+        unpaid = httpx.post(f"http://127.0.0.1:{port}/call", content=digits_inputs(1), trust_env=False)
+        assert [o["scheme"] for o in _required(unpaid)["accepts"]] == [CHANNEL_SCHEME]
+        assert Channels(dep).payee_of(reg.model_id) is None, "no payee: it would take no payments"
+    finally:
+        assert terminate(proc, 60) == 0, err.read_text()

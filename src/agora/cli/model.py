@@ -233,11 +233,12 @@ def serve(
                                  expiry_margin_s=expiry_margin, durable=durable)
     try:
         service.sync()  # chain trouble shows here, as one line, not in the server's log
+        # one line per warning, from here on: among them, why the exact scheme is off if it is
+        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
         exact = None if no_exact else _exact_payments(service, facilitator)
         from agora.storage.server import bind_socket
 
         sock = bind_socket(host, port)
-        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
         api = create_app(service, exact=exact, background=True, sync_interval_s=sync_interval)
         server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
         # the server runs in a thread (uvicorn then leaves signals alone); this thread owns them
@@ -273,17 +274,20 @@ def serve(
 
 
 def _exact_payments(service: PaidService, facilitator: str | None) -> ExactPayments | None:
-    """The exact scheme for ``service`` (creating the model's payee, once per model), or None with a
-    one-line note where the deployment predates payees."""
+    """The exact scheme for ``service`` (creating the model's payee, once per model), or None with
+    one line saying why where the deployment cannot take it: a token without EIP-3009, a
+    ``PaymentChannels`` without payees."""
+    from agora.chain.permits import fetch_token_domain
     from agora.value.exact import build_exact_payments
 
     try:
         with service.chain_lock:
-            payee = service.channels.payee_of(service.model_id)
-    except ConfigError as exc:  # a PaymentChannels deployed before payees: serve the channel scheme alone
-        note(f"note: the exact scheme is off: {exc}; serving agora-channel only")
+            fetch_token_domain(service.channels.token)  # first: such a token needs no payee (a transaction)
+            new_payee = service.channels.payee_of(service.model_id) is None
+    except ConfigError as exc:
+        note(f"the exact scheme is off: {exc}")
         return None
-    if payee is None:
+    if new_payee:
         note(f"creating model {service.model_id}'s payee (the exact scheme's payTo), once")
     return build_exact_payments(service, facilitator=facilitator)
 
