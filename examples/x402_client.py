@@ -200,7 +200,10 @@ def check_receipt(offer: dict[str, Any], settled: dict[str, Any], service: str, 
     }
     typed = {"types": {"EIP712Domain": EIP712_DOMAIN, "Receipt": RECEIPT}, "primaryType": "Receipt",
              "domain": offer["extra"]["receipt"]["domain"], "message": message}
-    signer = Account.recover_message(encode_typed_data(full_message=typed), signature=receipt["signature"])
+    try:
+        signer = Account.recover_message(encode_typed_data(full_message=typed), signature=receipt["signature"])
+    except Exception as exc:  # eth-account raises several kinds for a bad signature
+        raise Failed(f"bad receipt: its signature does not recover ({exc})") from None
     problems = []
     if signer.lower() != service.lower():
         problems.append(f"signed by {signer}, not the service {service}")
@@ -273,7 +276,8 @@ def run_exact(http: httpx.Client, url: str, body: bytes, account: LocalAccount, 
 
 # -- agora-channel -------------------------------------------------------------------------------
 class Rpc:
-    """The few JSON-RPC calls opening a channel needs, with transactions signed locally."""
+    """The few JSON-RPC calls this client makes (open a channel, read the service key, confirm a
+    settlement), with transactions signed locally: no node-side accounts."""
 
     def __init__(self, http: httpx.Client, url: str, account: LocalAccount) -> None:
         self.http, self.url, self.account = http, url, account
@@ -429,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             body = args.input.read_bytes()
         except OSError as exc:
             raise Failed(f"cannot read {args.input}: {exc.strerror}") from None
-        with httpx.Client(timeout=60, trust_env=False) as http:
+        with httpx.Client(timeout=60, trust_env=False) as http:  # no proxy settings from the environment
             rpc = Rpc(http, args.rpc, account) if args.rpc else None
             if args.scheme == "exact":
                 run_exact(http, args.url, body, account, args.calls, rpc)
@@ -445,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except httpx.HTTPError as exc:
         print(f"error: {args.url}: {exc}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError, ValueError) as exc:  # an answer without a field x402 requires
+        print(f"error: unexpected answer from the server or the node: {exc!r}", file=sys.stderr)
         return 2
     return 0
 
