@@ -128,7 +128,9 @@ def main() -> None:
         "server_cpu_us_per_call_bare": so["bare_server_cpu_us_per_call"],
         # where the server's CPU goes: the event loop (uvicorn, FastAPI), the threadpool that runs
         # the handlers (the model; for paid also x402, the cheque check, SQLite, the receipt), and
-        # the paid app's background thread (sync from events, claim transactions)
+        # the paid app's background thread (sync from events, claim transactions). The paid app
+        # runs a tiny model's calls on the event loop (create_app's inline_max_s): its handler
+        # CPU is then in the event loop's figure
         "server_cpu_us_per_call_paid_event_loop": so["paid_server_main_cpu_us_per_call"],
         "server_cpu_us_per_call_bare_event_loop": so["bare_server_main_cpu_us_per_call"],
         "server_cpu_us_per_call_paid_handlers": so["paid_server_request_cpu_us_per_call"],

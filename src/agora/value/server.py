@@ -23,8 +23,11 @@ when the node is back; paid calls go on meanwhile from the cache.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -46,7 +49,6 @@ from agora.value.x402 import (
     Payment,
     PaymentError,
     build_payment_required,
-    build_payment_response,
     channel_offer,
     encode_header,
     parse_cheque,
@@ -61,12 +63,54 @@ __all__ = ["create_app", "RESULT_MEDIA_TYPE"]
 
 RESULT_MEDIA_TYPE = "application/vnd.agora-result"
 _MAX_BODY = 16 * 1024 * 1024
+#: a paid call runs on the event loop when its model run is expected to take at most this long
+INLINE_MAX_S = 0.001
+_INLINE_MAX_BODY = 64 * 1024
+_OFFER_CACHE_MAX = 4096
 log = logging.getLogger("agora.value.server")
+_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _Offload(Exception):
+    """A call begun on the event loop that must run in the threadpool instead (nothing done yet)."""
+
+
+class _RunTimer:
+    """How long the model takes per input item (a moving average of the calls run so far), to
+    tell a call that may run on the event loop (``is_fast``) from one for the threadpool."""
+
+    SAMPLES = 16  # calls timed (in the threadpool) before any runs on the event loop
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.per_item_s = 0.0
+        self.count = 0
+
+    @property
+    def fast_enough(self) -> bool:
+        """Whether enough calls were timed to judge, and one input item runs within the limit."""
+        return self.count >= self.SAMPLES and self.per_item_s <= self.limit_s
+
+    def is_fast(self, items: int) -> bool:
+        """Whether a call of ``items`` input items is expected to run within the limit."""
+        return self.count >= self.SAMPLES and self.per_item_s * max(items, 1) <= self.limit_s
+
+    def run(self, service: PaidService, data: bytes, price: int) -> bytes:
+        t = time.perf_counter()
+        output = service.run(data)
+        per_item = (time.perf_counter() - t) / max(service.items_in(price), 1)
+        # the first calls set the average; then each moves it by a tenth (a data race between
+        # threads loses a sample at worst)
+        self.count += 1
+        weight = 0.1 if self.count > self.SAMPLES else 1.0 / self.count
+        self.per_item_s += weight * (per_item - self.per_item_s)
+        return output
 
 
 def create_app(
     service: PaidService, *, exact: ExactPayments | None = None, background: bool = False,
     sync_interval_s: float = 1.0, claim_on_exit: bool = True, cors_origins: tuple[str, ...] = ("*",),
+    inline_max_s: float = INLINE_MAX_S,
 ) -> FastAPI:
     """The ASGI app serving ``service``.
 
@@ -76,6 +120,11 @@ def create_app(
     sweeps the payee every ``sync_interval_s``; ``claim_on_exit`` claims (and sweeps)
     everything due when the app shuts down. ``cors_origins``: the origins whose browser
     clients may call it and read the x402 headers (``()``: none).
+
+    A paid ``agora-channel`` call whose model run takes at most ``inline_max_s`` per input item
+    (timed over the first calls) runs on the event loop instead of the threadpool, unless it
+    may wait on the chain (a channel new to the node or due for a re-read) or on an fsync (a
+    ``durable`` ledger); ``0`` runs every call in the threadpool.
     """
     stop = threading.Event()
     # the node gone: wait longer and longer (stop ends a wait), say so once, and once when it is back
@@ -128,8 +177,14 @@ def create_app(
     receipt_info = {"domain": service.receipt_domain.to_json(), "signer": service.signer.address}
     domain_json = service.domain.to_json()
     description = f"{service.card.name} ({service.card.kind}), {service.card.price} per input item"
+    runs = _RunTimer(inline_max_s)
+    # the offers of a price are the same for every request that names no channel: built once
+    # (at most one entry per number of input items; nothing mutates them)
+    offer_cache: dict[int, list[dict[str, Any]]] = {}
 
     def offers(amount: int, channel_id: int | None = None) -> list[dict[str, Any]]:
+        if channel_id is None and (cached := offer_cache.get(amount)) is not None:
+            return cached
         out = []
         if exact is not None:
             out.append(exact.offer(amount, receipt_info))
@@ -139,47 +194,64 @@ def create_app(
             min_expiry_s=service.expiry_margin_s,
             channel_state=service.channel_state(channel_id) if channel_id is not None else None,
         ))
+        if channel_id is None and len(offer_cache) < _OFFER_CACHE_MAX:
+            offer_cache[amount] = out
         return out
 
-    def payment_required(url: str, amount: int, error: PaymentError | None, channel_id: int | None) -> Response:
+    def payment_required(
+        request: Request, amount: int, error: PaymentError | None, channel_id: int | None,
+    ) -> Response:
         code = error.code if error else "payment_required"
         body: dict[str, Any] = {"error": str(error) if error else "payment required", "code": code}
         if error is not None and error.hint:
             body["hint"] = error.hint
         header = encode_header(build_payment_required(
-            url=url, description=description, mime_type=RESULT_MEDIA_TYPE, accepts=offers(amount, channel_id),
-            error=code,
+            url=str(request.url), description=description, mime_type=RESULT_MEDIA_TYPE,
+            accepts=offers(amount, channel_id), error=code,
         ))
         return JSONResponse(body, status_code=402, headers={PAYMENT_REQUIRED: header})
 
     def bad_input(exc: Exception, status: int = 400) -> Response:
         return JSONResponse({"error": str(exc), "code": "bad_input"}, status_code=status)
 
-    def handle(url: str, data: bytes, header: str | None) -> Response:
+    def paid_answer(output: bytes, payer: str, amount: int, extra: str, transaction: str = "") -> Response:
+        # PAYMENT-RESPONSE (build_payment_response's object) written directly: the same JSON
+        header = (f'{{"success":true,"transaction":{_json(transaction)},"network":"{network}",'
+                  f'"payer":{_json(payer)},"amount":"{amount}","extra":{extra}}}')
+        return Response(output, media_type=RESULT_MEDIA_TYPE,
+                        headers={PAYMENT_RESPONSE: base64.b64encode(header.encode()).decode()})
+
+    def handle(request: Request, data: bytes, header: str | None, inline: bool = False) -> Response:
+        """One call; ``inline`` (on the event loop): raise :class:`_Offload` before anything that
+        may wait (a slow model run, the chain, an fsync) has started."""
         try:
             price = service.price_of(data)
         except WorkloadError as exc:
             return bad_input(exc)
         if not header:
-            return payment_required(url, price, None, None)
+            return payment_required(request, price, None, None)
         try:
             payment = parse_payment(header, offers(price))
         except PaymentError as exc:
-            return payment_required(url, price, exc, None)
+            return payment_required(request, price, exc, None)
         if payment.scheme == CHANNEL_SCHEME:
-            return handle_channel(url, data, price, payment)
+            return handle_channel(request, data, price, payment, inline)
+        if inline:
+            raise _Offload  # admitting reads the chain and settling sends a transaction
         assert exact is not None  # only offered with it
-        return handle_exact(url, data, price, payment, exact)
+        return handle_exact(request, data, price, payment, exact)
 
-    def handle_channel(url: str, data: bytes, price: int, payment: Payment) -> Response:
+    def handle_channel(request: Request, data: bytes, price: int, payment: Payment, inline: bool) -> Response:
         cheque = None
         try:
             cheque = parse_cheque(payment.payload)
+            if inline and (service.needs_chain(cheque) or not runs.is_fast(service.items_in(price))):
+                raise _Offload
             ticket = service.admit(cheque, price)
         except PaymentError as exc:
-            return payment_required(url, price, exc, cheque.channel_id if cheque else None)
+            return payment_required(request, price, exc, cheque.channel_id if cheque else None)
         try:
-            output = service.run(data)
+            output = runs.run(service, data, price)
         except WorkloadError as exc:
             service.release(ticket)
             return bad_input(exc)
@@ -187,20 +259,17 @@ def create_app(
             service.release(ticket)
             raise
         receipt = service.commit(ticket, data, output)
-        response = build_payment_response(
-            network=network, payer=ticket.payer, amount=price,
-            extra={"scheme": CHANNEL_SCHEME, "channelId": str(ticket.channel), "nonce": str(cheque.nonce),
-                   "receipt": receipt.to_json()},
-        )
-        return Response(output, media_type=RESULT_MEDIA_TYPE, headers={PAYMENT_RESPONSE: encode_header(response)})
+        extra = (f'{{"scheme":"{CHANNEL_SCHEME}","channelId":"{ticket.channel}","nonce":"{cheque.nonce}",'
+                 f'"receipt":{_json(receipt.to_json())}}}')
+        return paid_answer(output, ticket.payer, price, extra)
 
-    def handle_exact(url: str, data: bytes, price: int, payment: Payment, exact: ExactPayments) -> Response:
+    def handle_exact(request: Request, data: bytes, price: int, payment: Payment, exact: ExactPayments) -> Response:
         try:
             ticket = exact.admit(payment.raw, payment.offer, payment.payload)
         except PaymentError as exc:
-            return payment_required(url, price, exc, None)
+            return payment_required(request, price, exc, None)
         try:
-            output = service.run(data)
+            output = runs.run(service, data, price)
         except WorkloadError as exc:
             exact.release(ticket)
             return bad_input(exc)
@@ -210,21 +279,28 @@ def create_app(
         try:
             tx = exact.settle(ticket)
         except PaymentError as exc:
-            return payment_required(url, price, exc, None)
+            return payment_required(request, price, exc, None)
         receipt = service.sign_receipt(data, output, amount=price, payer=ticket.payer, channel_id=0,
                                        nonce=ticket.nonce_int)
-        response = build_payment_response(
-            network=network, payer=ticket.payer, amount=price, transaction=tx,
-            extra={"scheme": exact.scheme, "receipt": receipt.to_json()},
-        )
-        return Response(output, media_type=RESULT_MEDIA_TYPE, headers={PAYMENT_RESPONSE: encode_header(response)})
+        extra = f'{{"scheme":"{exact.scheme}","receipt":{_json(receipt.to_json())}}}'
+        return paid_answer(output, ticket.payer, price, extra, transaction=tx)
+
+    # a tiny model's call runs on the event loop: handing it to a thread and back would cost
+    # more CPU than the call itself (see _RunTimer); the rest runs in the threadpool
+    inline_ok = inline_max_s > 0 and not service.durable
 
     @app.post("/call")
     async def call(request: Request) -> Response:
         data = await request.body()
         if len(data) > _MAX_BODY:
             return bad_input(ValueError("the input is larger than 16 MiB"), 413)
-        return await run_in_threadpool(handle, str(request.url), data, request.headers.get(PAYMENT_SIGNATURE))
+        header = request.headers.get(PAYMENT_SIGNATURE)
+        if inline_ok and len(data) <= _INLINE_MAX_BODY and runs.fast_enough:
+            try:
+                return handle(request, data, header, inline=True)
+            except _Offload:
+                pass
+        return await run_in_threadpool(handle, request, data, header)
 
     @app.get("/card")
     def card() -> Response:

@@ -120,6 +120,7 @@ class PaidService:
         signer: Signer,
         ledger_path: Path,
         claim_threshold: int | None = None,
+        min_claim_interval_s: float = 60.0,
         expiry_margin_s: int = 120,
         durable: bool = False,
         exclusive: bool = True,
@@ -142,6 +143,12 @@ class PaidService:
         self.receipt_domain: Domain = receipts_domain(chain.chain_id, registry.contract.address)
         #: claim once the unclaimed charges pass this (default: 100 calls' worth)
         self.claim_threshold = claim_threshold if claim_threshold is not None else max(card.price, 1) * 100
+        #: and at most once per this many seconds unless a channel nears its expiry (or ``force``):
+        #: a busy service sends one claim transaction a minute, not one per sync round
+        self.min_claim_interval_s = min_claim_interval_s
+        self._last_claim = -float("inf")  # time.monotonic() of the last claim sent
+        #: the ledger fsyncs every paid call (see :class:`~agora.value.ledger.Ledger`)
+        self.durable = durable
         #: refuse cheques on channels expiring within this margin, and claim before it
         self.expiry_margin_s = expiry_margin_s
         self.stats = ServiceStats()
@@ -189,6 +196,20 @@ class PaidService:
 
             raise WorkloadError(f"a call takes at most {self.card.max_items} input items, got {items}")
         return self.card.price * items
+
+    def items_in(self, price: int) -> int:
+        """How many input items a call priced ``price`` holds (a free model's: at most ``max_items``)."""
+        return price // self.card.price if self.card.price else self.card.max_items
+
+    def needs_chain(self, cheque: Cheque) -> bool:
+        """Whether admitting ``cheque`` may read the chain: its channel is new to this node, or
+        its cached state may be stale (the channel near its expiry, or the cheque above the
+        cached deposit). Otherwise :meth:`admit` is pure CPU."""
+        ch = self._chans.get(cheque.channel_id)
+        if ch is None:
+            return True
+        info = ch.info
+        return info.open and (self.now() + self.expiry_margin_s >= info.expiry or cheque.amount > info.deposit)
 
     def admit(self, cheque: Cheque, charge: int) -> Ticket:
         """Check ``cheque`` pays for a call costing ``charge`` and reserve it; PaymentError if not.
@@ -380,7 +401,8 @@ class PaidService:
 
     def due_cheques(self, *, force: bool = False) -> list[Cheque]:
         """The cheques to claim now: all claimable ones once their total passes the threshold
-        (or ``force``), else only those of channels near their expiry."""
+        and the last claim is ``min_claim_interval_s`` old (or ``force``), else only those of
+        channels near their expiry."""
         now = self.now()
         out: list[Cheque] = []
         total = 0
@@ -394,7 +416,8 @@ class PaidService:
                 total += q.amount - info.claimed
                 if now + 2 * self.expiry_margin_s >= info.expiry:
                     urgent.append(q)
-        if force or total >= self.claim_threshold:
+        if force or (total >= self.claim_threshold
+                     and time.monotonic() - self._last_claim >= self.min_claim_interval_s):
             return out
         return urgent
 
@@ -404,6 +427,7 @@ class PaidService:
         cheques = self.due_cheques(force=force)
         if not cheques:
             return 0
+        self._last_claim = time.monotonic()
         with self._chain_lock:  # the chain only; channel locks are taken after (see sync)
             receipts = self.channels.claim_many(cheques, self.signer)
             expected = 0
