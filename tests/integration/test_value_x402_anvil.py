@@ -122,7 +122,7 @@ def _required(resp: httpx.Response | Any) -> dict[str, Any]:
 def test_the_sdk_pays_with_exact_over_http_and_a_replay_is_refused(served: Served) -> None:
     s = served
     log = wait_for_line(s.server.log, "serving model")
-    assert f"x402 schemes: {EXACT_SCHEME}, {CHANNEL_SCHEME}" in log and "creating model" in log
+    assert f"x402 schemes: {EXACT_SCHEME}, {CHANNEL_SCHEME}" in log and "created model" in log
     payee = s.channels.payee_of(s.model_id)
     assert payee is not None
     body = digits_inputs(2, seed=3)

@@ -277,19 +277,21 @@ def _exact_payments(service: PaidService, facilitator: str | None) -> ExactPayme
     """The exact scheme for ``service`` (creating the model's payee, once per model), or None with
     one line saying why where the deployment cannot take it: a token without EIP-3009, a
     ``PaymentChannels`` without payees."""
-    from agora.chain.permits import fetch_token_domain
     from agora.value.exact import build_exact_payments
 
-    try:
-        with service.chain_lock:
-            fetch_token_domain(service.channels.token)  # first: such a token needs no payee (a transaction)
+    with service.chain_lock:
+        try:
             new_payee = service.channels.payee_of(service.model_id) is None
+        except ConfigError:
+            new_payee = False  # build_exact_payments says why there is none
+    try:
+        exact = build_exact_payments(service, facilitator=facilitator, strict=True)
     except ConfigError as exc:
         note(f"the exact scheme is off: {exc}")
         return None
-    if new_payee:
-        note(f"creating model {service.model_id}'s payee (the exact scheme's payTo), once")
-    return build_exact_payments(service, facilitator=facilitator)
+    if new_payee and exact is not None:
+        note(f"created model {service.model_id}'s payee {exact.pay_to} (the exact scheme's payTo; once per model)")
+    return exact
 
 
 @app.command("claim")

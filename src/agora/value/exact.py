@@ -77,6 +77,7 @@ class ExactPayments:
         self, *, chain: Chain, channels: Channels, model_id: int, pay_to: str, signer: Signer,
         now: Callable[[], int], chain_lock: threading.RLock | None = None, facilitator: str | None = None,
         http: httpx.Client | None = None, max_timeout_s: int = 60, sweep_threshold: int = 0,
+        domain: Domain | None = None,
     ) -> None:
         self.chain = chain
         self.channels = channels
@@ -89,7 +90,8 @@ class ExactPayments:
         self.max_timeout_s = max_timeout_s
         #: sweep the payee into the pot once it holds this much (0: at every claim round)
         self.sweep_threshold = sweep_threshold
-        self.domain: Domain = fetch_token_domain(self.token)
+        #: the token's EIP-712 domain (read from the token unless given)
+        self.domain: Domain = domain or fetch_token_domain(self.token)
         self._chain_lock = chain_lock or threading.RLock()
         self._inflight: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
@@ -253,17 +255,23 @@ def _parse(payload: dict[str, Any]) -> tuple[TransferAuthorization, bytes]:
 
 
 def build_exact_payments(
-    service: PaidService, *, facilitator: str | None = None, create_payee: bool = True, **options: Any,
+    service: PaidService, *, facilitator: str | None = None, create_payee: bool = True, strict: bool = False,
+    **options: Any,
 ) -> ExactPayments | None:
-    """The ``exact`` scheme for ``service``'s model, or None where the deployment's
-    ``PaymentChannels`` has no payees (deployed before them: redeploy with ``agora deploy
-    --force``). Creates the model's payee (one transaction, once per model) unless
-    ``create_payee=False``. ``options``: :class:`ExactPayments`' tuning keywords."""
+    """The ``exact`` scheme for ``service``'s model, or None (with a warning in the log) where the
+    deployment cannot take it: a token without EIP-3009 (its EIP-712 domain unknown), or a
+    ``PaymentChannels`` deployed before payees (redeploy with ``agora deploy --force``). With
+    ``strict`` those raise ``ConfigError`` instead. Creates the model's payee (one transaction,
+    once per model; never for a token that cannot take the scheme) unless ``create_payee=False``,
+    when a model without one gets None. ``options``: :class:`ExactPayments`' tuning keywords."""
     channels = service.channels
     with service.chain_lock:
         try:
+            domain = fetch_token_domain(channels.token)  # first: such a token needs no payee
             pay_to = channels.payee_of(service.model_id)
-        except ConfigError as exc:  # a PaymentChannels deployed before payees
+        except ConfigError as exc:
+            if strict:
+                raise
             log.warning("the exact scheme is off: %s", exc)
             return None
         if pay_to is None:
@@ -277,11 +285,7 @@ def build_exact_payments(
             latest = service.chain.timestamp()
         return max(int(time.time()), service.now(), latest + 1)
 
-    try:
-        return ExactPayments(
-            chain=service.chain, channels=channels, model_id=service.model_id, pay_to=pay_to, signer=service.signer,
-            now=now, chain_lock=service.chain_lock, facilitator=facilitator, **options,
-        )
-    except ConfigError as exc:  # a token that takes no EIP-3009 payments
-        log.warning("the exact scheme is off: %s", exc)
-        return None
+    return ExactPayments(
+        chain=service.chain, channels=channels, model_id=service.model_id, pay_to=pay_to, signer=service.signer,
+        now=now, chain_lock=service.chain_lock, facilitator=facilitator, domain=domain, **options,
+    )
