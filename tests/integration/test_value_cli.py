@@ -105,7 +105,7 @@ def _register(cli: Callable[..., tuple[int, str, str]], *extra: str, account: in
         (("model", "register", "--help"), ("--kind", "--weights", "--digits-demo-model", "--price", "--split",
                                            "--dataset", "--job", "--parent", "--endpoint", "--max-items")),
         (("model", "serve", "--help"), ("--host", "--port", "--ledger", "--claim-threshold", "--sync-interval",
-                                        "--expiry-margin", "--durable")),
+                                        "--expiry-margin", "--durable", "--facilitator", "--no-exact")),
         (("model", "call", "--help"), ("--input", "--text", "--budget", "--endpoint", "--out", "--receipt", "--json")),
     ],
 )
