@@ -52,12 +52,27 @@ def test_bytes_the_node_already_holds_count_as_sent(fresh_anvil: object) -> None
     assert chain.w3.eth.get_transaction_count(a.address) == first.nonce + 1
 
 
+def test_a_stale_nonce_is_signed_again_with_the_nodes(fresh_anvil: object) -> None:
+    """Another process sent from this account (the CLI while the account's model server runs):
+    the node refuses our nonce as too low, and the sender signs again with the node's nonce."""
+    chain = connect(fresh_anvil.url)  # type: ignore[attr-defined]
+    other = connect(fresh_anvil.url)  # type: ignore[attr-defined]
+    a, b = chain.dev_signers[0], chain.dev_signers[1]
+    sender = chain.sender(a)
+    sender.send({"to": b.address, "value": 1, "gas": 21_000})  # the sender now keeps a nonce of its own
+    elsewhere = other.sender(a).send({"to": b.address, "value": 2, "gas": 21_000})  # the other process
+    mine = sender.send({"to": b.address, "value": 5, "gas": 21_000})
+    assert mine.status == 1 and elsewhere.status == 1
+    assert chain.w3.eth.get_transaction_count(a.address) == 3
+
+
 def test_bytes_the_node_refuses_still_raise(fresh_anvil: object) -> None:
     chain = connect(fresh_anvil.url)  # type: ignore[attr-defined]
     a, b = chain.dev_signers[0], chain.dev_signers[1]
     sender = chain.sender(a)
     sent = sender.send({"to": b.address, "value": 1, "gas": 21_000})
-    sender._nonce = 0  # a stale nonce: the node refuses it ("nonce too low") and holds no such bytes
+    too_much = chain.w3.eth.get_balance(a.address) + 1  # refused for want of funds, not for its nonce
     with pytest.raises(ChainError):
-        sender.submit({"to": b.address, "value": 5, "gas": 21_000})
+        sender.submit({"to": b.address, "value": too_much, "gas": 21_000, "maxFeePerGas": 10**9,
+                       "maxPriorityFeePerGas": 10**9})
     assert sent.status == 1 and sender.send({"to": b.address, "value": 5, "gas": 21_000}).status == 1

@@ -50,6 +50,13 @@ class PendingTx:
             self.first_sent = self.sent_at
 
 
+def _stale_nonce(exc: BaseException) -> bool:
+    """Whether the node refused a transaction for a nonce it has seen used (another process
+    sending from the same account: the CLI while a daemon of that account runs)."""
+    text = str(exc).lower()
+    return "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text
+
+
 class TxSender:
     """Sends the transactions of one account, in nonce order, without losing any."""
 
@@ -112,22 +119,27 @@ class TxSender:
                 tx["gas"] = min(int(estimate * GAS_MARGIN) + 5_000, self.chain.block_gas_limit)
             if "maxFeePerGas" not in tx and "gasPrice" not in tx:
                 tx.update(self.chain.fee_params())
-            tx["nonce"] = self._next_nonce()
-            unsigned = {k: v for k, v in tx.items() if k != "from"}
-            raw = self.signer.sign_transaction(unsigned)
-            try:
-                tx_hash = self.chain.send_raw(raw, tx)
-            except ChainError:
-                # the node refused these bytes; if it already holds them (a broadcast that
-                # reached it although its answer did not reach us, or the same nonce, fees
-                # and calldata signed again), they are sent: their hash is theirs alone
-                tx_hash = "0x" + keccak(raw).hex()
-                if not self._node_has(tx_hash):
+            for attempt in range(2):
+                tx["nonce"] = self._next_nonce()
+                unsigned = {k: v for k, v in tx.items() if k != "from"}
+                raw = self.signer.sign_transaction(unsigned)
+                try:
+                    tx_hash = self.chain.send_raw(raw, tx)
+                    break
+                except ChainError as exc:
+                    # the node refused these bytes; if it already holds them (a broadcast that
+                    # reached it although its answer did not reach us, or the same nonce, fees
+                    # and calldata signed again), they are sent: their hash is theirs alone
+                    tx_hash = "0x" + keccak(raw).hex()
+                    if self._node_has(tx_hash):
+                        break
                     self._nonce = None  # truly refused: our nonce view may be stale
+                    if attempt == 0 and _stale_nonce(exc):
+                        continue  # another process sent from this account: sign again with the node's nonce
                     raise
-            except Exception:
-                self._nonce = None
-                raise
+                except Exception:
+                    self._nonce = None
+                    raise
             self._nonce = tx["nonce"] + 1
             pending = PendingTx(tx_hash, raw, tx["nonce"], tx, time.monotonic())
             self._in_flight[tx_hash] = pending
