@@ -22,8 +22,16 @@ from x402.schemas import PaymentPayload
 
 from agora.chain.eip712 import keccak256
 from agora.chain.permits import TransferAuthorization, new_authorization_nonce, sign_transfer_authorization
+from agora.errors import ConfigError
 from agora.value import Receipt, split_amount
-from agora.value.x402 import CHANNEL_SCHEME, EXACT_SCHEME, PAYMENT_REQUIRED, PAYMENT_SIGNATURE, encode_header
+from agora.value.x402 import (
+    CHANNEL_SCHEME,
+    EXACT_SCHEME,
+    PAYMENT_REQUIRED,
+    PAYMENT_SIGNATURE,
+    PaymentError,
+    encode_header,
+)
 from agora.workloads import digits_inputs
 from tests.integration.test_value_embedded import PRICE, Served, World
 
@@ -279,3 +287,59 @@ def test_cors_preflight_and_exposed_headers(served: Served) -> None:
 def test_health_names_both_schemes(served: Served) -> None:
     h = served.http.get("/health").json()
     assert h["schemes"] == [EXACT_SCHEME, CHANNEL_SCHEME] and h["payee"] == served.exact.pay_to  # type: ignore[union-attr]
+
+
+def test_the_agora_client_pays_with_exact_within_its_budget(world: World, served: Served) -> None:
+    """``ModelsClient.call(scheme="exact")`` (``agora model call --scheme exact``): one authorization
+    per call to the payee the chain names, the receipt checked and kept, the budget counted."""
+    w, s = world, served
+    assert s.exact is not None
+    payer = w.account()
+    client = w.client(s, payer, budget=3 * PRICE)
+    before = money(w, s, payer.address)
+    result = client.call(s.model.id, digits_inputs(2, seed=21), scheme=EXACT_SCHEME)
+    assert result.receipt.channel_id == 0 and result.receipt.amount == 2 * PRICE
+    assert result.output.tensor("label").values.shape == (2,)
+    after = money(w, s, payer.address)
+    assert after[0] == before[0] - 2 * PRICE and after[1] == before[1] + 2 * PRICE and after[4] == before[4] + 1
+    assert client.receipts(s.model.id) == [result.receipt]
+    assert client.channel_of(s.model.id) is None  # no channel was opened
+    # the budget counts exact payments: one more digit fits, two do not
+    with pytest.raises(PaymentError) as refused:
+        client.call(s.model.id, digits_inputs(2, seed=22), scheme=EXACT_SCHEME)
+    assert refused.value.code == "budget_exhausted"
+    client.call(s.model.id, digits_inputs(1, seed=23), scheme=EXACT_SCHEME)
+    assert w.dep.token.balanceOf(payer.address) == before[0] - 3 * PRICE
+    assert len(client.receipts(s.model.id)) == 2
+    with pytest.raises(ConfigError, match="unknown payment scheme"):
+        client.call(s.model.id, digits_inputs(1, seed=23), scheme="upto")
+
+
+def test_the_agora_client_refuses_an_exact_offer_to_someone_else(world: World, served: Served) -> None:
+    """A service (or anyone in the middle) that names another payTo than the model's payee on
+    chain gets no authorization: the client refuses before it signs."""
+    w, s = world, served
+    payer = w.account()
+    client = w.client(s, payer)
+    m = client._model(s.model.id, None)
+    honest = client._exact_offer(m, digits_inputs(1, seed=1))
+    m.exact = None
+    real = s.http.post
+
+    def lying(url: str, **kw: Any) -> Any:
+        r = real(url, **kw)
+        if r.status_code == 402 and PAYMENT_SIGNATURE not in (kw.get("headers") or {}):
+            req = json.loads(base64.b64decode(r.headers[PAYMENT_REQUIRED]))
+            for o in req["accepts"]:
+                if o["scheme"] == EXACT_SCHEME:
+                    o["payTo"] = payer.address
+            r.headers[PAYMENT_REQUIRED] = encode_header(req)
+        return r
+
+    client.http.post = lying  # type: ignore[method-assign]
+    try:
+        with pytest.raises(PaymentError) as refused:
+            client.call(s.model.id, digits_inputs(1, seed=2), scheme=EXACT_SCHEME)
+    finally:
+        client.http.post = real  # type: ignore[method-assign]
+    assert refused.value.code == "wrong_recipient" and honest["payTo"] == s.exact.pay_to  # type: ignore[union-attr]

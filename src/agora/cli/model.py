@@ -318,10 +318,13 @@ def call(
                                                 "embed-minilm).", show_default=False)] = None,
     texts: Annotated[list[str] | None, typer.Option("--text", "-t", help="A text to embed (repeat; "
                                                     "embed-minilm).", show_default=False)] = None,
-    budget: Annotated[int | None, typer.Option("--budget", help="Most wei to deposit to this model in "
-                                               "total.", show_default=False)] = None,
+    budget: Annotated[int | None, typer.Option("--budget", help="Most wei to pay this model in total "
+                                               "(deposits and exact payments).", show_default=False)] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Call this base URL instead of the "
                                                  "card's.", show_default=False)] = None,
+    scheme: Annotated[str, typer.Option("--scheme", help="How to pay: agora-channel (a cheque on a channel, "
+                                        "no transaction per call) or exact (one EIP-3009 transfer, settled "
+                                        "by the service).")] = "agora-channel",
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Write the raw output here.",
                                                 show_default=False)] = None,
     receipt_file: Annotated[Path | None, typer.Option("--receipt", help="Write the signed receipt (JSON) "
@@ -333,7 +336,7 @@ def call(
         raise ConfigError("give either --input FILE or --text TEXT (repeatable)")
     inputs: bytes | list[str] = read_file(input_) if input_ is not None else list(texts or [])
     models = get_state(ctx).client.models
-    result = models.call(model_id, inputs, budget=budget, endpoint=endpoint)
+    result = models.call(model_id, inputs, budget=budget, endpoint=endpoint, scheme=scheme)
     receipt_doc = result.receipt.to_json(models.receipt_domain)
     if output is not None:
         _write(output, result.data)
@@ -349,8 +352,12 @@ def call(
     for name, t in summary.get("tensors", {}).items():
         if name != "label" or "labels" not in summary:
             out.print(f"{name}: shape {'x'.join(map(str, t['shape']))}, first values {t['head']}")
-    out.print(f"charged {_tokens(r.amount)} on channel {hex(r.channel_id)} (nonce {r.nonce}); "
-              "receipt signed by the model's service and checked")
+    if r.channel_id == 0:  # the exact scheme: the receipt names the authorization's nonce
+        out.print(f"paid {_tokens(r.amount)} by an EIP-3009 transfer (nonce {r.nonce:#066x}); "
+                  "receipt signed by the model's service and checked")
+    else:
+        out.print(f"charged {_tokens(r.amount)} on channel {hex(r.channel_id)} (nonce {r.nonce}); "
+                  "receipt signed by the model's service and checked")
 
 
 def _tokens(wei: int) -> str:

@@ -11,6 +11,10 @@ from the registry, input, output and weights hashes, amount) and keeps it. Its
 channel state lives in SQLite, so a restart resumes the running total; if it is
 lost anyway, the server's last cheque (signed by this client, so it cannot be
 forged) restores it. No chain call is made per paid call.
+
+With ``scheme="exact"`` a call is paid by x402's ``exact`` scheme instead: one EIP-3009
+authorization to the model's payee (checked against the chain), settled by the service
+before it answers: no channel, a transaction per call.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from agora.value.receipts import Receipt, ReceiptError, receipts_domain
 from agora.value.x402 import (
     CHANNEL_SCHEME,
     DYNAMIC_EXTRA,
+    EXACT_SCHEME,
     PAYMENT_REQUIRED,
     PAYMENT_RESPONSE,
     PAYMENT_SIGNATURE,
@@ -100,6 +105,7 @@ class _Model:
     service: str
     url: str
     offer: dict[str, Any] | None = None  # the service's agora-channel offer, learned from its first 402
+    exact: dict[str, Any] | None = None  # its exact offer (payTo checked against the chain)
 
 
 @dataclass
@@ -155,17 +161,24 @@ class ModelsClient:
     # -- public -------------------------------------------------------------------------
     def call(
         self, model_id: int, inputs: Any, *, budget: int | None = None, endpoint: str | None = None,
+        scheme: str = CHANNEL_SCHEME,
     ) -> CallResult:
         """Call ``model_id`` with ``inputs`` and pay for it; return the checked answer.
 
-        ``budget`` caps what this account deposits to the model in total (default: the
-        client's ``budget``). Raises PaymentError if the service refuses payment,
+        ``budget`` caps what this account pays the model in total, deposits and exact
+        payments together (default: the client's ``budget``). ``scheme``: ``agora-channel``
+        (a cheque on a channel, no transaction per call) or ``exact`` (one EIP-3009 transfer
+        per call, settled by the service). Raises PaymentError if the service refuses payment,
         ReceiptError if its receipt does not check out, ConfigError on bad input.
         """
+        if scheme not in (CHANNEL_SCHEME, EXACT_SCHEME):
+            raise ConfigError(f"unknown payment scheme {scheme!r}; use {CHANNEL_SCHEME} or {EXACT_SCHEME}")
         signer = self._require_signer()
         m = self._model(model_id, endpoint)
         data = encode_input(m.card.kind, inputs)
         cost = self._price(m, data)
+        if scheme == EXACT_SCHEME:
+            return self._call_exact(m, data, cost, budget if budget is not None else self.budget, signer)
         if m.offer is None:
             m.offer = self._fetch_offer(m, data)
         for attempt in range(3):
@@ -273,6 +286,80 @@ class ModelsClient:
         return {k: v for k, v in offer.items() if k != "extra"} | {
             "extra": {k: v for k, v in offer.get("extra", {}).items() if k not in DYNAMIC_EXTRA}
         }
+
+    # -- the exact scheme --------------------------------------------------------------------
+    def _exact_offer(self, m: _Model, data: bytes) -> dict[str, Any]:
+        """The service's ``exact`` offer, its ``payTo`` checked to be the model's payee on chain
+        and its asset this deployment's token (so the money can only reach the model's split)."""
+        if m.exact is not None:
+            return m.exact
+        try:
+            resp = self.http.post(m.url, content=data)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"model {m.info.id}'s service at {m.url} is unreachable: {exc}") from None
+        if resp.status_code != 402:
+            raise _error_of(resp)
+        req = decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED)
+        offer = next((o for o in req.get("accepts") or [] if isinstance(o, dict) and o.get("scheme") == EXACT_SCHEME),
+                     None)
+        if offer is None:
+            raise PaymentError("unsupported_scheme", f"model {m.info.id}'s service offers no {EXACT_SCHEME} payment")
+        with self._chain_lock:
+            payee = self.channels.payee_of(m.info.id)
+        token = self.channels.token.address
+        if payee is None or str(offer.get("payTo", "")).lower() != payee.lower():
+            raise PaymentError("wrong_recipient", f"model {m.info.id}'s service wants payment to "
+                               f"{offer.get('payTo')}, not to the model's payee {payee}")
+        if str(offer.get("asset", "")).lower() != token.lower():
+            raise PaymentError("offer_mismatch", f"model {m.info.id}'s service wants {offer.get('asset')}, not this "
+                               f"deployment's token {token}")
+        m.exact = offer
+        return offer
+
+    def _call_exact(self, m: _Model, data: bytes, cost: int, budget: int | None, signer: Signer) -> CallResult:
+        from agora.chain.eip712 import Domain
+        from agora.chain.permits import TransferAuthorization, new_authorization_nonce, sign_transfer_authorization
+
+        offer = self._exact_offer(m, data)
+        with self._lock:
+            paid = self._deposited(m.info.id)
+            if budget is not None and paid + cost > budget:
+                if budget < cost:
+                    raise PaymentError(
+                        "budget_too_small", f"the budget {budget} is below this call's price {cost} "
+                        f"(model {m.info.id})", hint="raise --budget")
+                raise _budget_exhausted(m.info.id, paid)
+        extra = offer.get("extra") or {}
+        domain = Domain(str(extra.get("name", "")), str(extra.get("version", "")), self.chain.chain_id,
+                        str(offer["asset"]))
+        if self._clock_offset is None:
+            with self._chain_lock:
+                self._clock_offset = self.chain.timestamp() - int(time.time())
+        now = self._now()
+        auth = TransferAuthorization(signer.address, str(offer["payTo"]), cost, 0,
+                                     now + int(offer.get("maxTimeoutSeconds") or 60), new_authorization_nonce())
+        signature = sign_transfer_authorization(signer, domain, auth)
+        payment = {"x402Version": X402_VERSION, "accepted": {**offer, "amount": str(cost)},
+                   "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()}}
+        try:
+            resp = self.http.post(m.url, content=data, headers={PAYMENT_SIGNATURE: encode_header(payment)})
+        except httpx.HTTPError as exc:
+            raise ConfigError(
+                f"model {m.info.id}'s service at {m.url} did not answer: {exc}",
+                hint=f"whether it settled the payment, the token says: authorizationState({signer.address}, "
+                     f"0x{auth.nonce.hex()})",
+            ) from None
+        if resp.status_code != 200:
+            raise _error_of(resp)
+        nonce = int.from_bytes(auth.nonce, "big")
+        receipt = self._check_answer(m, resp, data, cost, 0, nonce)
+        with self._lock:
+            self._add_deposited(m.info.id, cost)
+            self._db.execute(
+                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?)",
+                (self.channels.address, "0", f"0x{auth.nonce.hex()}", m.info.id, json.dumps(receipt.to_json())),
+            )
+        return CallResult(resp.content, receipt)
 
     # -- channel and cheque -----------------------------------------------------------------
     def _pay(self, m: _Model, cost: int, budget: int | None, signer: Signer) -> tuple[str, _Chan, int]:
