@@ -36,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from agora.chain import Backoff
 from agora.errors import ChainError
@@ -69,6 +70,20 @@ _INLINE_MAX_BODY = 64 * 1024
 _OFFER_CACHE_MAX = 4096
 log = logging.getLogger("agora.value.server")
 _json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _CORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, passed by for a POST without ``Origin`` (not a browser's cross-origin
+    request): such an answer carries no CORS headers either way, and a POST's is not cached, so
+    it needs no ``Vary: Origin`` (what a paid call saves: the header copies and the send wrapper)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not any(
+            k == b"origin" for k, _ in scope["headers"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _Offload(Exception):
@@ -168,7 +183,7 @@ def create_app(
     app = FastAPI(title=f"Agora model {service.model_id}: {service.card.name}", lifespan=lifespan)
     if cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+            _CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["*"], expose_headers=list(EXPOSED_HEADERS),
         )
     card_bytes = service.card.to_bytes()
