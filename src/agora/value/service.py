@@ -19,6 +19,7 @@ submits, per channel, the highest stored cheque whose amount is at most
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ClaimResult", "PaidService", "Ticket", "ServiceStats", "build_paid_service", "claim_earned",
            "default_ledger_path"]
+log = logging.getLogger("agora.value.service")
 
 
 @dataclass
@@ -498,6 +500,11 @@ def build_paid_service(
     channels = Channels(ctx.deployment)
     if ledger_path is None:  # one per chain and deployment (state_dir), channel contract and model
         ledger_path = ctx.state_dir("value") / f"serve-{channels.address}-{model_id}.sqlite"
+        legacy = default_ledger_path(ctx.settings.home, ctx.chain.chain_id, channels.address, model_id)
+        if not ledger_path.exists() and legacy.exists():
+            log.warning("model %s's ledger moved to %s; the one at %s may hold cheques not yet claimed: "
+                        "claim them with `agora model claim %s --ledger %s`", model_id, ledger_path, legacy,
+                        model_id, legacy)
     return PaidService(
         chain=ctx.chain, registry=registry, channels=channels, model_id=model_id, card=card, workload=workload,
         model_bytes=model_bytes, signer=signer, ledger_path=ledger_path, **options,
