@@ -62,6 +62,7 @@ from agora.value import (
     withdraw_revenue,
 )
 from agora.value.exact import ExactPayments, build_exact_payments
+from agora.value.server import _RunTimer
 from agora.value.x402 import CHANNEL_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, encode_header
 from agora.workloads import build_digits_model, decode_output, digits_inputs, get_workload
 
@@ -140,8 +141,10 @@ class World:
         mid, _ = self.registry.register(card, owner, split=split, datasets=[1], jobs=[])
         return Model(mid, card, owner, [owner, *others], bps)
 
-    def serve(self, model: Model, ledger: Path | None = None, exact: bool = False, **kw: Any) -> Served:
-        """Serve ``model``; with ``exact``, x402's exact scheme too (creating the model's payee)."""
+    def serve(self, model: Model, ledger: Path | None = None, exact: bool = False, inline_max_s: float | None = None,
+              **kw: Any) -> Served:
+        """Serve ``model``; with ``exact``, x402's exact scheme too (creating the model's payee);
+        ``inline_max_s``: create_app's (default: its own)."""
         ledger = ledger or self.root / f"ledger-{model.id}-{self._next()}.sqlite"
         svc = PaidService(
             chain=self.chain, registry=self.registry, channels=self.channels, model_id=model.id, card=model.card,
@@ -149,7 +152,8 @@ class World:
         )
         svc.sync()  # what create_app(background=True) does on startup: learn the chain's clock and channels
         ex = build_exact_payments(svc) if exact else None
-        return Served(svc, TestClient(create_app(svc, exact=ex, claim_on_exit=False)), model, ledger, ex)
+        app_kw = {} if inline_max_s is None else {"inline_max_s": inline_max_s}
+        return Served(svc, TestClient(create_app(svc, exact=ex, claim_on_exit=False, **app_kw)), model, ledger, ex)
 
     def client(self, served: Served, payer: Signer, state: Path | None = None, **kw: Any) -> ModelsClient:
         state = state or self.root / f"client-{self._next()}.sqlite"
@@ -346,6 +350,7 @@ class Bench:
     payer: Signer
     cid: int
     deposit: int
+    inline: bool = False  # honest calls run on the event loop (see server._RunTimer)
     nonce: int = 0  # the highest nonce accepted
     amount: int = 0  # the best cheque's amount
     last: Cheque | None = None
@@ -377,11 +382,15 @@ class Bench:
                 self.w.dep.token.balanceOf(self.w.channels.address), self.w.channels.pot(self.m.id))
 
 
-@pytest.fixture(scope="module")
-def bench(world: World) -> Bench:
+@pytest.fixture(scope="module", params=["threadpool", "inline"])
+def bench(world: World, request: pytest.FixtureRequest) -> Bench:
+    """A served model and a payer's channel with four calls paid. ``inline``: the server has
+    timed enough calls to run a tiny model's paid calls on its event loop (any model counts as
+    tiny here, so the path is taken on a loaded machine too); ``threadpool``: never."""
     w = world
     m = w.register()
-    s = w.serve(m)
+    inline = request.param == "inline"
+    s = w.serve(m, inline_max_s=60.0 if inline else 0.0)
     payer = w.account()
     deposit = 100 * PRICE
     cid, _ = w.channels.open(m.id, deposit, w.chain.timestamp() + DAY, payer)
@@ -389,6 +398,13 @@ def bench(world: World) -> Bench:
     for n in (1, 2, 3):
         b.ok(n, n * PRICE)
     b.ok(10, 4 * PRICE)  # nonces need only rise, not be consecutive
+    if inline:
+        for i in range(_RunTimer.SAMPLES - 4):  # the first calls are timed in the threadpool
+            b.ok(11 + i, (5 + i) * PRICE)
+        before = s.http.get("/health").json()["inline_calls"]
+        b.ok(b.nonce + 1, b.amount + PRICE)
+        assert s.http.get("/health").json()["inline_calls"] == before + 1, "a known channel's call runs inline"
+        b.inline = True
     return b
 
 
@@ -510,7 +526,9 @@ def test_refused_payment_changes_nothing(bench: Bench, case: str) -> None:
     assert b.snapshot() == before
     assert sqlite3.connect(str(b.s.ledger)).execute("SELECT COUNT(*) FROM cheques").fetchone()[0] == rows
     # and the payer's next honest cheque is still good: nothing was used up
+    inline = b.s.http.get("/health").json()["inline_calls"]
     b.ok(*good_next)
+    assert b.s.http.get("/health").json()["inline_calls"] == inline + b.inline  # on the path the bench is for
 
 
 def test_a_paid_bad_input_does_not_use_up_the_cheque(bench: Bench) -> None:
@@ -535,6 +553,19 @@ def test_another_models_channel_is_refused(world: World, bench: Bench) -> None:
     info = w.channels.fetch(cid)
     assert info.claimed == 0 and info.nonce == 0
     assert b.s.svc.ledger.load_channels() and all(row[0] != cid for row in b.s.svc.ledger.load_channels())
+    # the channel is not this model's: GET /channels/{id} does not show it (though the server read it)
+    r = b.s.http.get(f"/channels/{cid}")
+    assert r.status_code == 404 and r.json()["code"] == "unknown_channel"
+
+
+def test_get_channel_takes_decimal_or_hex_ids_and_refuses_the_rest(bench: Bench) -> None:
+    b = bench
+    mine = b.s.http.get(f"/channels/{b.cid}")
+    assert mine.status_code == 200 and mine.json()["id"] == str(b.cid)
+    assert b.s.http.get(f"/channels/{hex(b.cid)}").json() == mine.json()
+    for bad in ("abc", "-1", "0", "1.5", str(2**256), "0xzz"):
+        r = b.s.http.get(f"/channels/{bad}")
+        assert r.status_code == 400 and r.json()["code"] == "bad_input", (bad, r.text)
 
 
 def test_expiring_and_closed_channels_are_refused(world: World, bench: Bench) -> None:

@@ -100,6 +100,7 @@ class _RunTimer:
         self.limit_s = limit_s
         self.per_item_s = 0.0
         self.count = 0
+        self.inline = 0  # paid calls answered on the event loop
 
     @property
     def fast_enough(self) -> bool:
@@ -312,7 +313,9 @@ def create_app(
         header = request.headers.get(PAYMENT_SIGNATURE)
         if inline_ok and len(data) <= _INLINE_MAX_BODY and runs.fast_enough:
             try:
-                return handle(request, data, header, inline=True)
+                answer = handle(request, data, header, inline=True)
+                runs.inline += answer.status_code == 200
+                return answer
             except _Offload:
                 pass
         return await run_in_threadpool(handle, request, data, header)
@@ -322,10 +325,17 @@ def create_app(
         return Response(card_bytes, media_type="application/json")
 
     @app.get("/channels/{channel_id}")
-    def channel(channel_id: int) -> Response:
-        state = service.channel_state(channel_id)
+    def channel(channel_id: str) -> Response:
+        try:
+            cid = int(channel_id, 0) if channel_id.startswith("0x") else int(channel_id)
+            if not 0 < cid < 2**256:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": f"{channel_id[:80]!r} is not a channel id (a uint256, decimal or 0x-hex)",
+                                 "code": "bad_input"}, status_code=400)
+        state = service.channel_state(cid)
         if state is None:
-            return JSONResponse({"error": f"channel {channel_id} is unknown here", "code": "unknown_channel"},
+            return JSONResponse({"error": f"channel {cid} is unknown here", "code": "unknown_channel"},
                                 status_code=404)
         return JSONResponse(state)
 
@@ -336,7 +346,7 @@ def create_app(
             "model_id": service.model_id, "name": service.card.name, "kind": service.card.kind,
             "chain_id": service.chain.chain_id, "channels": service.channels.address, "service": service.signer.address,
             "schemes": [o["scheme"] for o in offers(0)],
-            "calls": s.calls, "rejected": s.rejected, "chain_reads": s.chain_reads,
+            "calls": s.calls, "rejected": s.rejected, "chain_reads": s.chain_reads, "inline_calls": runs.inline,
             "earned": str(service.earned()), "unclaimed": str(service.unclaimed()), "claimed": str(s.claimed),
         }
         if exact is not None:

@@ -316,9 +316,10 @@ class PaidService:
         return self.workload.run(self.model_bytes, data)
 
     def channel_state(self, channel_id: int) -> dict[str, Any] | None:
-        """The node's view of a known channel (for a client that lost its own)."""
+        """The node's view of a known channel of this model (for a client that lost its own);
+        None for a channel unknown here or one that pays another model."""
         ch = self._chans.get(channel_id)
-        return ch.state() if ch is not None else None
+        return ch.state() if ch is not None and ch.info.model_id == self.model_id else None
 
     # -- channel bookkeeping -----------------------------------------------------------
     @staticmethod
