@@ -45,7 +45,8 @@ app = sub_app("Models on chain: register, serve as a paid API, call, get paid.")
 
 ModelArg = Annotated[int, typer.Argument(help="The model id.", show_default=False)]
 LedgerOpt = Annotated[Path | None, typer.Option(
-    "--ledger", help="The service's ledger (default: one per chain, deployment and model, under <home>/value/<chain key>/).",
+    "--ledger", help="The service's ledger (default: one per chain, deployment and model, under "
+                     "<home>/value/<chain key>/).",
     show_default=False)]
 
 
