@@ -447,10 +447,14 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
               "registered with a three-way split, served as a paid API at "
               f"{format_amount(v['price_wei'], symbol=symbol)} a call")
     out.print(kv_table("", [
-        ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2, EIP-712 cheques), "
+        ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2 agora-channel, EIP-712 cheques), "
                        f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),
+        ("exact", f"{v['exact_calls']} call paid with x402 exact (an EIP-3009 transfer to the model's payee, "
+                  "settled before the answer)"),
         ("receipts", f"{v['receipts_checked']} signed by the service, checked by the clients"),
-        ("settled", f"{format_amount(v['earned_wei'], symbol=symbol)} in {v['claim_transactions']} batched claim"),
+        ("settled", f"{format_amount(v['earned_wei'], symbol=symbol)} in {v['claim_transactions']} batched claim, "
+                    f"{format_amount(v['exact_paid_wei'], symbol=symbol)} swept from the payee: "
+                    f"{format_amount(v['revenue_wei'], symbol=symbol)} split"),
     ]))
     st = Table("recipient", "share", "withdrawn (wei)", box=None, pad_edge=False)
     for r in v["split"]:

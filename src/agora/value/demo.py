@@ -26,6 +26,7 @@ from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage
 from agora.value.channels import Channels
 from agora.value.client import ModelsClient
+from agora.value.exact import build_exact_payments
 from agora.value.models import OWNER, ModelCard, ModelRegistry, Share
 from agora.value.revenue import split_amount
 from agora.value.server import create_app
@@ -99,13 +100,16 @@ def run_value_chapter(
             info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered"
         )
 
-        step("serving it as a paid API (x402 over payment channels)")
+        step("serving it as a paid API (x402: exact, and agora-channel over payment channels)")
         service = PaidService(
             chain=chain, registry=registry, channels=channels, model_id=model_id, card=card, workload=workload,
             model_bytes=model, signer=owner, ledger_path=root / "serve.sqlite",
         )
+        exact = build_exact_payments(service, strict=True)  # creates the model's payee (exact's payTo)
+        assert exact is not None
         server = uvicorn.Server(uvicorn.Config(
-            create_app(service, claim_on_exit=False), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+            create_app(service, exact=exact, claim_on_exit=False), host="127.0.0.1", port=port, log_level="warning",
+            lifespan="on",
         ))
         thread = threading.Thread(target=server.run, name="agora-demo-serve", daemon=True)
         thread.start()
@@ -128,27 +132,38 @@ def run_value_chapter(
                     result = sdk.call(model_id, digits_inputs(1, seed=i), budget=DEMO_PRICE * 1_000)
                     _check(result.receipt.amount == DEMO_PRICE, "each answer carries a checked receipt for its price")
             seconds = time.perf_counter() - t0
+
+            step("one more call paid with x402's exact: an EIP-3009 transfer settled before the answer")
+            paid_before = int(token.balanceOf(clients[0].address))
+            result = sdks[0].call(model_id, digits_inputs(1, seed=DEMO_CALLS), scheme="exact")
+            _check(result.receipt.amount == DEMO_PRICE and result.receipt.channel_id == 0,
+                   "the exact call's receipt names the authorization, checked")
+            _check(paid_before - int(token.balanceOf(clients[0].address)) == DEMO_PRICE
+                   and int(token.balanceOf(exact.pay_to)) == DEMO_PRICE, "the payer paid the model's payee the price")
         finally:
             server.should_exit = True
             thread.join(timeout=20)
 
         calls = 2 * DEMO_CALLS
         earned = service.earned()
-        _check(service.stats.calls == calls and earned == DEMO_PRICE * calls, "the service charged price x calls")
+        _check(service.stats.calls == calls + 1 and earned == DEMO_PRICE * calls,
+               "the service answered every call and charged the channels price x their calls")
         receipts = sum(len(sdk.receipts(model_id)) for sdk in sdks)
-        _check(receipts == calls, "every call left a receipt with its client")
+        _check(receipts == calls + 1, "every call left a receipt with its client")
 
-        step("one batched claim settles both channels")
+        step("one batched claim settles both channels; the payee is swept into the same pot")
         service.claim(force=True)
         _check(service.stats.claims == 1 and service.unclaimed() == 0, "one claim_many transaction claimed everything")
-        _check(channels.pot(model_id) == earned, "the model's pot holds every claimed wei")
+        _check(exact.sweep(force=True) == DEMO_PRICE, "the exact payment moved from the payee to the pot")
+        revenue = earned + DEMO_PRICE
+        _check(channels.pot(model_id) == revenue, "the model's pot holds every claimed and swept wei")
         for c in clients:
             cid = sdks[clients.index(c)].channel_of(model_id)
             assert cid is not None
             _check(channels.fetch(cid["id"]).claimed == DEMO_PRICE * DEMO_CALLS, "each client paid price x its calls")
 
         step("the revenue is split and withdrawn")
-        expected = split_amount(earned, list(DEMO_SPLIT_BPS))
+        expected = split_amount(revenue, list(DEMO_SPLIT_BPS))
         recipients = [("owner", owner), ("data contributor", data_owner), ("compute provider", compute_provider)]
         got: list[int] = []
         for i, (_, who) in enumerate(recipients):
@@ -156,10 +171,11 @@ def run_value_chapter(
             paid = channels.withdraw(who, [model_id] if i == 0 else [])
             _check(int(token.balanceOf(who.address)) - before == paid, "the withdrawal arrived")
             got.append(paid)
-        _check(got == expected and sum(got) == earned, "the split adds up to the wei")
+        _check(got == expected and sum(got) == revenue, "the split adds up to the wei")
 
         step("reconciling the channels")
         deposits = {c.address: balances0[c.address] - int(token.balanceOf(c.address)) for c in clients}
+        deposits[clients[0].address] -= DEMO_PRICE  # the exact payment, not a deposit
         unclaimed = 0
         for sdk in sdks:
             chan = sdk.channel_of(model_id)
@@ -179,6 +195,9 @@ def run_value_chapter(
         "receipts_checked": receipts,
         "claim_transactions": service.stats.claims,
         "earned_wei": earned,
+        "exact_calls": 1,
+        "exact_paid_wei": DEMO_PRICE,
+        "revenue_wei": revenue,
         "split": [
             {"recipient": name, "address": who.address, "bps": bps, "withdrawn_wei": amount}
             for (name, who), bps, amount in zip(recipients, DEMO_SPLIT_BPS, got, strict=True)
