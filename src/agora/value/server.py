@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +257,15 @@ def create_app(
         assert exact is not None  # only offered with it
         return handle_exact(request, data, price, payment, exact)
 
+    def run_paid(data: bytes, price: int, release: Callable[[], None]) -> bytes:
+        """The model's output for an admitted payment; if the model fails (a WorkloadError is bad
+        input), ``release`` gives the payment back first, so nothing is charged."""
+        try:
+            return runs.run(service, data, price)
+        except BaseException:
+            release()
+            raise
+
     def handle_channel(request: Request, data: bytes, price: int, payment: Payment, inline: bool) -> Response:
         cheque = None
         try:
@@ -267,13 +276,9 @@ def create_app(
         except PaymentError as exc:
             return payment_required(request, price, exc, cheque.channel_id if cheque else None)
         try:
-            output = runs.run(service, data, price)
+            output = run_paid(data, price, lambda: service.release(ticket))
         except WorkloadError as exc:
-            service.release(ticket)
             return bad_input(exc)
-        except Exception:
-            service.release(ticket)
-            raise
         receipt = service.commit(ticket, data, output)
         extra = (f'{{"scheme":"{CHANNEL_SCHEME}","channelId":"{ticket.channel}","nonce":"{cheque.nonce}",'
                  f'"receipt":{_json(receipt.to_json())}}}')
@@ -285,13 +290,9 @@ def create_app(
         except PaymentError as exc:
             return payment_required(request, price, exc, None)
         try:
-            output = runs.run(service, data, price)
+            output = run_paid(data, price, lambda: exact.release(ticket))
         except WorkloadError as exc:
-            exact.release(ticket)
             return bad_input(exc)
-        except Exception:
-            exact.release(ticket)
-            raise
         try:
             tx = exact.settle(ticket)
         except PaymentError as exc:
