@@ -921,3 +921,45 @@ def test_channel_id_layout_earnings_withdrawal_and_closing(world: World) -> None
     assert (closed.id, closed.payer, closed.refund) == (cid, payer.address, 10 * PRICE - amount)
     with pytest.raises(ConfigError, match="is already closed"):
         w.channels.close_expired(cid, payer)
+
+
+def test_the_node_going_away_is_waited_out_and_paid_calls_go_on(
+    world: World, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The background loop backs off while the node is unreachable (1 s, 2 s, …), says so once
+    per wait and once when the node is back, and paid calls on known channels go on from the
+    cache meanwhile."""
+    from agora.errors import NodeUnreachable
+
+    w = world
+    m = w.register()
+    s = w.serve(m)
+    payer = w.account()
+    client = w.client(s, payer)
+    client.call(m.id, digits_inputs(1, seed=1))  # the channel is open and known to the server
+    real_sync, outage = s.svc.sync, {"left": 0, "tried": 0}
+
+    def flaky_sync() -> int:
+        outage["tried"] += 1
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise NodeUnreachable("cannot reach the node at http://127.0.0.1:1 (connection refused)")
+        return real_sync()
+
+    s.svc.sync = flaky_sync  # type: ignore[method-assign]
+    app = create_app(s.svc, background=True, sync_interval_s=0.05, claim_on_exit=False)
+    caplog.set_level("WARNING", logger="agora.value.server")
+    with TestClient(app) as http:  # its start-up syncs once, with the node there
+        outage.update(left=2, tried=0)  # then the node goes away for two rounds
+        paid = ModelsClient(w.registry, w.channels, payer, w.root / f"client-{w._next()}.sqlite",
+                            storage=w.storage, http=http)
+        while outage["left"] > 0:  # during the outage
+            assert paid.call(m.id, digits_inputs(1, seed=2)).receipt.amount == PRICE
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while outage["tried"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    messages = [r.getMessage() for r in caplog.records]
+    waits = [x for x in messages if "unreachable" in x]
+    assert len(waits) == 2 and "retrying in 1 s" in waits[0] and "retrying in 2 s" in waits[1], messages
+    assert sum("is back after" in x for x in messages) == 1, messages
