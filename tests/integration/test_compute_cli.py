@@ -350,6 +350,11 @@ def test_submit_and_wait_while_a_daemon_runs(
         assert code == 0 and json.loads(out)["state"] == "settled"
         code, out, _ = agora(capsys, "--chain", url, "job", "result", str(job["id"]))
         assert code == 0 and "result verified against the on-chain digest (1 item(s))" in out
+        # not on a terminal (a log, a pipe): each state the job passes is a line on stderr
+        code, out, err = agora(capsys, "--chain", url, "--account", "5", "job", "submit", "-k", "onnx-classify",
+                               "-m", files["model.onnx"], "-i", files["a.npy"], "--policy", "none", "--wait")
+        second = job["id"] + 1
+        assert code == 0 and f"job {second}: waiting" in err and f"job {second}: settled" in err, err
     finally:
         daemon.stop()
         thread.join(30)

@@ -21,8 +21,13 @@ app = sub_app("Compute jobs: submit, follow, fetch verified results.")
 
 
 def _wait(job: Job, quiet: bool) -> JobInfo:
+    """Wait for ``job``: a spinner with its state on a terminal, a line on stderr per state
+    change otherwise (a log or a pipe sees it move), nothing with ``quiet`` (``--json``)."""
     if quiet:
         return job.wait()
+    if not out.is_terminal:
+        note(f"job {job.id}: waiting")
+        return job.wait(on_progress=lambda i: note(f"job {job.id}: {i.state.label}"))
     with out.status(f"job {job.id}: waiting") as progress:
         return job.wait(on_progress=lambda i: progress.update(f"job {job.id}: {i.state.label}"))
 
