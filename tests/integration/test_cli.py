@@ -171,7 +171,7 @@ def test_deploy_again_is_refused_without_force(capsys: pytest.CaptureFixture[str
     second = json.loads(out)["contracts"]
     assert set(second) == set(first) and second["token"] != first["token"]
     assert json.loads(book.read_text())["31337"]["contracts"]["token"]["address"] == second["token"]
-    assert err.startswith("note: replaced the deployment recorded for chain 31337 in ")
+    assert "\nnote: replaced the deployment recorded for chain 31337 in " in "\n" + err  # after the progress
     assert f"token {first['token']}" in err and "old contracts" in err
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from agora.cli.options import JsonOpt
-from agora.cli.output import emit_json, kv_table, out
+from agora.cli.output import emit_json, kv_table, out, progress
 
 __all__ = ["app", "demo", "print_demo"]
 
@@ -27,8 +27,8 @@ def demo(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         emit_json(run_demo())
         return
-    with out.status("starting") as status:
-        summary = run_demo(step=lambda msg: status.update(msg))
+    with progress("starting") as step:
+        summary = run_demo(step=step)
     print_demo(summary)
 
 

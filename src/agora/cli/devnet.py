@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from agora.cli.options import JsonOpt, get_state, sub_app
-from agora.cli.output import emit_json, kv_table, out
+from agora.cli.output import emit_json, kv_table, out, progress
 
 __all__ = ["app", "down", "status", "up"]
 
@@ -37,7 +37,7 @@ def up(
 
     settings = _settings(ctx)
     dn = Devnet(settings.home)
-    with out.status("starting the devnet"):
+    with progress("starting the devnet"):
         info, deployed = dn.up(port or settings.devnet_port, block_time=block_time)
     data = {**info.to_json(), "deployed_now": deployed}
     if json_:

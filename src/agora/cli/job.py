@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agora.cli.options import JsonOpt, amount_arg, blob_arg, describe_output, get_state, sub_app, warn_embedded
-from agora.cli.output import emit_json, kv_table, note, out
+from agora.cli.output import emit_json, kv_table, note, out, progress
 from agora.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,11 +25,8 @@ def _wait(job: Job, quiet: bool) -> JobInfo:
     change otherwise (a log or a pipe sees it move), nothing with ``quiet`` (``--json``)."""
     if quiet:
         return job.wait()
-    if not out.is_terminal:
-        note(f"job {job.id}: waiting")
-        return job.wait(on_progress=lambda i: note(f"job {job.id}: {i.state.label}"))
-    with out.status(f"job {job.id}: waiting") as progress:
-        return job.wait(on_progress=lambda i: progress.update(f"job {job.id}: {i.state.label}"))
+    with progress(f"job {job.id}: waiting") as update:
+        return job.wait(on_progress=lambda i: update(f"job {job.id}: {i.state.label}"))
 
 
 @app.command("submit")
@@ -158,7 +155,7 @@ def time_out(
     if json_:
         outcome = client.compute.time_out(job_id)
     else:
-        with out.status(f"job {job_id}: timing out"):
+        with progress(f"job {job_id}: timing out"):
             outcome = client.compute.time_out(job_id)
     data = {"id": job_id, "state_before": outcome.before.state.label, **build_job_view(outcome.after),
             "tx": outcome.tx, "owed_to_you_wei": outcome.owed}

@@ -27,7 +27,7 @@ from agora.cli.options import (
     sub_app,
     warn_embedded,
 )
-from agora.cli.output import emit_json, err, kv_table, note, out
+from agora.cli.output import emit_json, kv_table, note, out, progress
 from agora.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def register(
     digits_demo_model: Annotated[bool, typer.Option("--digits-demo-model", help="Use the built-in digits "
                                                     "classifier as the weights (onnx-classify).")] = False,
     description: Annotated[str, typer.Option("--description", help="What it does.")] = "",
-    max_items: Annotated[int, typer.Option("--max-items", help="Most input items per call.")] = 64,
+    max_items: Annotated[int, typer.Option("--max-items", min=1, help="Most input items per call.")] = 64,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Base URL of its paid API "
                                                  "(where `agora model serve` listens).",
                                                  show_default=False)] = None,
@@ -90,7 +90,7 @@ def register(
     json_: JsonOpt = False,
 ) -> None:
     """Store the weights and the model card, and register the model on chain."""
-    from agora.value.models import parse_split
+    from agora.value.models import parse_split, validate_model_source
     from agora.value.views import build_registration_view
     from agora.workloads import get_workload
 
@@ -102,11 +102,12 @@ def register(
     signer = client.require_signer()
     if weights is not None and digits_demo_model:
         raise ConfigError("give --weights or --digits-demo-model, not both")
+    validate_model_source(kind, weights is not None, digits_demo=digits_demo_model)  # before any work
     model_bytes = bytes(client.storage.get(blob_arg(client, weights))) if weights is not None else None
     # building the demo model (and, on the embedded chain, deploying the protocol) takes tens of seconds
-    with err.status("loading the protocol's contracts") as status:
+    with progress("loading the protocol's contracts") as update:
         registry = _registry(client)
-        status.update("building the digits demo model, storing it and registering it" if digits_demo_model
+        update("building the digits demo model, storing it and registering it" if digits_demo_model
                       else "storing the weights and the card, registering the model")
         registration = registry.publish(
             signer, kind=kind, name=name, price=price, weights=model_bytes, digits_demo=digits_demo_model,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["out", "err", "emit_json", "kv_table", "note"]
+__all__ = ["out", "err", "emit_json", "kv_table", "note", "progress"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -34,3 +36,26 @@ def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
 def note(message: str) -> None:
     """A side remark on stderr (so it never pollutes --json output)."""
     err.print(f"[dim]{message}[/dim]")
+
+
+@contextmanager
+def progress(first: str) -> Iterator[Callable[[str], None]]:
+    """A long step's progress on stderr; yields ``update(message)`` for each next step.
+
+    On a terminal: a spinner showing the current step. Off one (a log, a pipe, CI): one line
+    per step once a second step begins, so a long wait is never silent while a command that
+    fails at once still says one line (its error) and nothing else."""
+    if err.is_terminal:
+        with err.status(first) as status:
+            yield status.update
+        return
+    said = False
+
+    def update(message: str) -> None:
+        nonlocal said
+        if not said:
+            err.print(first, markup=False)
+            said = True
+        err.print(message, markup=False)
+
+    yield update

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agora.cli.options import JsonOpt, address_arg, amount_arg, get_state, warn_embedded
-from agora.cli.output import emit_json, err, kv_table, note, out
+from agora.cli.output import emit_json, kv_table, note, out, progress
 
 __all__ = ["app", "deploy", "faucet"]
 
@@ -41,10 +41,10 @@ def deploy(
         token_address = address_arg(client, token_address)
     previous = fetch_live_deployment(client.chain, client.book) if force else None
     # a cold compile takes tens of seconds: say each step (on stderr, drawn only on a terminal)
-    with err.status("deploying the protocol") as status:
+    with progress("deploying the protocol") as update:
         dep = deploy_protocol(
             client.chain, client.signer, token=token_address,
-            evm_version=st.settings.evm_version, book=client.book, replace=force, progress=status.update,
+            evm_version=st.settings.evm_version, book=client.book, replace=force, progress=update,
         )
     if previous is not None:
         old = ", ".join(f"{role} {addr}" for role, addr in previous.addresses.items())

@@ -37,6 +37,7 @@ __all__ = [
     "ModelRegistry",
     "build_card",
     "build_model_bytes",
+    "validate_model_source",
     "card_schemas",
     "fetch_model_details",
     "fetch_weights",
@@ -138,22 +139,31 @@ def card_schemas(card: ModelCard, model_bytes: bytes | None = None) -> tuple[dic
     return inputs or workload_inputs, outputs or workload_outputs
 
 
-def build_model_bytes(kind: str, weights: bytes | None = None, *, digits_demo: bool = False) -> bytes:
-    """The bytes a ``kind`` workload takes as the model: ``weights``, the built-in digits demo
-    classifier (``digits_demo``), or none for a kind whose weights come with its package."""
+def validate_model_source(kind: str, has_weights: bool, *, digits_demo: bool = False) -> None:
+    """ConfigError unless a ``kind`` model can be built from what is given (weights, the digits
+    demo model, or neither for a kind whose weights come with its package): the checks of
+    :func:`build_model_bytes`, done at once and before any work."""
+    from agora.workloads import get_workload
+
+    get_workload(kind)  # an unknown kind says so here
     if digits_demo:
-        if weights is not None:
+        if has_weights:
             raise ConfigError("give the weights or the digits demo model, not both")
         if kind != "onnx-classify":
             raise ConfigError(f"the digits demo model is an onnx-classify model, not {kind}")
+    elif not has_weights and kind not in PACKAGED_WEIGHTS_KINDS:
+        raise ConfigError(f"an {kind} model needs its weights", hint="pass --weights FILE|CID")
+
+
+def build_model_bytes(kind: str, weights: bytes | None = None, *, digits_demo: bool = False) -> bytes:
+    """The bytes a ``kind`` workload takes as the model: ``weights``, the built-in digits demo
+    classifier (``digits_demo``), or none for a kind whose weights come with its package."""
+    validate_model_source(kind, weights is not None, digits_demo=digits_demo)
+    if digits_demo:
         from agora.workloads import build_digits_model
 
         return build_digits_model()
-    if weights is None:
-        if kind in PACKAGED_WEIGHTS_KINDS:
-            return b""  # the pretrained weights come with the workload's package
-        raise ConfigError(f"an {kind} model needs its weights", hint="pass --weights FILE|CID")
-    return weights
+    return b"" if weights is None else weights  # none: the weights come with the workload's package
 
 
 @dataclass(frozen=True)
