@@ -172,6 +172,8 @@ def test_deploy_again_is_refused_without_force(capsys: pytest.CaptureFixture[str
     assert set(second) == set(first) and second["token"] != first["token"]
     assert json.loads(book.read_text())["31337"]["contracts"]["token"]["address"] == second["token"]
     assert "\nnote: replaced the deployment recorded for chain 31337 in " in "\n" + err  # after the progress
+    # off a terminal, each step is a line of its own (a log shows where a cold compile is)
+    assert err.startswith("deploying the protocol\ncompiling AgoraToken (1/") and "\nwiring the contracts (" in err
     assert f"token {first['token']}" in err and "old contracts" in err
 
 
