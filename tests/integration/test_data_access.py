@@ -165,6 +165,7 @@ def test_ranges_answer_206_and_resume_within_one_session(url: str, data: bytes) 
     assert r.status_code == 200 and r.content == data and r.headers["accept-ranges"] == "bytes"
     r = httpx.get(f"{url}/datasets/{DATASET}/download", headers={**headers, "Range": f"bytes={len(data)}-"})
     assert_refused(r, 416, "bad_range", data)
+    assert r.headers["content-range"] == f"bytes */{len(data)}"
     r = httpx.get(f"{url}/datasets/{DATASET}/download", headers={**headers, "Range": "bytes=0-1,5-6"})
     assert_refused(r, 416, "bad_range", data)
 
@@ -231,6 +232,31 @@ def test_a_tampered_stored_file_is_refused_whole(url: str, node: AccessNode, dat
     for rng in ({}, {"Range": "bytes=0-9"}):
         r = httpx.get(f"{url}/datasets/{DATASET}/download", headers={**signed(ALICE.address), **rng})
         assert_refused(r, 503, "content_mismatch", data)
+
+
+def test_a_chunk_tampered_after_the_check_ends_the_stream_before_its_bytes(
+    url: str, node: AccessNode, data: bytes,
+) -> None:
+    headers = signed(ALICE.address)
+    assert httpx.get(f"{url}/datasets/{DATASET}/manifest", headers=headers).status_code == 200  # checked whole
+    stored = node.get_dataset(DATASET)
+    assert stored is not None
+    path = node.store.path_of(stored.name)
+    raw = bytearray(path.read_bytes())
+    raw[-100] ^= 1
+    path.write_bytes(bytes(raw))
+    node._checked[stored.name] = node._stat_key(stored)  # as if the write raced the check
+    got = bytearray()
+    with pytest.raises(httpx.RemoteProtocolError), httpx.stream(
+        "GET", f"{url}/datasets/{DATASET}/download", headers=headers,
+    ) as r:
+        assert r.status_code == 200
+        for piece in r.iter_raw():
+            got += piece
+    assert bytes(got) == data[:2 * CHUNK_SIZE]  # the first two chunks, nothing of the third
+    # and the next request checks the file whole again, and refuses it
+    r = httpx.get(f"{url}/datasets/{DATASET}/download", headers=headers)
+    assert_refused(r, 503, "content_mismatch", data)
 
 
 def test_quotes_are_signed_by_the_node_key(url: str, data: bytes) -> None:

@@ -116,10 +116,11 @@ class OrderBook(Protocol):
 class AccessDenied(AgoraError):
     """A request the access node refuses: an HTTP status and a stable code with the one-line message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.headers = headers or {}
 
 
 def encode_request_header(request: DownloadRequest) -> str:
@@ -147,8 +148,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if header is None:
         return None
     unit, _, spec = header.partition("=")
+    unsatisfiable = {"Content-Range": f"bytes */{size}"}
     if unit.strip().lower() != "bytes" or "," in spec:
-        raise AccessDenied(416, "bad_range", "only one byte range is served (Range: bytes=first-last)")
+        raise AccessDenied(416, "bad_range", "only one byte range is served (Range: bytes=first-last)", unsatisfiable)
     start, dash, end = spec.strip().partition("-")
     try:
         if not dash:
@@ -162,10 +164,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             first = int(start)
             last = int(end) if end else size - 1
     except ValueError:
-        raise AccessDenied(416, "bad_range", f"{header[:60]!r} is not a byte range") from None
+        raise AccessDenied(416, "bad_range", f"{header[:60]!r} is not a byte range", unsatisfiable) from None
     last = min(last, size - 1)
     if first < 0 or first > last:
-        raise AccessDenied(416, "bad_range", f"the range {header[:60]!r} is outside the file ({size} bytes)")
+        raise AccessDenied(
+            416, "bad_range", f"the range {header[:60]!r} is outside the file ({size} bytes)", unsatisfiable,
+        )
     return first, last
 
 
@@ -335,7 +339,12 @@ class AccessNode:
         size = stored.chunk_size
         with self.store.open(stored) as reader:
             for index in range(first // size, last // size + 1):
-                data = reader.chunk(index)
+                try:
+                    data = reader.chunk(index)
+                except ContentMismatch as exc:  # changed since the check: end the response short
+                    log.error("stored file of a dataset fails its check while streaming: %s", exc)
+                    self._checked.pop(stored.name, None)
+                    raise
                 lo = max(first - index * size, 0)
                 hi = min(last + 1 - index * size, len(data))
                 yield data if (lo, hi) == (0, len(data)) else data[lo:hi]
@@ -360,7 +369,7 @@ class AccessNode:
 
 
 def _error(exc: AccessDenied) -> JSONResponse:
-    return JSONResponse({"error": str(exc), "code": exc.code}, status_code=exc.status)
+    return JSONResponse({"error": str(exc), "code": exc.code}, status_code=exc.status, headers=exc.headers)
 
 
 def create_access_app(node: AccessNode, *, close_on_shutdown: bool = False) -> FastAPI:
