@@ -149,6 +149,19 @@ def test_download_whole_file_with_the_client(url: str, node: AccessNode, data: b
     assert not out.with_name("d.bin.part").exists()
 
 
+def test_a_rerun_resumes_from_the_checked_part_of_a_leftover_file(
+    url: str, node: AccessNode, data: bytes, tmp_path: Path,
+) -> None:
+    out = tmp_path / "d.bin"
+    out.with_name("d.bin.part").write_bytes(data[:CHUNK_SIZE] + b"not the second chunk")
+    starts: list[int] = []
+    expected = bytes.fromhex(node.describe(DATASET)["contentHash"][2:])
+    download(url, DATASET, 1, ALICE, out, expected_hash=expected, chain_id=CHAIN_ID, registry=REGISTRY,
+             progress=lambda done, total: starts.append(done))
+    assert starts[0] == CHUNK_SIZE  # the good first chunk kept, the rest fetched with a Range
+    assert out.read_bytes() == data
+
+
 def test_ranges_answer_206_and_resume_within_one_session(url: str, data: bytes) -> None:
     headers = signed(ALICE.address)
     r = httpx.get(f"{url}/datasets/{DATASET}/download", headers={**headers, "Range": "bytes=100-199"})

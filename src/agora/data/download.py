@@ -109,6 +109,8 @@ def download(
         misses = 0
         while done < size:
             error: Exception | None = None
+            if progress is not None:
+                progress(done, size)
             try:
                 _fetch_from(http, base, dataset_id, headers, part, done, size, chunk, digests, progress)
             except (httpx.TransportError, _Retry) as exc:
