@@ -238,7 +238,7 @@ class ChunkReader:
             raise IndexError(index)
         length = min(stored.chunk_size, stored.size - index * stored.chunk_size)
         self._f.seek(HEADER_SIZE + index * (stored.chunk_size + TAG_SIZE))
-        record = self._f.read(length + TAG_SIZE)
+        record = memoryview(self._f.read(length + TAG_SIZE))
         if len(record) != length + TAG_SIZE:
             raise ContentMismatch(f"chunk {index} of a stored file is truncated")
         cipher = self.store._cipher(self._file_id, index, stored.size)
