@@ -88,7 +88,8 @@ def main() -> None:
         "gas_ocean_paid_use_from_cold_wallet": GAS_OCEAN_APPROVE + GAS_OCEAN_BUY_AND_ORDER,
     })
     for k in ("gas_publish", "gas_order", "gas_buy_and_order"):
-        log(f"  {k} {gas[k]:,} ({figures[k + '_vs_ocean_ratio']:.0%} of Ocean's {ocean[k.replace('gas_', 'gas_ocean_')]:,})")
+        anchor = ocean[k.replace("gas_", "gas_ocean_")]
+        log(f"  {k} {gas[k]:,} ({figures[k + '_vs_ocean_ratio']:.0%} of Ocean's {anchor:,})")
 
     log(f"== downloads: {DOWNLOAD_MB} MiB through the access node vs StaticFiles vs http.server, "
         f"best of {DOWNLOAD_ROUNDS} rounds")

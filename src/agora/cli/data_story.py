@@ -1,0 +1,41 @@
+"""The data chapter of ``agora demo``, printed (the summary comes from ``agora.data.demo``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agora.cli.output import kv_table, out
+
+__all__ = ["print_demo_chapter"]
+
+
+def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
+    """Print the data chapter of ``agora demo`` (``agora.data.demo``'s summary) as chapter ``number``."""
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    def amount(wei: int) -> str:
+        return format_amount(wei, symbol=symbol)
+
+    out.print(f"\n[bold]{number}. a dataset that pays everyone who made it[/bold] — dataset {v['dataset_id']} "
+              f"({v['file_bytes']:,} bytes of CSV) published with a three-way split at {amount(v['price_wei'])} "
+              "a datatoken")
+    out.print(kv_table("", [
+        ("published", f"data token, datatoken, price and split in one transaction ({v['publish_gas']:,} gas); "
+                      f"content hash {v['content_hash'][:18]}…"),
+        ("orders", f"consumer 1 bought ({v['buy_gas']:,} gas) then ordered ({v['order_gas']:,} gas); consumer 2 "
+                   f"bought and ordered in one transaction with a permit ({v['buy_and_order_gas']:,} gas); "
+                   "first calls, every fee on"),
+        ("fees per order", f"provider {amount(v['provider_fee_wei'])} (the node's signed quote), market "
+                           f"{amount(v['market_fee_wei'])}, protocol {v['protocol_fee_bps'] / 100:g}% of the price"),
+        ("downloads", f"{v['downloads']} through the access node (encrypted at rest, signed requests), each checked "
+                      f"against the content hash on chain; another consumer's order: refused ({v['refused']})"),
+        ("revenue", f"{amount(v['revenue_wei'])} in the pot, split; protocol fees {amount(v['protocol_fees_wei'])}"),
+    ]))
+    st = Table("recipient", "share", "withdrawn (wei)", box=None, pad_edge=False)
+    for r in v["split"]:
+        st.add_row(r["recipient"], f"{r['bps'] / 100:.0f}%", f"{r['withdrawn_wei']:,}")
+    out.print(st)
+    out.print(kv_table("", [("reconciled", "what each consumer paid = split + provider, market and protocol fees, "
+                                          "to the wei; the registry keeps none of it")]))
