@@ -1,11 +1,25 @@
-"""The data layer's declaration: its contracts (see :mod:`agora.layers`). Its CLI groups, SDK
-facade, demo chapter and benchmark come later."""
+"""The data layer's declaration: its contracts, its CLI group and its SDK facade (see
+:mod:`agora.layers`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agora.layers import ContractSpec, Layer
 
-__all__ = ["LAYER"]
+if TYPE_CHECKING:
+    from agora.context import Context
+    from agora.data.client import DatasetsClient
+
+__all__ = ["LAYER", "build_facade"]
+
+
+def build_facade(ctx: Context) -> DatasetsClient:
+    """``Client.data``: publish, price, buy, order and download datasets, and get paid."""
+    from agora.data.client import DatasetsClient
+    from agora.data.registry import DataRegistry
+
+    return DatasetsClient(DataRegistry(ctx.deployment), ctx.storage, ctx.signer, state_dir=ctx.state_dir("data"))
 
 
 LAYER = Layer(
@@ -16,4 +30,6 @@ LAYER = Layer(
         ContractSpec("datatoken_impl", "Datatoken"),
         ContractSpec("data_registry", "DataRegistry", lambda a, d: (a["datatoken_impl"],)),
     ),
+    facade=("data", "agora.data.layer:build_facade"),
+    cli={"data": "agora.cli.data:app"},
 )
