@@ -76,7 +76,7 @@ def main() -> None:
         "gas_publish_vs_ocean_ratio": round(gas["gas_publish"] / GAS_OCEAN_PUBLISH, 3),
         "gas_publish_vs_ocean_fixed_rate_ratio": round(gas["gas_publish"] / GAS_OCEAN_PUBLISH_FIXED_RATE, 3),
         "gas_order_vs_ocean_ratio": round(gas["gas_order"] / GAS_OCEAN_ORDER, 3),
-        "gas_order_first_vs_ocean_ratio": round(gas["gas_order"] / GAS_OCEAN_ORDER_FIRST, 3),
+        "gas_order_vs_ocean_first_ratio": round(gas["gas_order"] / GAS_OCEAN_ORDER_FIRST, 3),
         "gas_order_with_provider_fee_vs_ocean_all_fees_ratio":
             round(gas["gas_order_with_provider_fee"] / GAS_OCEAN_ORDER_ALL_FEES, 3),
         "gas_buy_and_order_vs_ocean_ratio": round(gas["gas_buy_and_order"] / GAS_OCEAN_BUY_AND_ORDER, 3),
