@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from agora.chain import Chain, Signer
-from agora.data.access import AccessNode, create_access_app
+from agora.data.access import create_access_app
 from agora.data.download import AccessRefused, download
 from agora.data.files import content_hash
+from agora.data.orders import ChainAccessNode, ChainOrders
 from agora.data.quotes import ProviderFeeQuote
 from agora.data.registry import ONE, OWNER, DataRegistry, Quote, Share
 from agora.errors import AgoraError
@@ -89,38 +90,6 @@ def _split_amount(amount: int, bps: tuple[int, ...]) -> list[int]:
     """What ``DataRegistry.distribute`` credits: every share but the first is floored, the first gets the rest."""
     parts = [amount * b // _BPS for b in bps[1:]]
     return [amount - sum(parts), *parts]
-
-
-class _Orders:
-    """The access node's order checks on chain (a private stand-in for a shared ``OrderBook``
-    over the registry): one ``eth_call`` each, under a lock (the embedded chain is not thread-safe)."""
-
-    def __init__(self, registry: DataRegistry) -> None:
-        self.registry = registry
-        self._lock = threading.RLock()
-
-    def order_valid(self, order_id: int, consumer: str) -> bool:
-        with self._lock:
-            return self.registry.order_valid(order_id, consumer)
-
-    def order_dataset(self, order_id: int) -> int:
-        with self._lock:
-            return self.registry.order_info(order_id).dataset
-
-
-class _QuotingNode(AccessNode):
-    """An access node whose quotes are signed over the registry's ``Quote`` type, which the
-    contract checks (the base node signs ``ProviderFeeQuote``, a different EIP-712 type)."""
-
-    def build_quote(self, dataset_id: int, consumer: str, service_id: int = 0) -> ProviderFeeQuote:
-        from agora.data.registry import registry_domain, sign_quote
-
-        q = super().build_quote(dataset_id, consumer, service_id)
-        signed = sign_quote(self.signer, registry_domain(self.chain_id, self.registry), q.dataset_id, q.service_id,
-                            q.consumer, valid_until=q.valid_until, fee_token=q.fee_token, fee=q.fee_amount,
-                            nonce=q.quote_id)
-        return ProviderFeeQuote(q.dataset_id, q.service_id, signed.consumer, q.provider, signed.fee_token,
-                                q.fee_amount, q.valid_until, q.quote_id, signed.signature)
 
 
 def _quote_from(http: Any, url: str, dataset: int, consumer: str) -> Quote:
@@ -186,8 +155,8 @@ def run_data_chapter(
             _check(registry.fetch(dataset).market_fee == DEMO_MARKET_FEE, "the market fee is on chain")
 
             step("an access node holds the file, encrypted at rest, and serves it")
-            node = _QuotingNode(root / "node", node_signer, _Orders(registry), chain_id=chain.chain_id,
-                                registry=registry.address, fee_token=token.address, fee_amount=DEMO_PROVIDER_FEE)
+            node = ChainAccessNode(root / "node", node_signer, ChainOrders(registry), chain_id=chain.chain_id,
+                                   registry=registry.address, fee_token=token.address, fee_amount=DEMO_PROVIDER_FEE)
             _check(node.add_file(dataset, source) == digest, "the node's content hash is the one on chain")
             stored = node.get_dataset(dataset)
             assert stored is not None
