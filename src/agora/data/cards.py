@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agora.errors import ConfigError
 
-__all__ = ["DATASET_CARD_SCHEMA", "DatasetCard", "build_dataset_card"]
+__all__ = ["DATASET_CARD_SCHEMA", "MAX_CARD_BYTES", "DatasetCard", "build_dataset_card"]
 
 DATASET_CARD_SCHEMA = "agora-dataset-card/1"
 #: The largest card stored or read (a card describes; samples and files live elsewhere).
@@ -65,7 +65,8 @@ class DatasetCard(BaseModel):
     def from_bytes(cls, data: bytes) -> DatasetCard:
         """Parse a stored card; ConfigError if it is not one."""
         if len(data) > MAX_CARD_BYTES:
-            raise ConfigError(f"not a dataset card: {len(data)} bytes is above the {MAX_CARD_BYTES} a card may have")
+            raise ConfigError(
+                f"not a dataset card: {len(data)} bytes is above the {MAX_CARD_BYTES} bytes a card may have")
         try:
             return cls.model_validate_json(data)
         except ValidationError as exc:
