@@ -180,7 +180,7 @@ def test_publish_show_list_price_buy(capsys: pytest.CaptureFixture[str], shared:
                            "--dispenser-cap", "1", "--json")
     assert code == 0, err
     code, out, _ = agora(capsys, "data", "price", "2")
-    assert code == 0 and "dataset 2 is not for sale; its dispenser gives up to 1 datatokens" in out
+    assert code == 0 and "dataset 2 is not for sale; its dispenser gives up to 1 datatoken per address free" in out
     code, _, err = agora(capsys, "data", "buy", "2")
     assert code == 1 and "dataset 2 is not for sale (take datatokens from its dispenser)" in one_line_error(err)
 

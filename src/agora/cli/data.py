@@ -58,6 +58,29 @@ def _tokens(wei: int) -> str:
     return format_amount(wei, symbol="AGR")
 
 
+def _datatokens(units: int) -> str:
+    """Datatoken units for people (``1.5 datatokens``): 10**18 units are one, which one order spends."""
+    from agora.units import format_amount
+
+    return format_amount(units) + " datatoken" + ("" if units == 10**18 else "s")
+
+
+def _rows(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A dataset's view as rows for people: datatoken amounts as datatokens (not the payment
+    token), an order's timeout as a duration, no market when there is none."""
+    from agora.data.registry import OWNER
+
+    rows: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        if key in ("dispenser_cap_wei", "amount_wei", "balance_wei") and isinstance(value, int):
+            rows.append((key.removesuffix("_wei").replace("_", " "), _datatokens(value)))
+        elif key == "timeout_s":
+            rows.append(("an order lasts", "forever" if not value else f"{value:,} s"))
+        elif key not in ("market", "market_fee_wei") or doc.get("market") != OWNER:
+            rows += readable_rows({key: value})
+    return rows
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ConfigError(f"--node must be an http:// or https:// URL, not {text!r}")
@@ -114,7 +137,7 @@ def publish(
     st = get_state(ctx)
     warn_embedded(st)
     data = _data(ctx)
-    with progress(f"hashing {file}") as update:
+    with progress(f"publishing {file}") as update:
         pub = data.publish(
             file, name=name, description=description, license=license_, price=price_wei, payment_token=token,
             dispenser_cap=cap, split=shares, timeout=timeout, initial_supply=supply, schema=doc,
@@ -161,7 +184,7 @@ def show(ctx: typer.Context, dataset_id: DatasetArg, json_: JsonOpt = False) -> 
     if json_:
         emit_json(doc)
         return
-    rows: list[tuple[str, Any]] = list(readable_rows({k: v for k, v in doc.items() if k not in ("split", "card")}))
+    rows = _rows({k: v for k, v in doc.items() if k not in ("split", "card")})
     rows.append(("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in doc["split"])))
     if doc["card"] is not None:
         rows += [(f"card.{k}", v) for k, v in doc["card"].items()
@@ -203,11 +226,10 @@ def price(
         return
     if not p.for_sale:
         out.print(f"dataset {dataset_id} is not for sale"
-                  + (f"; its dispenser gives up to {_tokens(p.dispenser_cap).removesuffix(' AGR')} datatokens "
-                     "per address free" if p.dispenser_cap else ""))
+                  + (f"; its dispenser gives up to {_datatokens(p.dispenser_cap)} per address free"
+                     if p.dispenser_cap else ""))
         return
-    out.print(kv_table(f"dataset {dataset_id}", readable_rows({k: v for k, v in p.to_json().items()
-                                                                if k != "dataset_id"})))
+    out.print(kv_table(f"dataset {dataset_id}", _rows({k: v for k, v in p.to_json().items() if k != "dataset_id"})))
 
 
 # -- buying and ordering ---------------------------------------------------------------------------
@@ -230,8 +252,7 @@ def buy(
     if json_:
         emit_json(view)
     else:
-        out.print(f"bought {_tokens(units).removesuffix(' AGR')} datatoken(s) of dataset {dataset_id}; "
-                  f"you hold {_tokens(view['balance_wei']).removesuffix(' AGR')}")
+        out.print(f"bought {_datatokens(units)} of dataset {dataset_id}; you hold {_datatokens(view['balance_wei'])}")
 
 
 @app.command("order")
