@@ -32,6 +32,7 @@ from agora.data import DataRegistry, DatasetCard, DatasetsClient
 from agora.data.access import create_access_app
 from agora.data.files import CHUNK_SIZE, content_hash
 from agora.devnet.anvil import AnvilProcess, free_port
+from agora.errors import ConfigError
 from agora.protocol import AddressBook, Deployment, deploy_devnet
 from agora.storage import LocalStore, Storage
 from agora.units import format_amount
@@ -230,6 +231,20 @@ def test_sdk_flow_with_an_access_node_in_process(shared: Shared, content: Path, 
         # someone else's order is refused before a byte is asked for
         with pytest.raises(Exception, match=f"order {first.order_id} is {ACCOUNT_5}'s"):
             shared.client(6, http=http).download(1, first.order_id, tmp_path / "x", node_url="http://testserver")
+
+        # a free dataset: the datatoken comes from its dispenser; one neither for sale nor free is refused
+        free = seller.publish(content, name="free", dispenser_cap=ONE)
+        closed = seller.publish(content, name="closed")
+        for dataset in (free, closed):
+            seller.add_file(dataset.dataset_id, content, node=node)
+        third = buyer.order(free.dataset_id, node_url="http://testserver")
+        assert third.how == "dispensed"
+        with pytest.raises(ConfigError, match=f"you hold no datatoken of dataset {closed.dataset_id}, and it is "
+                                              "neither for sale nor free"):
+            buyer.order(closed.dataset_id, node_url="http://testserver")
+        with pytest.raises(ConfigError, match="the access node refused a quote for dataset 99: dataset 99 is not "
+                                              "served here"):
+            buyer.quote(99, node_url="http://testserver")
     finally:
         node.close()
     e = seller.earnings()
@@ -276,6 +291,9 @@ def test_publish_serve_order_download_earn_on_anvil(capsys: pytest.CaptureFixtur
         assert code == 1 and f"another access node is already running on {home}" in one_line_error(err)
         code, _, err = cli("--account", "1", "data", "serve", "--port", str(port), "--home", str(tmp_path / "h2"))
         assert code == 1 and one_line_error(err).startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+
+        code, _, err = cli("--account", "1", "data", "add-file", "1", str(content))
+        assert code == 1 and f"another access node is already running on {home}" in one_line_error(err)
 
         node = f"http://127.0.0.1:{port}"
         code, out, err = cli("--account", "5", "data", "order", "1", "--node", node, "--json")
