@@ -197,6 +197,9 @@ def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: 
     code, _, err = agora(capsys, "data", "download", "1", "42", "--node", "http://x", "--out", str(tmp_path / "o"))
     assert code == 1 and one_line_error(err).startswith("error: there is no order 42")
     assert not (tmp_path / "o").exists()
+    dead = f"http://127.0.0.1:{free_port()}"
+    code, _, err = agora(capsys, "--account", "5", "data", "order", "1", "--node", dead)
+    assert code == 1 and one_line_error(err).startswith(f"error: cannot reach the access node at {dead}: ")
     code, _, err = agora(capsys, "data", "show", "0")  # a usage error: typer's own
     assert code == 2 and "Invalid value for 'dataset_id'" in err
     code, _, err = agora(capsys, "--account", "1", "data", "add-file", "1", str(tmp_path / "missing"))
