@@ -32,4 +32,8 @@ LAYER = Layer(
     ),
     facade=("data", "agora.data.layer:build_facade"),
     cli={"data": "agora.cli.data:app"},
+    demo="agora.data.demo:demo_chapter",
+    demo_view="agora.cli.data_story:print_demo_chapter",
+    bench="bench/data.py",
+    docs="docs/data.md",
 )
