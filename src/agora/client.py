@@ -22,6 +22,7 @@ from agora.layers import load_layers, resolve
 
 if TYPE_CHECKING:  # the facades of the layers that ship with Agora, for type checkers and editors
     from agora.compute.requester import ComputeClient
+    from agora.data.client import DatasetsClient
     from agora.value.client import ModelsClient
 
 __all__ = ["Client", "resolve_signer"]
@@ -37,6 +38,7 @@ class Client(Context):
 
     if TYPE_CHECKING:
         compute: ComputeClient
+        data: DatasetsClient
         models: ModelsClient
 
     def __getattr__(self, name: str) -> Any:
