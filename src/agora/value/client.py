@@ -266,16 +266,20 @@ class ModelsClient:
             raise ConfigError(f"model {m.info.id} takes at most {m.card.max_items} input items per call, got {items}")
         return m.card.price * items
 
-    def _fetch_offer(self, m: _Model, data: bytes) -> dict[str, Any]:
-        """Ask the service for its terms (an unpaid request answers 402 with its offers) and keep
-        its ``agora-channel`` offer, which every payment then copies as its ``accepted``."""
+    def _payment_required(self, m: _Model, data: bytes) -> dict[str, Any]:
+        """The service's terms: an unpaid request answers 402 with ``PAYMENT-REQUIRED``."""
         try:
             resp = self.http.post(m.url, content=data)
         except httpx.HTTPError as exc:
             raise ConfigError(f"model {m.info.id}'s service at {m.url} is unreachable: {exc}") from None
         if resp.status_code != 402:
             raise _error_of(resp)
-        offer = _channel_offer_of(decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED))
+        return decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED)
+
+    def _fetch_offer(self, m: _Model, data: bytes) -> dict[str, Any]:
+        """Ask the service for its terms (an unpaid request answers 402 with its offers) and keep
+        its ``agora-channel`` offer, which every payment then copies as its ``accepted``."""
+        offer = _offer_of(self._payment_required(m, data), CHANNEL_SCHEME)
         if offer is None:
             raise PaymentError("unsupported_scheme", f"model {m.info.id}'s service offers no {CHANNEL_SCHEME} payment")
         if str(offer.get("payTo", "")).lower() != self.channels.address.lower():
@@ -293,15 +297,7 @@ class ModelsClient:
         and its asset this deployment's token (so the money can only reach the model's split)."""
         if m.exact is not None:
             return m.exact
-        try:
-            resp = self.http.post(m.url, content=data)
-        except httpx.HTTPError as exc:
-            raise ConfigError(f"model {m.info.id}'s service at {m.url} is unreachable: {exc}") from None
-        if resp.status_code != 402:
-            raise _error_of(resp)
-        req = decode_header(resp.headers.get(PAYMENT_REQUIRED, ""), PAYMENT_REQUIRED)
-        offer = next((o for o in req.get("accepts") or [] if isinstance(o, dict) and o.get("scheme") == EXACT_SCHEME),
-                     None)
+        offer = _offer_of(self._payment_required(m, data), EXACT_SCHEME)
         if offer is None:
             raise PaymentError("unsupported_scheme", f"model {m.info.id}'s service offers no {EXACT_SCHEME} payment")
         with self._chain_lock:
@@ -477,7 +473,7 @@ class ModelsClient:
             code = resp.json().get("code", "")
         except (PaymentError, ValueError):
             return False
-        offer = _channel_offer_of(req)
+        offer = _offer_of(req, CHANNEL_SCHEME)
         state = (offer or {}).get("extra", {}).get("channel") or {}
         if code in ("insufficient_amount", "cheque_replayed", "nonce_not_rising") and state.get("latestCheque"):
             from agora.value.cheques import Cheque
@@ -556,9 +552,8 @@ class ModelsClient:
         return self.signer
 
 
-def _channel_offer_of(required: dict[str, Any]) -> dict[str, Any] | None:
-    return next((o for o in required.get("accepts") or [] if isinstance(o, dict) and o.get("scheme") == CHANNEL_SCHEME),
-                None)
+def _offer_of(required: dict[str, Any], scheme: str) -> dict[str, Any] | None:
+    return next((o for o in required.get("accepts") or [] if isinstance(o, dict) and o.get("scheme") == scheme), None)
 
 
 def _budget_exhausted(model_id: int, deposited: int) -> PaymentError:
