@@ -25,7 +25,7 @@ from agora.cli.options import (
     validate_address,
     warn_embedded,
 )
-from agora.cli.output import emit_json, kv_table, note, out, progress
+from agora.cli.output import earnings_table, emit_json, kv_table, note, out, progress, tokens
 from agora.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,10 +52,6 @@ def _data(ctx: typer.Context) -> DatasetsClient:
     return facade
 
 
-def _tokens(wei: int) -> str:
-    from agora.units import format_amount
-
-    return format_amount(wei, symbol="AGR")
 
 
 def _datatokens(units: int) -> str:
@@ -207,7 +203,7 @@ def list_datasets(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     t = Table("id", "owner", "price", "content hash", title="datasets", title_justify="left")
     for r in rows:
-        t.add_row(str(r["id"]), r["owner"], _tokens(r["price_wei"]) if r["for_sale"] else "not for sale",
+        t.add_row(str(r["id"]), r["owner"], tokens(r["price_wei"]) if r["for_sale"] else "not for sale",
                   r["content_hash"])
     out.print(t)
 
@@ -389,11 +385,8 @@ def earnings(
     if json_:
         emit_json(e.to_json())
         return
-    rows: list[tuple[str, Any]] = [("withdrawable now", _tokens(e.balance))]
-    rows += [(f"dataset {d.dataset_id} ({d.bps / 100:g}%)", f"{_tokens(d.share)} of a {_tokens(d.pot)} pot")
-             for d in e.datasets]
-    rows.append(("total", _tokens(e.total)))
-    out.print(kv_table(f"earnings of {e.address}", rows))
+    out.print(earnings_table(e.address, e.balance, [(f"dataset {d.dataset_id}", d.bps, d.share, d.pot)
+                                                    for d in e.datasets], e.total))
 
 
 @app.command("withdraw")
@@ -406,5 +399,5 @@ def withdraw(ctx: typer.Context, json_: JsonOpt = False) -> None:
     elif amount == 0:
         out.print("nothing to withdraw")
     else:
-        out.print(f"withdrew {_tokens(amount)}"
+        out.print(f"withdrew {tokens(amount)}"
                   + (f" (split dataset(s) {', '.join(map(str, datasets))})" if datasets else ""))

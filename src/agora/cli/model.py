@@ -27,7 +27,7 @@ from agora.cli.options import (
     sub_app,
     warn_embedded,
 )
-from agora.cli.output import emit_json, kv_table, note, out, progress
+from agora.cli.output import earnings_table, emit_json, kv_table, note, out, progress, tokens
 from agora.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -267,9 +267,9 @@ def serve(
         if json_:
             emit_json(summary)
         else:
-            out.print(f"stopped: {s.calls} paid call(s), {_tokens(s.claimed)} claimed, "
-                      f"{_tokens(summary['unclaimed_wei'])} left unclaimed"
-                      + (f"; {exact.settled} exact, {_tokens(exact.swept)} swept into the model's pot"
+            out.print(f"stopped: {s.calls} paid call(s), {tokens(s.claimed)} claimed, "
+                      f"{tokens(summary['unclaimed_wei'])} left unclaimed"
+                      + (f"; {exact.settled} exact, {tokens(exact.swept)} swept into the model's pot"
                          if exact is not None else ""))
     finally:
         service.close()
@@ -306,7 +306,7 @@ def claim(ctx: typer.Context, model_id: ModelArg, ledger: LedgerOpt = None, json
     if json_:
         emit_json(build_claim_view(result))
     else:
-        out.print(f"claimed {_tokens(result.claimed)} for model {model_id}" if result.claimed
+        out.print(f"claimed {tokens(result.claimed)} for model {model_id}" if result.claimed
                   else f"nothing to claim for model {model_id}")
 
 
@@ -355,18 +355,13 @@ def call(
         if name != "label" or "labels" not in summary:
             out.print(f"{name}: shape {'x'.join(map(str, t['shape']))}, first values {t['head']}")
     if r.channel_id == 0:  # the exact scheme: the receipt names the authorization's nonce
-        out.print(f"paid {_tokens(r.amount)} by an EIP-3009 transfer (nonce {r.nonce:#066x}); "
+        out.print(f"paid {tokens(r.amount)} by an EIP-3009 transfer (nonce {r.nonce:#066x}); "
                   "receipt signed by the model's service and checked")
     else:
-        out.print(f"charged {_tokens(r.amount)} on channel {hex(r.channel_id)} (nonce {r.nonce}); "
+        out.print(f"charged {tokens(r.amount)} on channel {hex(r.channel_id)} (nonce {r.nonce}); "
                   "receipt signed by the model's service and checked")
 
 
-def _tokens(wei: int) -> str:
-    """An amount of the token for people (``0.05 AGR``); ``--json`` keeps wei."""
-    from agora.units import format_amount
-
-    return format_amount(wei, symbol="AGR")
 
 
 def _summary(blob: bytes) -> dict[str, Any]:
@@ -404,11 +399,8 @@ def earnings(
     if json_:
         emit_json(build_earnings_view(e))
         return
-    rows: list[tuple[str, Any]] = [("withdrawable now", _tokens(e.balance))]
-    rows += [(f"model {m.model_id} ({m.bps / 100:g}%)", f"{_tokens(m.share)} of a {_tokens(m.pot)} pot")
-             for m in e.models]
-    rows.append(("total", _tokens(e.total)))
-    out.print(kv_table(f"earnings of {e.address}", rows))
+    out.print(earnings_table(e.address, e.balance, [(f"model {m.model_id}", m.bps, m.share, m.pot)
+                                                    for m in e.models], e.total))
 
 
 @app.command("withdraw")
@@ -433,7 +425,7 @@ def withdraw(
     if json_:
         emit_json(build_withdrawal_view(w))
     else:
-        out.print(f"withdrew {_tokens(w.amount)}" + (f" (distributed model(s) {', '.join(map(str, w.models))})"
+        out.print(f"withdrew {tokens(w.amount)}" + (f" (distributed model(s) {', '.join(map(str, w.models))})"
                                                 if w.models else ""))
 
 

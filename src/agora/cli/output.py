@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["out", "err", "emit_json", "kv_table", "note", "progress"]
+__all__ = ["out", "err", "emit_json", "kv_table", "note", "progress", "tokens", "earnings_table"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -31,6 +31,23 @@ def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     for k, v in rows:
         t.add_row(k, str(v))
     return t
+
+
+def tokens(wei: int) -> str:
+    """An amount of the protocol token for people (``0.05 AGR``); ``--json`` keeps wei."""
+    from agora.units import format_amount
+
+    return format_amount(wei, symbol="AGR")
+
+
+def earnings_table(address: str, balance: int, shares: list[tuple[str, int, int, int]], total: int) -> Table:
+    """A payee's earnings: what it may withdraw now, each ``(what, bps, share, pot)`` of a pot not
+    yet split (a model's, a dataset's), and the total."""
+    rows: list[tuple[str, Any]] = [("withdrawable now", tokens(balance))]
+    rows += [(f"{what} ({bps / 100:g}%)", f"{tokens(share)} of a {tokens(pot)} pot")
+             for what, bps, share, pot in shares]
+    rows.append(("total", tokens(total)))
+    return kv_table(f"earnings of {address}", rows)
 
 
 def note(message: str) -> None:
