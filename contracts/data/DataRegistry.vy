@@ -37,8 +37,15 @@
        _price[id]:  payment token(160) | price per datatoken(96)
        _market[id]: market(160) | market fee per order(96)
        _cfg:        fee recipient(160) | protocol fee bps(16) |
-                    orders(40) | datasets(40)
-       _orders[id]: consumer(160) | dataset(64) | expires(32)
+                    datasets(40)
+       _orders[key]: consumer(160) | dataset(40) | orders(24) | expires(32)
+     An order's record is keyed by (dataset, service, consumer): the
+     top 224 bits of keccak256(abi_encode(dataset, service_id, consumer)).
+     An order id is that key followed by the record's order count (32
+     bits), so a consumer who orders the same service again rewrites one
+     warm word instead of filling a new one; each new order extends the
+     record's expiry, and every order id of the record is valid while the
+     record is (a payment extends access, it never shortens it).
      A split of one share, all to the owner (the default), stores no
      share words at all.
 @custom:security A quote binds the dataset, the service, the consumer, the
@@ -145,6 +152,7 @@ QUOTE_TYPEHASH: public(constant(bytes32)) = keccak256(
 _HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 _HAS_MARKET: constant(uint256) = 1
 _MASK40: constant(uint256) = (1 << 40) - 1
+_MASK24: constant(uint256) = (1 << 24) - 1
 _IERC165: constant(bytes4) = 0x01ffc9a7
 _IERC721: constant(bytes4) = 0x80ac58cd
 _IERC721_METADATA: constant(bytes4) = 0x5b5e139f
@@ -161,8 +169,8 @@ _market: HashMap[uint256, uint256]    # market(160) | fee(96)
 _card: HashMap[uint256, bytes32]
 _content: HashMap[uint256, bytes32]
 _shares: HashMap[uint256, HashMap[uint256, uint256]]   # recipient(160) | bps(16)
-_cfg: uint256                         # fee recipient(160) | fee bps(16) | orders(40) | datasets(40)
-_orders: HashMap[uint256, uint256]    # consumer(160) | dataset(64) | expires(32)
+_cfg: uint256                         # fee recipient(160) | fee bps(16) | unused(40) | datasets(40)
+_orders: HashMap[uint256, uint256]    # consumer(160) | dataset(40) | orders(24) | expires(32)
 _manager: HashMap[uint256, address]
 _updater: HashMap[uint256, address]
 
@@ -573,11 +581,13 @@ def order_valid(order_id: uint256, consumer: address) -> bool:
     """
     @notice Whether the order exists, is for `consumer` and has not
             expired (an order of a dataset with timeout 0 never expires).
+            The orders of one consumer for one service of one dataset
+            share their expiry: the latest one's.
     @param order_id The 32-byte order id.
     @param consumer The 20-byte account asking to use the service.
     @return bool True while the order lets `consumer` use its service.
     """
-    w: uint256 = self._orders[order_id]
+    w: uint256 = self._order_record(order_id)
     if w == 0 or convert(w >> 96, address) != consumer:
         return False
     expires: uint256 = w & constants.MASK32
@@ -591,12 +601,32 @@ def order_info(order_id: uint256) -> Order:
     @notice What an order is for (the payer, service and fees are in its
             `OrderStarted` event).
     @param order_id The 32-byte order id.
-    @return Order The dataset, the consumer and the expiry (0: never);
-            reverts for an unknown id.
+    @return Order The dataset, the consumer and the expiry (0: never) of
+            its record; reverts for an unknown id.
     """
-    w: uint256 = self._orders[order_id]
+    w: uint256 = self._order_record(order_id)
     assert w != 0, "DataRegistry: unknown order"
-    return Order(dataset=(w >> 32) & constants.MASK64, consumer=convert(w >> 96, address), expires=w & constants.MASK32)
+    return Order(dataset=(w >> 56) & _MASK40, consumer=convert(w >> 96, address), expires=w & constants.MASK32)
+
+
+@external
+@view
+def order_id_of(dataset: uint256, service_id: uint256, consumer: address) -> uint256:
+    """
+    @notice The id of `consumer`'s latest order of service `service_id`
+            of `dataset` (whether or not it has expired), or 0 if there is
+            none. An access node can check that an order is for its
+            service: its id, but for the last 32 bits, is this one's.
+    @param dataset The 32-byte dataset id.
+    @param service_id The 32-byte service id.
+    @param consumer The 20-byte consumer.
+    @return uint256 The 32-byte order id, or 0.
+    """
+    key: uint256 = self._order_key(dataset, service_id, consumer)
+    n: uint256 = (self._orders[key] >> 32) & _MASK24
+    if n == 0:
+        return 0
+    return (key << 32) | n
 
 
 @external
@@ -628,16 +658,6 @@ def DOMAIN_SEPARATOR() -> bytes32:
     @return bytes32 The 32-byte domain separator.
     """
     return eip712_domain_separator._domain_separator_v4()
-
-
-@external
-@view
-def order_count() -> uint256:
-    """
-    @notice How many orders were started (the last order id).
-    @return uint256 The count.
-    """
-    return (self._cfg >> 40) & _MASK40
 
 
 # --- revenue -----------------------------------------------------------------------
@@ -997,26 +1017,32 @@ def _start_order(
     """Checks the quote, pulls the fees (and `paid`, the price in `buy_and_order`), records the
     order and logs it. The caller spends the datatoken."""
     assert consumer != empty(address), "DataRegistry: zero consumer"
-    assert block.timestamp <= quote.valid_until, "DataRegistry: quote expired"
-    s: uint256 = convert(quote.s, uint256)
-    assert s <= _HALF_N, "DataRegistry: bad quote signature"
-    digest: bytes32 = eip712_domain_separator._hash_typed_data_v4(keccak256(abi_encode(
-        QUOTE_TYPEHASH, dataset, service_id, consumer, quote.provider, quote.fee_token, quote.fee,
-        quote.valid_until, quote.nonce,
-    )))
-    signer: address = ecrecover(digest, quote.v, quote.r, quote.s)
-    assert signer != empty(address) and signer == quote.provider, "DataRegistry: bad quote signature"
+    if quote.provider != empty(address):
+        assert block.timestamp <= quote.valid_until, "DataRegistry: quote expired"
+        s: uint256 = convert(quote.s, uint256)
+        assert s <= _HALF_N, "DataRegistry: bad quote signature"
+        digest: bytes32 = eip712_domain_separator._hash_typed_data_v4(keccak256(abi_encode(
+            QUOTE_TYPEHASH, dataset, service_id, consumer, quote.provider, quote.fee_token, quote.fee,
+            quote.valid_until, quote.nonce,
+        )))
+        signer: address = ecrecover(digest, quote.v, quote.r, quote.s)
+        assert signer != empty(address) and signer == quote.provider, "DataRegistry: bad quote signature"
+    else:
+        # no provider fee: nothing to check (a zero-fee quote need not be signed)
+        assert quote.fee == 0, "DataRegistry: a provider fee needs a signed quote"
 
-    cfg: uint256 = self._cfg
-    order_id: uint256 = ((cfg >> 40) & _MASK40) + 1
-    assert order_id <= _MASK40, "DataRegistry: too many orders"
-    self._cfg = cfg + (1 << 40)
+    key: uint256 = self._order_key(dataset, service_id, consumer)
+    w: uint256 = self._orders[key]
+    n: uint256 = ((w >> 32) & _MASK24) + 1
+    assert n <= _MASK24, "DataRegistry: too many orders"
     expires: uint256 = 0
     timeout: uint256 = (hot >> 64) & constants.MASK32
     if timeout != 0:
         expires = block.timestamp + timeout
         assert expires <= constants.MASK32, "DataRegistry: expiry too large"
-    self._orders[order_id] = (convert(consumer, uint256) << 96) | (dataset << 32) | expires
+    self._orders[key] = (convert(consumer, uint256) << 96) | (dataset << 56) | (n << 32) | expires
+    order_id: uint256 = (key << 32) | n
+    cfg: uint256 = self._cfg
 
     # the protocol fee: bps of the datatoken's price, in the payment token
     protocol_fee: uint256 = 0
@@ -1046,6 +1072,24 @@ def _start_order(
         protocol_fee=protocol_fee, expires=expires,
     )
     return order_id
+
+
+@internal
+@pure
+def _order_key(dataset: uint256, service_id: uint256, consumer: address) -> uint256:
+    """The record key of (dataset, service, consumer): the top 224 bits of their hash."""
+    return convert(keccak256(abi_encode(dataset, service_id, consumer)), uint256) >> 32
+
+
+@internal
+@view
+def _order_record(order_id: uint256) -> uint256:
+    """The record order `order_id` belongs to, or 0 if there is no such order."""
+    w: uint256 = self._orders[order_id >> 32]
+    n: uint256 = order_id & constants.MASK32
+    if n == 0 or n > (w >> 32) & _MASK24:
+        return 0
+    return w
 
 
 @internal

@@ -110,6 +110,17 @@ def quote_typed_data(registry, dataset: int, service_id: int, consumer, provider
     }
 
 
+#: The quote ``order`` takes when there is no provider fee: nothing signed, nothing checked.
+FREE_QUOTE = (ZERO, ZERO, 0, 0, 0, 0, ZERO32, ZERO32)
+
+
+def order_id_of(dataset: int, service_id: int, consumer, n: int = 1) -> int:
+    """The id of the ``n``-th order of ``consumer`` for the service: the record key (the top 224
+    bits of keccak256(abi_encode(dataset, service_id, consumer))) and then ``n``."""
+    word = dataset.to_bytes(32, "big") + service_id.to_bytes(32, "big") + bytes(12) + bytes.fromhex(str(consumer)[2:])
+    return (int.from_bytes(keccak(word), "big") >> 32 << 32) | n
+
+
 def sign_quote(key, registry, dataset: int, service_id: int, consumer, fee_token=ZERO, fee: int = 0,
                valid_until: int | None = None, nonce: int = 1, provider=None, cid: int | None = None) -> tuple:
     """A ``Quote`` tuple as ``order`` takes it, signed by ``key`` (the provider is the key's address

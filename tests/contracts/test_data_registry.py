@@ -11,6 +11,7 @@ from data_fixtures import (
     DATATOKEN,
     DATATOKEN_PATH,
     DAY,
+    FREE_QUOTE,
     MASK96,
     MAX_PROTOCOL_FEE_BPS,
     MAX_UINT256,
@@ -23,6 +24,7 @@ from data_fixtures import (
     digest_of,
     events,
     now,
+    order_id_of,
     quote_typed_data,
     sign_quote,
     sign_token_permit,
@@ -342,7 +344,8 @@ def test_order_burns_one_datatoken_and_records_the_order(world, pub, buyer, node
     fee_before = world.token.balanceOf(node.address)
     oid = order(world, buyer.address, ds, node, consumer=consumer, service_id=3, fee_token=world.token.address,
                 fee=5 * 10**16)
-    assert oid == 1 and r.order_count() == 1
+    assert oid == order_id_of(ds, 3, consumer) and r.order_id_of(ds, 3, consumer) == oid
+    assert r.order_id_of(ds, 0, consumer) == 0 and r.order_id_of(ds, 3, buyer.address) == 0
     assert world.datatoken(ds).balanceOf(buyer.address) == ONE and world.datatoken(ds).totalSupply() == ONE
     assert world.token.balanceOf(node.address) == fee_before + 5 * 10**16
     (e,) = events(world.last_logs, "OrderStarted")
@@ -354,13 +357,55 @@ def test_order_burns_one_datatoken_and_records_the_order(world, pub, buyer, node
     assert (info.dataset, info.consumer, info.expires) == (ds, consumer, now() + DAY)
     assert r.order_valid(oid, consumer)
     assert not r.order_valid(oid, buyer.address)        # the payer is not the consumer
-    assert not r.order_valid(2, consumer)                # no such order
+    assert not r.order_valid(oid + 1, consumer)          # no such order (yet)
+    assert not r.order_valid(oid - 1, consumer)          # order number 0 never exists
+    assert not r.order_valid(2, consumer)
     boa.env.time_travel(seconds=DAY - 1)
     assert r.order_valid(oid, consumer)
     boa.env.time_travel(seconds=1)
     assert not r.order_valid(oid, consumer)
     with boa.reverts("DataRegistry: unknown order"):
+        r.order_info(oid + 1)
+    with boa.reverts("DataRegistry: unknown order"):
         r.order_info(2)
+
+
+def test_orders_of_one_consumer_and_service_share_a_record(world, pub, buyer, node):
+    """A second order rewrites the record (one warm word): both ids valid until the latest expiry;
+    another service or consumer is another record."""
+    r = world.registry
+    ds = world.publish(pub, timeout=DAY, price=ONE)
+    world.act(buyer.address, r.buy, ds, 4 * ONE, ONE)
+    first = order(world, buyer.address, ds, node)
+    boa.env.time_travel(seconds=DAY // 2)
+    second = world.act(buyer.address, r.order, ds, 0, buyer.address, FREE_QUOTE)
+    assert (first, second) == (order_id_of(ds, 0, buyer.address, 1), order_id_of(ds, 0, buyer.address, 2))
+    assert r.order_id_of(ds, 0, buyer.address) == second
+    (e,) = events(world.last_logs, "OrderStarted")
+    assert (e.order_id, e.provider, e.provider_fee, e.expires) == (second, ZERO, 0, now() + DAY)
+    boa.env.time_travel(seconds=DAY // 2 + 1)        # past the first order's own day
+    assert r.order_valid(first, buyer.address) and r.order_valid(second, buyer.address)
+    assert r.order_info(first).expires == r.order_info(second).expires == now() + DAY // 2 - 1
+    other_service = world.act(buyer.address, r.order, ds, 1, buyer.address, FREE_QUOTE)
+    for_someone = world.act(buyer.address, r.order, ds, 0, node.address, FREE_QUOTE)
+    assert other_service == order_id_of(ds, 1, buyer.address) and for_someone == order_id_of(ds, 0, node.address)
+    assert not r.order_valid(for_someone, buyer.address) and r.order_valid(for_someone, node.address)
+    boa.env.time_travel(seconds=DAY // 2)
+    assert not r.order_valid(first, buyer.address) and not r.order_valid(second, buyer.address)
+    assert r.order_valid(other_service, buyer.address)
+
+
+def test_a_free_quote_needs_no_signature_but_carries_no_fee(world, pub, buyer):
+    r = world.registry
+    ds = world.publish(pub)
+    world.act(buyer.address, r.buy, ds, ONE, ONE)
+    unsigned_fee = (buyer.address, world.token.address, 5, now() + 60, 0, 0, ZERO32, ZERO32)
+    with boa.reverts("DataRegistry: bad quote signature"):   # a provider is named: its signature is checked
+        world.act(buyer.address, r.order, ds, 0, buyer.address, unsigned_fee)
+    with boa.reverts("DataRegistry: a provider fee needs a signed quote"):
+        world.act(buyer.address, r.order, ds, 0, buyer.address, (ZERO, world.token.address, 5, 0, 0, 0, ZERO32, ZERO32))
+    oid = world.act(buyer.address, r.order, ds, 0, buyer.address, FREE_QUOTE)
+    assert r.order_valid(oid, buyer.address) and world.datatoken(ds).balanceOf(buyer.address) == 0
 
 
 def test_timeout_zero_means_forever(world, pub, buyer, node):

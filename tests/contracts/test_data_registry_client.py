@@ -59,12 +59,15 @@ def test_publish_buy_order_and_withdraw(world):
     # one transaction with a permit, from a wallet that never approved the registry
     q2 = sign_quote(node, reg.domain, ds, 0, fresh.address, valid_until=valid)
     oid2 = reg.buy_and_order(ds, 0, fresh.address, q2, fresh)
-    assert oid2 == oid + 1 and reg.order_valid(oid2, fresh.address)
-    assert reg.pot(ds, token) == 6 * ONE
+    assert oid2 == reg.order_id_of(ds, 0, fresh.address) and oid2 != oid and reg.order_valid(oid2, fresh.address)
+    # no provider fee: no quote to sign (None), and the same consumer's next order shares its record
+    oid3 = reg.buy_and_order(ds, 0, fresh.address, None, fresh)
+    assert oid3 == oid2 + 1 == reg.order_id_of(ds, 0, fresh.address) and reg.order_valid(oid2, fresh.address)
+    assert reg.pot(ds, token) == 8 * ONE
 
     # the split: 80 % to the owner, 20 % to the curator
-    assert reg.withdraw(token, publisher, datasets=[ds]) == 6 * ONE * 8 // 10
-    assert reg.earnings(curator.address, token) == 6 * ONE * 2 // 10
+    assert reg.withdraw(token, publisher, datasets=[ds]) == 8 * ONE * 8 // 10
+    assert reg.earnings(curator.address, token) == 8 * ONE * 2 // 10
     assert reg.withdraw(token, publisher) == 0
     assert reg.protocol_fee() == (dev[0].address, 0)
 

@@ -20,14 +20,8 @@ from agora.chain import Signer, dev_signer
 from agora.data.access import REQUEST_HEADER, AccessNode, create_access_app, encode_request_header
 from agora.data.download import AccessRefused, download
 from agora.data.files import CHUNK_SIZE, ContentMismatch, content_hash
-from agora.data.quotes import (
-    DownloadRequest,
-    ProviderFeeQuote,
-    access_domain,
-    recover_quote,
-    registry_domain,
-    sign_download_request,
-)
+from agora.data.messages import DownloadRequest, access_domain, sign_download_request
+from agora.data.registry import Quote, registry_domain
 from agora.devnet.anvil import free_port
 from agora.storage.server import bind_socket
 from agora.storage.state import StateLocked
@@ -91,7 +85,7 @@ def node(tmp_path: Path, data: bytes, orders: FakeOrders) -> Iterator[AccessNode
     src = tmp_path / "private" / "customers.csv"
     src.parent.mkdir()
     src.write_bytes(data)
-    n = AccessNode(tmp_path / "home", NODE, orders, chain_id=CHAIN_ID, registry=REGISTRY)
+    n = AccessNode(tmp_path / "home", NODE, orders, chain_id=CHAIN_ID, registry=REGISTRY, fee_amount=10**15)
     assert n.add_file(DATASET, src) == content_hash(src)
     try:
         yield n
@@ -275,10 +269,10 @@ def test_a_chunk_tampered_after_the_check_ends_the_stream_before_its_bytes(
 def test_quotes_are_signed_by_the_node_key(url: str, data: bytes) -> None:
     r = httpx.post(f"{url}/quotes", json={"datasetId": str(DATASET), "consumer": ALICE.address, "serviceId": 2})
     assert r.status_code == 200
-    quote = ProviderFeeQuote.from_json(r.json()["quote"])
+    quote = Quote.from_json(r.json()["quote"])
     assert quote.provider == NODE.address and quote.consumer == ALICE.address and quote.service_id == 2
-    assert quote.valid_until > time.time()
-    assert recover_quote(registry_domain(CHAIN_ID, REGISTRY), quote) == NODE.address
+    assert quote.valid_until > time.time() and quote.fee == 10**15
+    assert quote.signer(registry_domain(CHAIN_ID, REGISTRY)) == NODE.address
     assert_refused(httpx.post(f"{url}/quotes", json={"datasetId": "99", "consumer": ALICE.address}),
                    404, "unknown_dataset", data)
     assert_refused(httpx.post(f"{url}/quotes", content=b"{"), 400, "bad_request", data)

@@ -31,6 +31,8 @@ from agora.context import Context
 from agora.data import DataRegistry, DatasetCard, DatasetsClient
 from agora.data.access import create_access_app
 from agora.data.files import CHUNK_SIZE, content_hash
+from agora.data.registry import OWNER as ZERO_ADDRESS
+from agora.data.registry import order_id_hex
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.errors import ConfigError
 from agora.protocol import AddressBook, Deployment, deploy_devnet
@@ -195,7 +197,9 @@ def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: 
         assert code == 1 and one_line_error(err) == unknown, args
     shared.client(1).publish(content, name="corpus", price=ONE)
     code, _, err = agora(capsys, "data", "download", "1", "42", "--node", "http://x", "--out", str(tmp_path / "o"))
-    assert code == 1 and one_line_error(err).startswith("error: there is no order 42")
+    assert code == 1 and one_line_error(err).startswith(f"error: there is no order 0x{42:064x}")
+    code, _, err = agora(capsys, "data", "download", "1", "0xzz", "--node", "http://x", "--out", str(tmp_path / "o"))
+    assert code == 1 and one_line_error(err).startswith("error: '0xzz' is not an order id")
     assert not (tmp_path / "o").exists()
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = agora(capsys, "--account", "5", "data", "order", "1", "--node", dead)
@@ -222,7 +226,8 @@ def test_sdk_flow_with_an_access_node_in_process(shared: Shared, content: Path, 
         http = TestClient(create_access_app(node))
         buyer = shared.client(5, http=http)
         first = buyer.order(pub.dataset_id, node_url="http://testserver")
-        assert first.how == "bought" and first.consumer == ACCOUNT_5 and first.provider == ACCOUNT_1
+        # the node asks no fee: its quote is free (unsigned), so the order names no provider
+        assert first.how == "bought" and first.consumer == ACCOUNT_5 and first.provider == ZERO_ADDRESS
         seen: list[tuple[int, int]] = []
         result = buyer.download(pub.dataset_id, first.order_id, tmp_path / "out.bin", node_url="http://testserver",
                                 progress=lambda done, total: seen.append((done, total)))
@@ -232,7 +237,7 @@ def test_sdk_flow_with_an_access_node_in_process(shared: Shared, content: Path, 
         second = buyer.order(pub.dataset_id, node_url="http://testserver")
         assert second.how == "held" and second.order_id == first.order_id + 1 and buyer.balance(1) == 0
         # someone else's order is refused before a byte is asked for
-        with pytest.raises(Exception, match=f"order {first.order_id} is {ACCOUNT_5}'s"):
+        with pytest.raises(Exception, match=f"order {order_id_hex(first.order_id)} is {ACCOUNT_5}'s"):
             shared.client(6, http=http).download(1, first.order_id, tmp_path / "x", node_url="http://testserver")
 
         # a free dataset: the datatoken comes from its dispenser; one neither for sale nor free is refused
@@ -278,7 +283,8 @@ def test_publish_serve_order_download_earn_on_anvil(capsys: pytest.CaptureFixtur
     proc = None
     try:
         with open(log, "wb") as sink:
-            proc = subprocess.Popen([AGORA, "data", "serve", "--port", str(port), "--add", f"1={content}"],
+            proc = subprocess.Popen([AGORA, "data", "serve", "--port", str(port), "--add", f"1={content}",
+                                     "--fee", "0.001"],
                                     env=env, stdout=sink, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while "serving datasets at" not in log.read_text():
@@ -303,6 +309,9 @@ def test_publish_serve_order_download_earn_on_anvil(capsys: pytest.CaptureFixtur
         assert code == 0, err
         order = json.loads(out)
         assert order["datatoken"] == "bought" and order["consumer"] == ACCOUNT_5 and order["provider"] == ACCOUNT_1
+        assert order["provider_fee"] == str(10**15)
+        assert order["order_id"].startswith("0x") and len(order["order_id"]) == 66
+        assert "fee per order: 1,000,000,000,000,000 units of" in log.read_text()
 
         target = tmp_path / "corpus.out"
         code, out, err = cli("--account", "5", "data", "download", "1", str(order["order_id"]), "--node", node,

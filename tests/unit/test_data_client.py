@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agora.chain import dev_signer
-from agora.data import ChainAccessNode, ChainOrders, DatasetCard, Share, build_dataset_card, parse_split
+from agora.data import AccessNode, ChainOrders, DatasetCard, Share, build_dataset_card, parse_split
 from agora.data.client import _check_pricing, quote_from_json
 from agora.data.registry import OWNER, Quote, registry_domain, sign_quote
 from agora.errors import ConfigError
@@ -106,18 +106,18 @@ def _quote() -> Quote:
                       nonce=99)
 
 
-def test_quote_from_either_json_form() -> None:
+def test_quote_from_json() -> None:
     q = _quote()
     assert quote_from_json({"quote": q.to_json()}) == q
-    provider_form = {"datasetId": "7", "serviceId": "0", "consumer": q.consumer.lower(), "provider": q.provider,
-                     "feeToken": OWNER, "feeAmount": "0", "validUntil": "2000000000", "quoteId": "99",
-                     "signature": "0x" + q.signature.hex()}
-    assert quote_from_json({"quote": provider_form}) == q
+    assert quote_from_json({**q.to_json(), "consumer": q.consumer.lower()}) == q
     assert q.signer(registry_domain(31337, REGISTRY)) == NODE.address
+    free = Quote.free(7, 0, CONSUMER.address)
+    assert quote_from_json({"quote": free.to_json()}) == free
 
 
 @pytest.mark.parametrize("body", [[], {"quote": {}}, {"quote": {"datasetId": "x"}}, "text",
-                                  {"quote": {**_quote().to_json(), "signature": "0x12"}}])
+                                  {"quote": {**_quote().to_json(), "signature": "0x12"}},
+                                  {"quote": {**Quote.free(7, 0, CONSUMER.address).to_json(), "fee": "1"}}])
 def test_not_a_quote(body: Any) -> None:
     with pytest.raises(ConfigError, match="the access node's"):
         quote_from_json(body)
@@ -185,8 +185,8 @@ def test_chain_orders_read_each_time_and_lock_the_embedded_chain() -> None:
 
 def test_the_node_signs_quotes_the_contract_accepts(tmp_path: Path) -> None:
     reg = _FakeRegistry(embedded=False)
-    node = ChainAccessNode(tmp_path / "node", NODE, ChainOrders(reg), chain_id=31337,  # type: ignore[arg-type]
-                           registry=REGISTRY)
+    node = AccessNode(tmp_path / "node", NODE, ChainOrders(reg), chain_id=31337,  # type: ignore[arg-type]
+                      registry=REGISTRY, fee_amount=10**15)
     try:
         (tmp_path / "f.bin").write_bytes(b"hello")
         node.add_file(7, tmp_path / "f.bin")
@@ -194,5 +194,7 @@ def test_the_node_signs_quotes_the_contract_accepts(tmp_path: Path) -> None:
         quote = quote_from_json({"quote": signed.to_json()})
         assert (quote.dataset, quote.consumer, quote.provider) == (7, CONSUMER.address, NODE.address)
         assert quote.signer(registry_domain(31337, REGISTRY)) == NODE.address  # the contract's Quote type
+        node.fee_amount = 0
+        assert node.build_quote(7, CONSUMER.address).is_free  # no fee: nothing to sign
     finally:
         node.close()

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from agora.chain import dev_signer
-from agora.chain.eip712 import keccak256
 from agora.chain.merkle import merkle_root
 from agora.data.files import (
     CHUNK_SIZE,
@@ -25,19 +24,15 @@ from agora.data.files import (
     load_node_key,
     verify_chunk,
 )
-from agora.data.quotes import (
+from agora.data.messages import (
     DOWNLOAD_TYPE,
-    QUOTE_TYPE,
     DownloadRequest,
-    ProviderFeeQuote,
     access_domain,
     recover_download_request,
-    recover_quote,
-    registry_domain,
     sign_download_request,
-    sign_quote,
     typed_data,
 )
+from agora.data.registry import Quote, quote_typed_data, registry_domain, sign_quote
 from agora.errors import ConfigError
 
 REGISTRY = "0x" + "ab" * 20
@@ -194,24 +189,23 @@ def test_quote_type_string_and_signature_round_trip() -> None:
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    assert QUOTE_TYPE == (
-        "ProviderFeeQuote(uint256 datasetId,uint256 serviceId,address consumer,address provider,"
-        "address feeToken,uint256 feeAmount,uint256 validUntil,uint256 quoteId)"
-    )
     assert DOWNLOAD_TYPE == (
         "DownloadRequest(uint256 orderId,address consumer,uint256 datasetId,uint256 nonce,uint256 expiry)"
     )
     provider, consumer = dev_signer(1), dev_signer(2)
     domain = registry_domain(31337, REGISTRY)
-    quote = ProviderFeeQuote(7, 0, consumer.address, provider.address, REGISTRY, 10**18, 2**40, 99)
-    signed = sign_quote(provider, domain, quote)
-    assert recover_quote(domain, signed) == provider.address
-    assert recover_quote(registry_domain(1, REGISTRY), signed) != provider.address
-    assert ProviderFeeQuote.from_json(signed.to_json()) == signed
-    # the same digest as eth-account's generic EIP-712 path (what wallets and contracts compute)
-    reference = encode_typed_data(full_message=typed_data(domain, "ProviderFeeQuote", quote.message()))
+    signed = sign_quote(provider, domain, 7, 0, consumer.address, valid_until=2**40, fee_token=REGISTRY,
+                        fee=10**18, nonce=99)
+    assert signed.signer(domain) == provider.address
+    assert signed.signer(registry_domain(1, REGISTRY)) != provider.address
+    assert Quote.from_json(signed.to_json()) == signed
+    # the same digest as eth-account's generic EIP-712 path (what wallets and the contract compute)
+    reference = encode_typed_data(full_message=quote_typed_data(domain, 7, 0, consumer.address, provider.address,
+                                                                REGISTRY, 10**18, 2**40, 99))
     assert Account.recover_message(reference, signature=signed.signature) == provider.address
-    assert keccak256(QUOTE_TYPE.encode()) != keccak256(DOWNLOAD_TYPE.encode())
+    # a free quote carries no signature and no fee
+    free = Quote.free(7, 0, consumer.address)
+    assert free.is_free and not signed.is_free and Quote.from_json(free.to_json()) == free
 
     adomain = access_domain(31337, REGISTRY)
     req = sign_download_request(consumer, adomain, DownloadRequest(3, consumer.address, 7, 5, 2**40))

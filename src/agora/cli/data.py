@@ -274,21 +274,29 @@ def order(
     if json_:
         emit_json(result.to_json())
     else:
-        out.print(f"order {result.order_id} of dataset {dataset_id} for {result.consumer} "
-                  f"(datatoken {result.how}; provider {result.provider})")
+        from agora.data.registry import order_id_hex
+
+        fee = (f"provider fee {result.provider_fee:,} units of {result.fee_token} to {result.provider}"
+               if result.provider_fee else "no provider fee")
+        out.print(f"order {order_id_hex(result.order_id)} of dataset {dataset_id} for {result.consumer} "
+                  f"(datatoken {result.how}; {fee})")
 
 
 @app.command("download")
 def download(
     ctx: typer.Context,
     dataset_id: DatasetArg,
-    order_id: Annotated[int, typer.Argument(min=1, help="Your order's id (`agora data order`).", show_default=False)],
+    order_id: Annotated[str, typer.Argument(help="Your order's id, as `agora data order` printed it (0x…).",
+                                            show_default=False)],
     node: NodeOpt,
     output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the content.", show_default=False)],
     json_: JsonOpt = False,
 ) -> None:
     """Download a dataset you ordered, every chunk checked against the content hash on chain."""
+    from agora.data.registry import order_id_hex, parse_order_id
+
     url = _url(node)
+    oid = parse_order_id(order_id)
     data = _data(ctx)
     with progress(f"downloading dataset {dataset_id}") as update:
         last = [-1]
@@ -299,8 +307,8 @@ def download(
                 last[0] = step
                 update(f"{done:,} of {total:,} bytes")
 
-        result = data.download(dataset_id, order_id, output, node_url=url, progress=report)
-    view = {"id": dataset_id, "order_id": order_id, "out": str(result.path), "size": result.size,
+        result = data.download(dataset_id, oid, output, node_url=url, progress=report)
+    view = {"id": dataset_id, "order_id": order_id_hex(oid), "out": str(result.path), "size": result.size,
             "content_hash": "0x" + result.content_hash.hex(), "resumes": result.resumes}
     if json_:
         emit_json(view)
@@ -318,6 +326,12 @@ def serve(
     home: HomeOpt = None,
     add: Annotated[list[str] | None, typer.Option("--add", help="Hand a file to the node first: DATASET_ID=PATH "
                                                   "(repeat).", show_default=False)] = None,
+    fee: Annotated[str, typer.Option("--fee", help="The node's fee per order, in tokens (e.g. 0.01): quoted, "
+                                     "signed by the node key, paid to it by each order (0: free quotes).")] = "0",
+    fee_token: Annotated[str | None, typer.Option("--fee-token", help="The fee's ERC-20 (default: the protocol "
+                                                  "token).", show_default=False)] = None,
+    quote_ttl: Annotated[int, typer.Option("--quote-ttl", min=10, max=86_400,
+                                           help="Seconds a quote may be used.")] = 600,
     json_: JsonOpt = False,
 ) -> None:
     """Run an access node: serve datasets' bytes to holders of valid orders until Ctrl-C or SIGTERM."""
@@ -330,11 +344,16 @@ def serve(
     from agora.storage.server import bind_socket
 
     files = [_file_arg(a) for a in add or []]
+    fee_units = amount_arg(fee)
     st = get_state(ctx)
     client = st.client
+    token = address_arg(client, fee_token) if fee_token is not None else None
     need_lasting_chain(client, "serving datasets")
     data = _data(ctx)
-    node = data.open_node(home)  # the home's lock: a second node on it is refused here
+    if token is None:
+        token = data.registry.dep.token.address
+    # the home's lock: a second node on it is refused here
+    node = data.open_node(home, fee_token=token, fee_amount=fee_units, quote_ttl_s=quote_ttl)
     try:
         for dataset_id, path in files:
             digest = data.add_file(dataset_id, path, node=node)
@@ -353,6 +372,8 @@ def serve(
         where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         out.print(f"serving datasets at http://{where}:{bound[1]} (chain {client.chain.chain_id}, "
                   f"node {node.signer.address}, home {node.home})")
+        if fee_units:
+            note(f"fee per order: {fee_units:,} units of {token}, quotes valid {quote_ttl} s")
         while thread.is_alive():
             thread.join(0.2)
         if json_:

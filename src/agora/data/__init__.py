@@ -7,8 +7,9 @@
 * :mod:`~agora.data.client` — ``DatasetsClient``, the layer's facade (``Client.data``): publish a
   file with its card, price, buy, order from an access node, download checked against the chain.
 * :mod:`~agora.data.cards` — ``DatasetCard``, stored by CID, its digest on chain.
-* :mod:`~agora.data.orders` — ``ChainOrders``, the access node's order checks on chain, and
-  ``ChainAccessNode``, whose quotes the contract accepts.
+* :mod:`~agora.data.access` — ``AccessNode`` and its FastAPI app: files encrypted at rest, served
+  to the consumers of valid orders; fee quotes signed over the registry's ``Quote``.
+* :mod:`~agora.data.orders` — ``ChainOrders``, the access node's order checks on chain.
 
 The names below are imported on first use, so that loading the layer's declaration (or
 ``agora --help``) does not pull in web3.
@@ -21,9 +22,10 @@ from typing import TYPE_CHECKING
 from agora.layers import export_lazily
 
 if TYPE_CHECKING:
+    from agora.data.access import AccessNode
     from agora.data.cards import DatasetCard, build_dataset_card
     from agora.data.client import DatasetsClient, DatasetView, Earnings, OrderResult, Publication, parse_split
-    from agora.data.orders import ChainAccessNode, ChainOrders
+    from agora.data.orders import ChainOrders
     from agora.data.registry import (
         OWNER,
         QUOTE_TYPES,
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OWNER",
     "QUOTE_TYPES",
-    "ChainAccessNode",
+    "AccessNode",
     "ChainOrders",
     "DataRegistry",
     "DatasetCard",
@@ -65,7 +67,8 @@ __all__ = [
 _MODULES: dict[str, tuple[str, ...]] = {
     "agora.data.cards": ("DatasetCard", "build_dataset_card"),
     "agora.data.client": ("DatasetView", "DatasetsClient", "Earnings", "OrderResult", "Publication", "parse_split"),
-    "agora.data.orders": ("ChainAccessNode", "ChainOrders"),
+    "agora.data.access": ("AccessNode",),
+    "agora.data.orders": ("ChainOrders",),
 }
 #: Where each public name lives (imported on first use).
 _EXPORTS: dict[str, str] = {

@@ -15,8 +15,9 @@ file bytes:
 * ``GET /datasets/{id}/download`` — the bytes, streamed chunk by chunk (each decrypted and its
   GCM tag checked just before it is sent); HTTP ``Range`` (one range) answers ``206`` so a client
   resumes. The signed request travels base64-encoded JSON in the ``Agora-Download-Request`` header
-  (:class:`agora.data.quotes.DownloadRequest`).
-* ``POST /quotes`` — a provider-fee quote signed by the node key (:mod:`agora.data.quotes`).
+  (:class:`agora.data.messages.DownloadRequest`).
+* ``POST /quotes`` — a provider-fee quote signed by the node key, the ``DataRegistry``'s own
+  ``Quote`` (:class:`agora.data.registry.Quote`); a node without a fee answers a free, unsigned one.
 * ``GET /health``.
 
 A download request is refused (``403``) when its signature is not the consumer's
@@ -58,14 +59,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agora.chain import Signer
 from agora.data.files import ContentMismatch, EncryptedStore, StoredFile
-from agora.data.quotes import (
-    DownloadRequest,
-    ProviderFeeQuote,
-    access_domain,
-    recover_download_request,
-    registry_domain,
-    sign_quote,
-)
+from agora.data.messages import DownloadRequest, access_domain, recover_download_request
+from agora.data.registry import Quote, registry_domain, sign_quote
 from agora.errors import AgoraError
 from agora.storage.state import StateLock, lock_state, open_state_db
 
@@ -351,14 +346,16 @@ class AccessNode:
 
     # --- quotes -----------------------------------------------------------------------------
 
-    def build_quote(self, dataset_id: int, consumer: str, service_id: int = 0) -> ProviderFeeQuote:
-        """A provider-fee quote for serving ``dataset_id`` to ``consumer``, signed by the node key."""
+    def build_quote(self, dataset_id: int, consumer: str, service_id: int = 0) -> Quote:
+        """A provider-fee quote for serving ``dataset_id`` to ``consumer``, signed by the node key
+        over the registry's ``Quote`` type (the contract checks it); without a fee, a free quote
+        (unsigned: the order skips the signature check and costs less gas)."""
         self._require(dataset_id)
-        quote = ProviderFeeQuote(
-            dataset_id, service_id, consumer, self.signer.address, self.fee_token, self.fee_amount,
-            int(self.clock()) + self.quote_ttl_s, secrets.randbits(128),
-        )
-        return sign_quote(self.signer, self.quote_domain, quote)
+        if self.fee_amount == 0:
+            return Quote.free(dataset_id, service_id, consumer)
+        return sign_quote(self.signer, self.quote_domain, dataset_id, service_id, consumer,
+                          valid_until=int(self.clock()) + self.quote_ttl_s, fee_token=self.fee_token,
+                          fee=self.fee_amount, nonce=secrets.randbits(128))
 
     def close(self) -> None:
         """Close the state and let the home go (idempotent)."""

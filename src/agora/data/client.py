@@ -29,14 +29,23 @@ from eth_utils.address import to_checksum_address
 from agora.chain import Signer
 from agora.data.cards import DatasetCard, build_dataset_card
 from agora.data.files import content_hash
-from agora.data.quotes import ProviderFeeQuote
-from agora.data.registry import ONE, OWNER, DataRegistry, DatasetInfo, Quote, Share, validate_split
+from agora.data.registry import (
+    ONE,
+    OWNER,
+    DataRegistry,
+    DatasetInfo,
+    Quote,
+    Share,
+    order_id_hex,
+    parse_order_id,
+    validate_split,
+)
 from agora.errors import AgoraError, ConfigError, StorageError
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 
 if TYPE_CHECKING:
+    from agora.data.access import AccessNode
     from agora.data.download import DownloadResult
-    from agora.data.orders import ChainAccessNode
 
 __all__ = [
     "MAX_LISTED",
@@ -128,14 +137,17 @@ class OrderResult:
     order_id: int
     dataset_id: int
     consumer: str
-    provider: str
+    provider: str   # the zero address when the node asked no fee (a free quote, nothing signed)
     how: str
     tx: str
+    provider_fee: int = 0
+    fee_token: str = OWNER
 
     def to_json(self) -> dict[str, Any]:
-        """The order as JSON."""
-        return {"order_id": self.order_id, "dataset_id": self.dataset_id, "consumer": self.consumer,
-                "provider": self.provider, "datatoken": self.how, "tx": self.tx}
+        """The order as JSON (the id as ``0x``-hex: 256 bits do not fit a JSON number)."""
+        return {"order_id": order_id_hex(self.order_id), "dataset_id": self.dataset_id, "consumer": self.consumer,
+                "provider": self.provider, "provider_fee": str(self.provider_fee), "fee_token": self.fee_token,
+                "datatoken": self.how, "tx": self.tx}
 
 
 @dataclass(frozen=True)
@@ -197,26 +209,13 @@ def parse_split(text: str, owner_alias: str = "owner") -> list[Share]:
 
 def quote_from_json(data: Any) -> Quote:
     """A fee quote as an access node hands it out (``POST /quotes``: ``{"quote": {...}}`` or the
-    quote itself), in either field naming (``datasetId/feeAmount/quoteId`` or
-    ``dataset/fee/nonce``); ConfigError when it is not one."""
+    quote itself); ConfigError when it is not one, or is neither signed nor free."""
     body = data.get("quote", data) if isinstance(data, dict) else data
     try:
-        if not isinstance(body, dict):
-            raise TypeError
-        if "datasetId" in body:
-            q = ProviderFeeQuote.from_json(body)
-            fields = (q.dataset_id, q.service_id, q.consumer, q.provider, q.fee_token, q.fee_amount, q.valid_until,
-                      q.quote_id, q.signature)
-        else:
-            sig = str(body["signature"])
-            fields = (int(body["dataset"]), int(body.get("serviceId", 0)), str(body["consumer"]),
-                      str(body["provider"]), str(body["feeToken"]), int(body["fee"]), int(body["validUntil"]),
-                      int(body["nonce"]), bytes.fromhex(sig.removeprefix("0x")))
-        quote = Quote(fields[0], fields[1], to_checksum_address(fields[2]), to_checksum_address(fields[3]),
-                      to_checksum_address(fields[4]), *fields[5:])
-    except (KeyError, TypeError, ValueError):
+        quote = Quote.from_json(body)
+    except ConfigError:
         raise ConfigError("the access node's answer is not a fee quote") from None
-    if len(quote.signature) != 65:
+    if not quote.is_free and len(quote.signature) != 65:
         raise ConfigError("the access node's quote carries no valid signature")
     return quote
 
@@ -327,17 +326,18 @@ class DatasetsClient:
             raise ConfigError("no state folder for the access node", hint="give its home")
         return self.state_dir / "node"
 
-    def open_node(self, home: Path | str | None = None, **options: Any) -> ChainAccessNode:
+    def open_node(self, home: Path | str | None = None, **options: Any) -> AccessNode:
         """The access node kept in ``home`` (default :meth:`node_home`), checking orders on this
         chain, signing quotes as this account; refused while another process holds that home."""
-        from agora.data.orders import ChainAccessNode, ChainOrders
+        from agora.data.access import AccessNode
+        from agora.data.orders import ChainOrders
 
         reg = self.registry
-        return ChainAccessNode(home if home is not None else self.node_home(), self._require_signer(),
+        return AccessNode(home if home is not None else self.node_home(), self._require_signer(),
                                ChainOrders(reg), chain_id=reg.chain.chain_id, registry=reg.address, **options)
 
     def add_file(self, dataset_id: int, path: Path | str, *, home: Path | str | None = None,
-                 node: ChainAccessNode | None = None) -> bytes:
+                 node: AccessNode | None = None) -> bytes:
         """Hand ``path`` to the access node (``node``, or the one kept in ``home``) as dataset
         ``dataset_id``'s file, after checking that its content hash is the one on chain."""
         info = self.registry.fetch(dataset_id)
@@ -442,7 +442,7 @@ class DatasetsClient:
             raise ConfigError("the access node's answer is not a fee quote") from None
         if (quote.dataset, quote.service_id, quote.consumer) != (dataset_id, service_id, who):
             raise ConfigError("the access node's quote is for another dataset, service or consumer")
-        if quote.signer(self.registry.domain) != quote.provider:
+        if not quote.is_free and quote.signer(self.registry.domain) != quote.provider:
             raise ConfigError("the access node's quote is not signed by its provider for this registry "
                               "(the contract would refuse it)")
         return quote
@@ -472,9 +472,9 @@ class DatasetsClient:
         else:
             raise ConfigError(f"you hold no datatoken of dataset {dataset_id}, and it is neither for sale nor free")
         tx = reg.last_receipt.tx_hash if reg.last_receipt is not None else ""
-        return OrderResult(order_id, dataset_id, who, quote.provider, how, tx)
+        return OrderResult(order_id, dataset_id, who, quote.provider, how, tx, quote.fee, quote.fee_token)
 
-    def download(self, dataset_id: int, order_id: int, out: Path | str, *, node_url: str,
+    def download(self, dataset_id: int, order_id: int | str, out: Path | str, *, node_url: str,
                  progress: Callable[[int, int], None] | None = None) -> DownloadResult:
         """Download the dataset under ``order_id`` from the access node at ``node_url`` into
         ``out``, every chunk checked against the content hash on chain (resumes a ``.part`` left
@@ -483,16 +483,18 @@ class DatasetsClient:
 
         signer = self._require_signer()
         info = self.registry.fetch(dataset_id)
+        order_id = parse_order_id(order_id)
         try:
             order = self.registry.order_info(order_id)
         except ConfigError:
-            raise ConfigError(f"there is no order {order_id}", hint="order first: `agora data order`") from None
+            raise ConfigError(f"there is no order {order_id_hex(order_id)}",
+                              hint="order first: `agora data order`") from None
         if order.dataset != dataset_id:
-            raise ConfigError(f"order {order_id} is for dataset {order.dataset}, not {dataset_id}")
+            raise ConfigError(f"order {order_id_hex(order_id)} is for dataset {order.dataset}, not {dataset_id}")
         if order.consumer != signer.address:
-            raise ConfigError(f"order {order_id} is {order.consumer}'s, not {signer.address}'s")
+            raise ConfigError(f"order {order_id_hex(order_id)} is {order.consumer}'s, not {signer.address}'s")
         if not self.registry.order_valid(order_id, signer.address):
-            raise ConfigError(f"order {order_id} has expired", hint="order again")
+            raise ConfigError(f"order {order_id_hex(order_id)} has expired", hint="order again")
         return download(node_url, dataset_id, order_id, signer, out, expected_hash=info.content_hash,
                         chain_id=self.registry.chain.chain_id, registry=self.registry.address, progress=progress,
                         client=self.http)

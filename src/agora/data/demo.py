@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from agora.chain import Chain, Signer
-from agora.data.access import create_access_app
+from agora.data.access import AccessNode, create_access_app
 from agora.data.download import AccessRefused, download
 from agora.data.files import content_hash
-from agora.data.orders import ChainAccessNode, ChainOrders
-from agora.data.quotes import ProviderFeeQuote
+from agora.data.orders import ChainOrders
 from agora.data.registry import ONE, OWNER, DataRegistry, Quote, Share
 from agora.errors import AgoraError
 from agora.layers import DemoContext
@@ -96,9 +95,7 @@ def _quote_from(http: Any, url: str, dataset: int, consumer: str) -> Quote:
     """Ask the node at ``url`` for a provider-fee quote over HTTP, as the registry's ``Quote``."""
     response = http.post(f"{url}/quotes", json={"datasetId": str(dataset), "consumer": consumer})
     _check(response.status_code == 200, f"the access node quoted a fee ({response.status_code})")
-    q = ProviderFeeQuote.from_json(response.json()["quote"])
-    return Quote(q.dataset_id, q.service_id, q.consumer, q.provider, q.fee_token, q.fee_amount, q.valid_until,
-                 q.quote_id, q.signature)
+    return Quote.from_json(response.json()["quote"])
 
 
 def run_data_chapter(
@@ -155,7 +152,7 @@ def run_data_chapter(
             _check(registry.fetch(dataset).market_fee == DEMO_MARKET_FEE, "the market fee is on chain")
 
             step("an access node holds the file, encrypted at rest, and serves it")
-            node = ChainAccessNode(root / "node", node_signer, ChainOrders(registry), chain_id=chain.chain_id,
+            node = AccessNode(root / "node", node_signer, ChainOrders(registry), chain_id=chain.chain_id,
                                    registry=registry.address, fee_token=token.address, fee_amount=DEMO_PROVIDER_FEE)
             _check(node.add_file(dataset, source) == digest, "the node's content hash is the one on chain")
             stored = node.get_dataset(dataset)

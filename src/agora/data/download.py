@@ -26,7 +26,7 @@ import httpx
 from agora.chain import Signer
 from agora.data.access import REQUEST_HEADER, encode_request_header
 from agora.data.files import ContentMismatch, chunk_count, root_of
-from agora.data.quotes import DownloadRequest, access_domain, sign_download_request
+from agora.data.messages import DownloadRequest, access_domain, sign_download_request
 from agora.errors import AgoraError
 
 __all__ = ["AccessRefused", "DownloadResult", "download"]

@@ -1,6 +1,5 @@
 """The access node's view of the chain: :class:`ChainOrders`, the real ``OrderBook``
-(:class:`agora.data.access.OrderBook`) over the ``DataRegistry`` contract, and
-:class:`ChainAccessNode`, an access node whose fee quotes the contract accepts.
+(:class:`agora.data.access.OrderBook`) over the ``DataRegistry`` contract.
 
 **Reads per request.** Nothing is cached: every download request the node checks costs two
 ``eth_call``s — ``order_valid(order, consumer)`` and then ``order_info(order)`` for the order's
@@ -19,12 +18,9 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from agora.data.access import AccessNode
-from agora.data.quotes import ProviderFeeQuote
 from agora.data.registry import DataRegistry
-from agora.errors import ConfigError
 
-__all__ = ["ChainAccessNode", "ChainOrders"]
+__all__ = ["ChainOrders"]
 
 
 class ChainOrders:
@@ -48,29 +44,3 @@ class ChainOrders:
         """The dataset order ``order_id`` is for (one ``eth_call``); ConfigError for an unknown order."""
         with self._lock:
             return self.registry.order_info(order_id).dataset
-
-
-class ChainAccessNode(AccessNode):
-    """An :class:`AccessNode` whose provider-fee quotes are signed as the ``DataRegistry``
-    contract checks them: the EIP-712 ``Quote(uint256 dataset,uint256 serviceId,address consumer,
-    address provider,address feeToken,uint256 fee,uint256 validUntil,uint256 nonce)`` in the
-    registry's domain (:func:`agora.data.registry.sign_quote`).
-
-    The quote's fields are the same as :class:`~agora.data.quotes.ProviderFeeQuote`'s (``datasetId``
-    is ``dataset``, ``feeAmount`` is ``fee``, ``quoteId`` is ``nonce``) and travel in that JSON
-    form; only the signature is made over the contract's type, so an order with it is accepted.
-    """
-
-    def build_quote(self, dataset_id: int, consumer: str, service_id: int = 0) -> ProviderFeeQuote:
-        """A quote for serving ``dataset_id`` to ``consumer``, signed as the contract checks it."""
-        from agora.data.registry import registry_domain, sign_quote
-
-        q = super().build_quote(dataset_id, consumer, service_id)
-        if self.chain_id <= 0:  # pragma: no cover - a node always knows its chain
-            raise ConfigError("an access node needs its chain id to sign quotes")
-        signed = sign_quote(
-            self.signer, registry_domain(self.chain_id, self.registry), q.dataset_id, q.service_id, q.consumer,
-            valid_until=q.valid_until, fee_token=q.fee_token, fee=q.fee_amount, nonce=q.quote_id,
-        )
-        return ProviderFeeQuote(q.dataset_id, q.service_id, signed.consumer, q.provider, signed.fee_token,
-                                q.fee_amount, q.valid_until, q.quote_id, signed.signature)

@@ -1,0 +1,118 @@
+"""The access node's EIP-712 message: the consumer's signed download request.
+
+(The other signed message of the data layer, the provider-fee quote, is the ``DataRegistry``
+contract's own ``Quote``: :class:`agora.data.registry.Quote`, checked on chain.)
+
+**Download request** — signed by the consumer, checked by the access node, in the node's domain
+``("Agora Access Node", "1", chainId, registry)``::
+
+    DownloadRequest(uint256 orderId,address consumer,uint256 datasetId,uint256 nonce,uint256 expiry)
+
+The ``nonce`` names one download session: the node binds it to its (order, consumer, dataset) the
+first time it sees it, serves that session's ranges (a resume) until ``expiry``, and refuses the
+nonce with any other order or consumer — even after a restart (its state is durable).
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agora.chain import Signer
+from agora.chain.eip712 import DOMAIN_FIELDS, Domain, keccak256, recover_hash, type_hash, word
+
+__all__ = [
+    "ACCESS_DOMAIN_NAME",
+    "DOMAIN_VERSION",
+    "DOWNLOAD_FIELDS",
+    "DOWNLOAD_TYPE",
+    "DOWNLOAD_TYPEHASH",
+    "DownloadRequest",
+    "access_domain",
+    "sign_download_request",
+    "recover_download_request",
+    "typed_data",
+]
+
+ACCESS_DOMAIN_NAME = "Agora Access Node"
+DOMAIN_VERSION = "1"
+
+#: The fields of ``DownloadRequest``, in signing order.
+DOWNLOAD_FIELDS: list[dict[str, str]] = [
+    {"name": "orderId", "type": "uint256"},
+    {"name": "consumer", "type": "address"},
+    {"name": "datasetId", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint256"},
+]
+DOWNLOAD_TYPE = "DownloadRequest(uint256 orderId,address consumer,uint256 datasetId,uint256 nonce,uint256 expiry)"
+DOWNLOAD_TYPEHASH: bytes = type_hash(DOWNLOAD_FIELDS, "DownloadRequest")
+
+assert DOWNLOAD_TYPEHASH == keccak256(DOWNLOAD_TYPE.encode())
+
+
+def access_domain(chain_id: int, registry: str) -> Domain:
+    """The access node's domain: download requests for datasets of the registry at ``registry``."""
+    return Domain(ACCESS_DOMAIN_NAME, DOMAIN_VERSION, chain_id, registry)
+
+
+def typed_data(domain: Domain, primary: str, message: dict[str, Any]) -> dict[str, Any]:
+    """A download request as EIP-712 JSON ``{types, primaryType, domain, message}`` (for wallets)."""
+    fields = {"DownloadRequest": DOWNLOAD_FIELDS}[primary]
+    return {
+        "types": {"EIP712Domain": DOMAIN_FIELDS, primary: fields}, "primaryType": primary,
+        "domain": domain.to_json(), "message": message,
+    }
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """A consumer's signed request to download a dataset under an order."""
+
+    order_id: int
+    consumer: str
+    dataset_id: int
+    nonce: int
+    expiry: int
+    signature: bytes = b""
+
+    def struct_hash(self) -> bytes:
+        """The EIP-712 ``hashStruct`` (signature excluded)."""
+        return keccak256(
+            DOWNLOAD_TYPEHASH + word(self.order_id) + word(self.consumer) + word(self.dataset_id)
+            + word(self.nonce) + word(self.expiry)
+        )
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object."""
+        return {
+            "orderId": self.order_id, "consumer": self.consumer, "datasetId": self.dataset_id,
+            "nonce": self.nonce, "expiry": self.expiry,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON (integers as decimal strings, the signature as 0x-hex)."""
+        body = {k: (str(v) if isinstance(v, int) else v) for k, v in self.message().items()}
+        return {**body, "signature": "0x" + self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DownloadRequest:
+        """The request from :meth:`to_json`'s form (``KeyError``/``ValueError`` when malformed)."""
+        sig = str(data["signature"])
+        return cls(
+            int(data["orderId"]), str(data["consumer"]), int(data["datasetId"]), int(data["nonce"]),
+            int(data["expiry"]), bytes.fromhex(sig[2:] if sig.startswith("0x") else sig),
+        )
+
+
+def sign_download_request(signer: Signer, domain: Domain, request: DownloadRequest) -> DownloadRequest:
+    """``request`` signed by ``signer`` (the consumer) in the access node's ``domain``."""
+    return DownloadRequest(
+        request.order_id, request.consumer, request.dataset_id, request.nonce, request.expiry,
+        signer.sign_hash(domain.digest(request.struct_hash())),
+    )
+
+
+def recover_download_request(domain: Domain, request: DownloadRequest) -> str | None:
+    """Who signed ``request`` in ``domain`` (None for a malformed signature)."""
+    return recover_hash(domain.digest(request.struct_hash()), request.signature)
