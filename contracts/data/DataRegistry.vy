@@ -111,6 +111,17 @@ struct Quote:
     s: bytes32
 
 
+# Where a dataset came from (`set_sources`): an id in a contract, with
+# evidence. By convention (docs/data.md): a model version is (ModelRegistry,
+# model id), a compute job (ComputeMarket, job id), a parent dataset (this
+# registry, dataset id); `evidence` is a digest of what the publisher can
+# show (e.g. the CIDv1 digest of the paid calls' receipts), or zero.
+struct Source:
+    registry: address
+    id: uint256
+    evidence: bytes32
+
+
 struct Pricing:
     payment_token: address
     price: uint256          # per datatoken (10**18 units)
@@ -151,6 +162,9 @@ QUOTE_TYPEHASH: public(constant(bytes32)) = keccak256(
 # secp256k1n / 2: signatures with a higher s are malleable copies (EIP-2)
 _HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 _HAS_MARKET: constant(uint256) = 1
+_HAS_SOURCES: constant(uint256) = 2
+#: The most sources a dataset may name.
+MAX_SOURCES: public(constant(uint256)) = 8
 _MASK40: constant(uint256) = (1 << 40) - 1
 _MASK24: constant(uint256) = (1 << 24) - 1
 _IERC165: constant(bytes4) = 0x01ffc9a7
@@ -172,6 +186,7 @@ _shares: HashMap[uint256, HashMap[uint256, uint256]]   # recipient(160) | bps(16
 _cfg: uint256                         # fee recipient(160) | fee bps(16) | unused(40) | datasets(40)
 _orders: HashMap[uint256, uint256]    # consumer(160) | dataset(40) | orders(24) | expires(32)
 _manager: HashMap[uint256, address]
+_sources: HashMap[uint256, DynArray[Source, MAX_SOURCES]]
 _updater: HashMap[uint256, address]
 
 # ERC-721
@@ -214,6 +229,11 @@ event DatasetPublished:
     content_hash: bytes32
     timeout: uint256
     split: DynArray[Share, MAX_SHARES]
+
+
+event SourcesSet:
+    dataset: indexed(uint256)
+    sources: DynArray[Source, MAX_SOURCES]
 
 
 event MetadataUpdated:
@@ -406,6 +426,45 @@ def set_roles(dataset: uint256, manager: address, metadata_updater: address):
     self._manager[dataset] = manager
     self._updater[dataset] = metadata_updater
     log RolesSet(dataset=dataset, manager=manager, metadata_updater=metadata_updater)
+
+
+@external
+def set_sources(dataset: uint256, sources: DynArray[Source, MAX_SOURCES]):
+    """
+    @notice Records, once and for good, what the dataset was made from:
+            e.g. the model version and the compute jobs or paid calls that
+            produced it (a model's outputs published as a dataset). The
+            owner (or an approved operator) only. A source in this registry
+            must be another existing dataset; sources elsewhere are the
+            publisher's claim, with `evidence` for whoever checks it.
+    @param dataset The 32-byte dataset id.
+    @param sources 1..8 sources: (contract, id, evidence digest).
+    """
+    self._check_owner(dataset, self._owner_of(dataset))
+    hot: uint256 = self._hot[dataset]
+    assert hot & (_HAS_SOURCES << 8) == 0, "DataRegistry: sources already set"
+    assert len(sources) != 0, "DataRegistry: no sources"
+    for src: Source in sources:
+        assert src.registry != empty(address), "DataRegistry: zero source registry"
+        if src.registry == self:
+            assert src.id != dataset, "DataRegistry: a dataset cannot be its own source"
+            self._owner_of(src.id)
+    self._hot[dataset] = hot | (_HAS_SOURCES << 8)
+    self._sources[dataset] = sources
+    log SourcesSet(dataset=dataset, sources=sources)
+
+
+@external
+@view
+def sources(dataset: uint256) -> DynArray[Source, MAX_SOURCES]:
+    """
+    @notice What the dataset was made from (`set_sources`); empty if its
+            owner named nothing.
+    @param dataset The 32-byte dataset id.
+    @return DynArray The sources: (contract, id, evidence digest).
+    """
+    self._owner_of(dataset)
+    return self._sources[dataset]
 
 
 @external

@@ -195,6 +195,44 @@ def test_update_metadata_by_owner_and_updater(world, pub):
         world.act(pub, r.update_metadata, 99, digest_of("c"), digest_of("h"))
 
 
+def test_sources_are_recorded_once_by_the_owner(world, pub, buyer):
+    """A model's outputs published as a dataset: the model version, the job and a parent dataset,
+    set once by the owner, readable on chain; the order path is untouched."""
+    r = world.registry
+    parent = world.publish(pub)
+    ds = world.publish(pub, timeout=DAY)
+    assert r.sources(ds) == []
+    models, market = account("model registry").address, account("compute market").address
+    sources = [(models, 3, digest_of("receipts")), (market, 7, ZERO32), (r.address, parent, ZERO32)]
+    manager = account("manager").address
+    world.act(pub, r.set_roles, ds, manager, ZERO)
+    with boa.reverts("DataRegistry: not the owner"):       # the owner's claim, not the manager's
+        world.act(manager, r.set_sources, ds, sources)
+    with boa.reverts("DataRegistry: no sources"):
+        world.act(pub, r.set_sources, ds, [])
+    with boa.reverts("DataRegistry: zero source registry"):
+        world.act(pub, r.set_sources, ds, [(ZERO, 1, ZERO32)])
+    with boa.reverts("DataRegistry: a dataset cannot be its own source"):
+        world.act(pub, r.set_sources, ds, [(r.address, ds, ZERO32)])
+    with boa.reverts("DataRegistry: unknown dataset"):
+        world.act(pub, r.set_sources, ds, [(r.address, 99, ZERO32)])
+    with boa.reverts("DataRegistry: unknown dataset"):
+        world.act(pub, r.set_sources, 99, sources)
+    world.act(pub, r.set_sources, ds, sources)
+    (e,) = events(world.last_logs, "SourcesSet")
+    assert e.dataset == ds and [tuple(x) for x in e.sources] == [tuple(x) for x in sources]
+    assert [tuple(x) for x in r.sources(ds)] == [tuple(x) for x in sources]
+    with boa.reverts("DataRegistry: sources already set"):
+        world.act(pub, r.set_sources, ds, sources[:1])
+    with boa.reverts("DataRegistry: unknown dataset"):
+        r.sources(99)
+    # the flag lives next to the market flag in the hot word: orders still work, with or without a market
+    world.act(pub, r.set_market_fee, ds, market, 0)
+    world.act(buyer.address, r.buy, ds, ONE, ONE)
+    oid = world.act(buyer.address, r.order, ds, 0, buyer.address, FREE_QUOTE)
+    assert r.order_info(oid).expires == now() + DAY and len(r.sources(ds)) == 3
+
+
 def test_set_price_and_mint_by_owner_or_manager(world, pub, buyer):
     r = world.registry
     ds = world.publish(pub, price=ONE)

@@ -187,6 +187,29 @@ def test_publish_show_list_price_buy(capsys: pytest.CaptureFixture[str], shared:
     code, _, err = agora(capsys, "data", "buy", "2")
     assert code == 1 and "dataset 2 is not for sale (take datatokens from its dispenser)" in one_line_error(err)
 
+    # a dataset derived from both: its sources on chain, shown by `show`
+    evidence = tmp_path / "receipts.json"
+    evidence.write_text("[]")
+    chain_id = shared.chain.chain_id
+    for extra, message in (
+        (("--from-dataset", "9"), f"error: there is no dataset 9 on chain {chain_id}"),
+        (("--from-model", "99"), f"error: there is no model 99 on chain {chain_id}"),
+        (("--from-job", "99"), f"error: there is no job 99 on chain {chain_id}"),
+        (("--evidence", str(evidence)), "error: --evidence goes with --from-model"),
+    ):
+        code, _, err = agora(capsys, "--account", "1", "data", "publish", str(content), "--name", "derived", *extra)
+        assert code == 1 and one_line_error(err).startswith(message), (extra, err)
+    code, out, err = agora(capsys, "data", "list", "--json")
+    assert [r["id"] for r in json.loads(out)] == [1, 2]        # the refusals published nothing
+    code, out, err = agora(capsys, "--account", "1", "data", "publish", str(content), "--name", "derived",
+                           "--from-dataset", "1", "--from-dataset", "2")
+    assert code == 0 and "made from" in out and "dataset 1, dataset 2" in out, err
+    code, out, _ = agora(capsys, "data", "show", "3", "--json")
+    doc = json.loads(out)
+    assert [(s["kind"], s["id"], s["evidence"]) for s in doc["sources"]] == [("dataset", 1, None), ("dataset", 2, None)]
+    code, out, _ = agora(capsys, "data", "show", "3")
+    assert "made from" in out and "dataset 1, dataset 2" in out
+
 
 def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: Shared, content: Path,
                                     tmp_path: Path) -> None:

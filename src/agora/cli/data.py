@@ -108,10 +108,20 @@ def publish(
     symbol: Annotated[str, typer.Option("--symbol", help="The datatoken's symbol (up to 16 bytes).")] = "",
     add: Annotated[bool, typer.Option("--add/--no-add", help="Also hand the file to your local access node "
                                       "(its --home must not be serving).")] = False,
+    from_model: Annotated[int | None, typer.Option("--from-model", min=1, help="Made by this model version "
+                                                   "(its outputs published as data).", show_default=False)] = None,
+    from_job: Annotated[list[int] | None, typer.Option("--from-job", min=1, help="Made by this compute job "
+                                                       "(repeat).", show_default=False)] = None,
+    from_dataset: Annotated[list[int] | None, typer.Option("--from-dataset", min=1, help="Derived from this "
+                                                           "dataset (repeat).", show_default=False)] = None,
+    evidence: Annotated[Path | None, typer.Option("--evidence", help="A file that shows it (e.g. the paid "
+                                                  "calls' receipts): stored by CID, its digest recorded with "
+                                                  "--from-model.", show_default=False)] = None,
     home: HomeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Store the dataset card and publish the dataset (an ERC-721 with its datatoken) in one transaction."""
+    """Store the dataset card and publish the dataset (an ERC-721 with its datatoken) in one transaction
+    (and, with --from-…, record in a second what it was made from)."""
     import json
 
     from agora.cli.options import read_file
@@ -130,22 +140,41 @@ def publish(
             raise ConfigError(f"{schema} is not JSON") from None
         if not isinstance(doc, dict):
             raise ConfigError(f"{schema} must hold a JSON object")
+    if evidence is not None and from_model is None:
+        raise ConfigError("--evidence goes with --from-model (the calls or runs of that model it shows)")
+    if evidence is not None and not evidence.is_file():
+        raise ConfigError(f"--evidence {evidence} is not a file")
     st = get_state(ctx)
     warn_embedded(st)
     data = _data(ctx)
+    sources = [data.source("model", from_model, evidence=evidence)] if from_model is not None else []
+    sources += [data.source("job", j) for j in from_job or []]
+    sources += [data.source("dataset", d) for d in from_dataset or []]
     with progress(f"publishing {file}") as update:
         pub = data.publish(
             file, name=name, description=description, license=license_, price=price_wei, payment_token=token,
             dispenser_cap=cap, split=shares, timeout=timeout, initial_supply=supply, schema=doc,
-            sample=sample, symbol=symbol, node_home=(home or data.node_home()) if add else None, progress=update,
+            sample=sample, symbol=symbol, node_home=(home or data.node_home()) if add else None,
+            sources=sources, progress=update,
         )
-    view = {"id": pub.dataset_id, "card_cid": pub.card_cid, "content_hash": "0x" + pub.content_hash.hex(),
+    made_from = [{"kind": data.source_kind(src), **src.to_json()} for src in sources]
+    view: dict[str, Any] = {"id": pub.dataset_id, "card_cid": pub.card_cid, "content_hash": "0x" + pub.content_hash.hex(),
             "size": pub.card.size, "datatoken": pub.datatoken, "price_wei": price_wei, "tx": pub.tx,
-            "access_node_home": str(pub.node_home) if pub.node_home else None}
+            "access_node_home": str(pub.node_home) if pub.node_home else None,
+            "sources": made_from}
     if json_:
         emit_json(view)
         return
-    out.print(kv_table(f"dataset {pub.dataset_id} published", readable_rows(view)))
+    view_rows = readable_rows({k: v for k, v in view.items() if k != "sources"})
+    if sources:
+        view_rows.append(("made from", _sources_text(made_from)))
+    out.print(kv_table(f"dataset {pub.dataset_id} published", view_rows))
+
+
+def _sources_text(sources: list[dict[str, Any]]) -> str:
+    """``model 3 (evidence bafk…), job 7, dataset 1``."""
+    return ", ".join(f"{s['kind']} {s['id']}" + (f" (evidence {s['evidence']})" if s["evidence"] else "")
+                     + ("" if s["kind"] != "contract" else f" at {s['registry']}") for s in sources)
 
 
 @app.command("add-file")
@@ -180,8 +209,10 @@ def show(ctx: typer.Context, dataset_id: DatasetArg, json_: JsonOpt = False) -> 
     if json_:
         emit_json(doc)
         return
-    rows = _rows({k: v for k, v in doc.items() if k not in ("split", "card")})
+    rows = _rows({k: v for k, v in doc.items() if k not in ("split", "card", "sources")})
     rows.append(("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in doc["split"])))
+    if doc["sources"]:
+        rows.append(("made from", _sources_text(doc["sources"])))
     if doc["card"] is not None:
         rows += [(f"card.{k}", v) for k, v in doc["card"].items()
                  if k not in ("schema", "content_hash") and v not in ("", None, {})]

@@ -30,17 +30,19 @@ from agora.chain import Signer
 from agora.data.cards import DatasetCard, build_dataset_card
 from agora.data.files import content_hash
 from agora.data.registry import (
+    MAX_SOURCES,
     ONE,
     OWNER,
     DataRegistry,
     DatasetInfo,
     Quote,
     Share,
+    Source,
     order_id_hex,
     parse_order_id,
     validate_split,
 )
-from agora.errors import AgoraError, ConfigError, StorageError
+from agora.errors import AgoraError, ConfigError, Reverted, StorageError
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ class DatasetView:
     split: list[Share]
     card: DatasetCard | None
     card_error: str | None = None
+    sources: list[tuple[str, Source]] = field(default_factory=list)  # (kind, source)
 
     def to_json(self) -> dict[str, Any]:
         """The view as JSON (wei amounts as integers, hashes as 0x-hex)."""
@@ -100,6 +103,7 @@ class DatasetView:
             "split": [{"recipient": "owner" if s.recipient == OWNER else s.recipient, "bps": s.bps}
                       for s in self.split],
             "card": self.card.to_json() if self.card is not None else None,
+            "sources": [{"kind": kind, **src.to_json()} for kind, src in self.sources],
         }
 
 
@@ -207,6 +211,10 @@ def parse_split(text: str, owner_alias: str = "owner") -> list[Share]:
     return shares
 
 
+#: The kinds of source a dataset may name, by the address-book role of their contract.
+_SOURCE_ROLES = {"model": "models", "job": "market", "dataset": "data_registry"}
+
+
 def quote_from_json(data: Any) -> Quote:
     """A fee quote as an access node hands it out (``POST /quotes``: ``{"quote": {...}}`` or the
     quote itself); ConfigError when it is not one, or is neither signed nor free."""
@@ -268,7 +276,7 @@ class DatasetsClient:
         payment_token: str | None = None, dispenser_cap: int = 0, split: Sequence[Share] | None = None,
         timeout: int = 0, initial_supply: int = 0, schema: dict[str, Any] | None = None,
         sample: Path | str | bytes | None = None, symbol: str = "", node_home: Path | str | None = None,
-        progress: Callable[[str], None] | None = None,
+        sources: Sequence[Source] = (), progress: Callable[[str], None] | None = None,
     ) -> Publication:
         """Build and store the dataset's card, then publish the dataset in one transaction.
 
@@ -276,7 +284,9 @@ class DatasetsClient:
         protocol token); 0 with no token: not for sale (``dispenser_cap`` lets anyone take that
         many units free, ``initial_supply`` mints to the publisher). ``timeout`` is how long an
         order lasts (0: forever). ``node_home`` registers the file with the local access node
-        kept there (which must not be running)."""
+        kept there (which must not be running). ``sources`` (see :meth:`source`) records what the
+        dataset was made from, in a second transaction (e.g. a model's outputs: the model version
+        and the jobs or paid calls that produced them)."""
         say = progress or (lambda _m: None)
         signer = self._require_signer()
         shares = list(split) if split is not None else [Share(OWNER, _BPS)]
@@ -288,6 +298,11 @@ class DatasetsClient:
             raise ConfigError("the initial supply cannot be negative")
         if len(symbol.encode()) > 16:
             raise ConfigError(f"a datatoken's symbol is at most 16 bytes, not {len(symbol.encode())}")
+        if len(sources) > MAX_SOURCES:
+            raise ConfigError(f"a dataset names at most {MAX_SOURCES} sources, not {len(sources)}")
+        for src in sources:  # what the contract would refuse after the dataset exists
+            if src.registry.lower() == self.registry.address.lower():
+                self.registry.fetch(src.id)
         path, remove = _read_source(source)
         try:
             say("hashing the content (1 MiB chunks, Merkle root)")
@@ -308,6 +323,9 @@ class DatasetsClient:
                 payment_token=payment_token if payment_token is not None else (self.token if price else OWNER),
                 price=price, dispenser_cap=dispenser_cap,
             )
+            if sources:
+                say("recording what the dataset was made from")
+                self.registry.set_sources(dataset_id, sources, signer)
             home = None
             if node_home is not None:
                 say("adding the file to the access node")
@@ -369,7 +387,51 @@ class DatasetsClient:
             error = f"dataset {dataset_id}'s card {cid} cannot be read: {exc}"
         if card is not None and card.content_hash_bytes != info.content_hash:
             error = f"dataset {dataset_id}'s card names another content hash than the chain's"
-        return DatasetView(info, cid, self.registry.split(dataset_id), card, error)
+        sources = [(self.source_kind(src), src) for src in self.registry.sources(dataset_id)]
+        return DatasetView(info, cid, self.registry.split(dataset_id), card, error, sources)
+
+    # -- provenance -------------------------------------------------------------------------
+    def source(self, kind: str, ident: int, *, evidence: Path | str | bytes | None = None) -> Source:
+        """A source to name at publishing: ``kind`` is ``model`` (a model version in the
+        protocol's model registry), ``job`` (a compute job of its market) or ``dataset`` (another
+        dataset here); ``evidence`` (a file or bytes, e.g. the paid calls' receipts as
+        ``agora model call --json`` printed them) is put in storage and its CID's digest recorded."""
+        role = _SOURCE_ROLES.get(kind)
+        if role is None:
+            raise ConfigError(f"a source is a model, a job or a dataset, not {kind!r}")
+        addresses = self.registry.dep.addresses
+        if role not in addresses:
+            raise ConfigError(f"this deployment has no {role!r} contract, so no {kind} can be a source")
+        if ident <= 0:
+            raise ConfigError(f"a {kind} id is a positive integer, not {ident}")
+        self._check_source_exists(kind, role, ident)
+        digest = bytes(32)
+        if evidence is not None:
+            blob = evidence if isinstance(evidence, bytes) else _read_bytes(evidence)
+            digest = cid_to_bytes32(self.storage.put(blob))
+        return Source(addresses[role], ident, digest)
+
+    def _check_source_exists(self, kind: str, role: str, ident: int) -> None:
+        """ConfigError unless the model, job or dataset exists (read through the other
+        contracts' own views: an ERC-721's ``ownerOf``, the market's ``job_count``)."""
+        dep = self.registry.dep
+        if kind == "dataset":
+            self.registry.fetch(ident)
+            return
+        contract = dep.contract(role)
+        try:
+            exists = (contract.job_count() >= ident) if kind == "job" else bool(contract.ownerOf(ident))
+        except Reverted:
+            exists = False
+        if not exists:
+            raise ConfigError(f"there is no {kind} {ident} on chain {self.registry.chain.chain_id}")
+
+    def source_kind(self, src: Source) -> str:
+        """``model``, ``job`` or ``dataset`` for a source in one of the protocol's contracts, else
+        ``contract``."""
+        by_address = {a.lower(): role for role, a in self.registry.dep.addresses.items()}
+        role = by_address.get(src.registry.lower())
+        return next((k for k, r in _SOURCE_ROLES.items() if r == role), "contract")
 
     def count(self) -> int:
         """How many datasets were published."""

@@ -24,10 +24,11 @@ from agora.chain import Contract, Signer, TxReceipt, sign_permit
 from agora.chain.eip712 import DOMAIN_FIELDS, Domain, keccak256, recover_hash, type_hash, word
 from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
-from agora.storage import cid_digest
+from agora.storage import bytes32_to_cid, cid_digest
 
 __all__ = [
     "MAX_SHARES",
+    "MAX_SOURCES",
     "ONE",
     "OWNER",
     "QUOTE_FIELDS",
@@ -37,6 +38,7 @@ __all__ = [
     "OrderInfo",
     "Quote",
     "Share",
+    "Source",
     "order_id_hex",
     "parse_order_id",
     "quote_typed_data",
@@ -51,6 +53,8 @@ OWNER = "0x" + "00" * 20
 ONE = 10**18
 #: The most shares a split may have.
 MAX_SHARES = 8
+#: The most sources a dataset may name.
+MAX_SOURCES = 8
 _BPS = 10_000
 
 #: The fields of the ``Quote`` struct, in signing order.
@@ -94,6 +98,29 @@ def parse_order_id(text: str | int) -> int:
 def registry_domain(chain_id: int, contract: str) -> Domain:
     """The EIP-712 domain of the ``DataRegistry`` at ``contract`` on ``chain_id``."""
     return Domain("Agora DataRegistry", "1", chain_id, contract)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a dataset was made from: an id in a contract, and a digest of the evidence.
+
+    Conventions (``docs/data.md``): a model version is ``(models registry, model id)``, a compute
+    job ``(compute market, job id)``, a parent dataset ``(this registry, dataset id)``; ``evidence``
+    is the 32-byte digest of a CIDv1 in storage (e.g. the paid calls' receipts), or zero bytes.
+    """
+
+    registry: str
+    id: int
+    evidence: bytes = bytes(32)
+
+    def to_chain(self) -> tuple[str, int, bytes]:
+        """The ``(contract, id, evidence)`` tuple the contract takes."""
+        return to_checksum_address(self.registry), self.id, self.evidence
+
+    def to_json(self) -> dict[str, Any]:
+        """The source as JSON (the evidence as its CIDv1 when there is one)."""
+        return {"registry": to_checksum_address(self.registry), "id": self.id,
+                "evidence": bytes32_to_cid(self.evidence) if any(self.evidence) else None}
 
 
 @dataclass(frozen=True)
@@ -334,6 +361,20 @@ class DataRegistry:
     def set_market_fee(self, dataset: int, market: str, fee: int, sender: Signer) -> TxReceipt:
         """Set the fee each order pays the dataset's market (its owner or manager)."""
         return self._sent(self.contract.set_market_fee(dataset, to_checksum_address(market), fee, sender=sender))
+
+    def set_sources(self, dataset: int, sources: Sequence[Source], sender: Signer) -> TxReceipt:
+        """Record once what the dataset was made from (its owner): 1..8 sources."""
+        if not 1 <= len(sources) <= MAX_SOURCES:
+            raise ConfigError(f"a dataset names 1 to {MAX_SOURCES} sources, not {len(sources)}")
+        return self._sent(self.contract.set_sources(dataset, [src.to_chain() for src in sources], sender=sender))
+
+    def sources(self, dataset: int) -> list[Source]:
+        """What the dataset was made from (empty when its owner named nothing)."""
+        try:
+            raw = self.contract.sources(dataset)
+        except Reverted:
+            raise ConfigError(f"there is no dataset {dataset} on chain {self.chain.chain_id}") from None
+        return [Source(to_checksum_address(r), int(i), bytes(e)) for r, i, e in raw]
 
     def mint_datatokens(self, dataset: int, to: str, amount: int, sender: Signer) -> TxReceipt:
         """Mint datatokens of the dataset (its owner or manager)."""
