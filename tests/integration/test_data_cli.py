@@ -81,6 +81,14 @@ def shared(monkeypatch: pytest.MonkeyPatch, agora_home: Path) -> Shared:
     return Shared(chain, dep, agora_home)
 
 
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def sdk_world(request: pytest.FixtureRequest, agora_home: Path) -> Shared:
+    """The SDK's conformance: the same flow on the embedded chain and on anvil."""
+    url = "embedded://" if request.param == "embedded" else request.getfixturevalue("fresh_anvil").url
+    chain = connect(url)
+    return Shared(chain, deploy_devnet(chain), agora_home)
+
+
 # -- help and usage ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "words"),
@@ -237,17 +245,17 @@ def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: 
     assert code == 1 and f"{other} is not dataset 1's content" in one_line_error(err)
 
 
-def test_sdk_flow_with_an_access_node_in_process(shared: Shared, content: Path, tmp_path: Path) -> None:
+def test_sdk_flow_with_an_access_node_in_process(sdk_world: Shared, content: Path, tmp_path: Path) -> None:
     """publish (the file handed to the node) -> order (buy and order in one transaction) ->
     download, checked -> a second order spends a held datatoken -> earnings -> withdraw."""
-    seller = shared.client(1)
+    seller = sdk_world.client(1)
     home = tmp_path / "node"
     pub = seller.publish(content, name="corpus", price=ONE, split=None, node_home=home)
     assert pub.node_home == home and pub.content_hash == content_hash(content)
     node = seller.open_node(home)
     try:
         http = TestClient(create_access_app(node))
-        buyer = shared.client(5, http=http)
+        buyer = sdk_world.client(5, http=http)
         first = buyer.order(pub.dataset_id, node_url="http://testserver")
         # the node asks no fee: its quote is free (unsigned), so the order names no provider
         assert first.how == "bought" and first.consumer == ACCOUNT_5 and first.provider == ZERO_ADDRESS
@@ -261,7 +269,7 @@ def test_sdk_flow_with_an_access_node_in_process(shared: Shared, content: Path, 
         assert second.how == "held" and second.order_id == first.order_id + 1 and buyer.balance(1) == 0
         # someone else's order is refused before a byte is asked for
         with pytest.raises(Exception, match=f"order {order_id_hex(first.order_id)} is {ACCOUNT_5}'s"):
-            shared.client(6, http=http).download(1, first.order_id, tmp_path / "x", node_url="http://testserver")
+            sdk_world.client(6, http=http).download(1, first.order_id, tmp_path / "x", node_url="http://testserver")
 
         # a free dataset: the datatoken comes from its dispenser; one neither for sale nor free is refused
         free = seller.publish(content, name="free", dispenser_cap=ONE)
