@@ -36,7 +36,7 @@ from typing import Any
 from agora.chain import connect
 from agora.chain.compiler import compile_contract, compile_file
 from agora.chain.contracts import Contract, deploy
-from agora.data import OWNER, DataRegistry, Share
+from agora.data import OWNER, DataRegistry, Share, Source
 from agora.protocol import deploy_devnet
 
 OCEAN_PUBLISH = 1_048_693
@@ -159,6 +159,14 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
     dist_three = reg.distribute(ds3, token, buyer).gas_used
     withdraw = reg.contract.withdraw(token, sender=publisher).gas_used
 
+    log("gas: sources")
+    models = dep.addresses.get("models", reg.address)
+    one_src, _ = publish(4)
+    three_src, _ = publish(5)
+    set_sources_1 = reg.set_sources(one_src, [Source(models, 1, b"\x01" * 32)], publisher).gas_used
+    set_sources_3 = reg.set_sources(three_src, [Source(models, 1, b"\x01" * 32), Source(reg.address, ds),
+                                                Source(reg.address, ds3)], publisher).gas_used
+
     log("gas: datatoken proxy against blueprint")
     proxy_figures = _proxy_vs_blueprint(chain, dep, deployer)
 
@@ -180,6 +188,8 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
         "gas_distribute_1way": dist_one,
         "gas_distribute_per_extra_recipient": round((dist_three - dist_one) / 2),
         "gas_withdraw": withdraw,
+        "gas_set_sources_1": set_sources_1,
+        "gas_set_sources_3": set_sources_3,
         **proxy_figures,
         "gas_publish_vs_ocean_ratio": round(publish_steady / OCEAN_PUBLISH, 3),
         "gas_order_vs_ocean_warm_ratio": round(g_order / OCEAN_ORDER_WARM, 3),
