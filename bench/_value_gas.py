@@ -9,6 +9,12 @@ adds to the pot, and ``distribute`` splits it later, once for many claims). To b
 about that deferral, ``gas_claim_one_plus_split_3way`` is the cycle "claim on an empty pot,
 then distribute it three ways", as a service that split after every claim would pay.
 
+``gas_model_register`` is one model's registration (card, weights, URI, one dataset, one compute job,
+a three-way split) on the deployed registry, which checks the dataset in the data layer's registry
+(a read-only ``ownerOf`` call); ``gas_model_register_unchecked`` is the same on a registry deployed
+without a dataset registry, and ``gas_model_register_dataset_check`` the difference: what the link
+to the data layer costs per dataset.
+
 ``gas_exact_settle`` is one x402 ``exact`` payment as the server settles it: the service's key
 sends ``transferWithAuthorization`` (EIP-3009) of one call's price from the payer to the model's
 payee, once per call; ``_first`` is to a payee holding nothing (its first payment, or the first
@@ -29,14 +35,15 @@ from typing import Any
 
 from eth_account import Account
 
-from agora.chain import connect, signer_from_key
+from agora.chain import connect, deploy, signer_from_key
 from agora.chain.permits import (
     TransferAuthorization,
     fetch_token_domain,
     new_authorization_nonce,
     sign_transfer_authorization,
 )
-from agora.protocol import deploy_devnet
+from agora.protocol import Deployment, deploy_devnet
+from agora.storage import cid_for
 from agora.value import Channels, ModelCard, ModelRegistry, Share, sign_cheque
 from agora.value.models import OWNER
 
@@ -62,7 +69,9 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
         weights_hash="0x" + "11" * 32, price=PRICE,
     )
     split = [Share(OWNER, 7000), Share(data_owner.address, 2000), Share(compute_owner.address, 1000)]
-    mid, _ = reg.register(card, owner, split=split, datasets=[1], jobs=[2])
+    dataset = publish_dataset(dep, data_owner)
+    mid, _ = reg.register(card, owner, split=split, datasets=[dataset], jobs=[2])
+    register, register_unchecked = measure_register(chain, dep, reg, card, split, dataset, owner)
 
     log(f"gas: {BATCH + 2} payers funded, approved once")
     payers = [signer_from_key(Account.create().key) for _ in range(BATCH + 2)]
@@ -120,7 +129,8 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
     settle_first, settle = measure_exact_settle(chain, dep, chans, mid, owner, payers[-1])
     log(f"gas: open {open_steady} (first {open_first}), claim {claim_one} (first {claim_first}), "
         f"claim_many {g1} / {gb} for 1 / {BATCH}, distribute {dist}, withdraw {withdraw}, "
-        f"exact settle {settle} (payee empty {settle_first})")
+        f"exact settle {settle} (payee empty {settle_first}), register {register} "
+        f"(unchecked {register_unchecked})")
     return {
         "gas_channel_open": open_steady,
         "gas_channel_open_first": open_first,
@@ -143,7 +153,36 @@ def measure_gas(log: Any = print) -> dict[str, float | int]:
         "gas_claim_one_plus_split_3way_vs_mpe_ratio": claim_plus_split / MPE_CLAIM_ONE,
         "gas_exact_settle": settle,
         "gas_exact_settle_first": settle_first,
+        "gas_model_register": register,
+        "gas_model_register_unchecked": register_unchecked,
+        "gas_model_register_dataset_check": register - register_unchecked,
     }
+
+
+def publish_dataset(dep: Deployment, owner: Any) -> int:
+    """One dataset in the data layer's registry (not for sale), for the models to be trained on."""
+    from agora.data import DataRegistry  # the bench sits above the layers: it may use them all
+
+    dataset, _ = DataRegistry(dep).publish(owner, card=cid_for(b"gas dataset card"), content_hash=b"\x11" * 32)
+    return dataset
+
+
+def measure_register(
+    chain: Any, dep: Deployment, reg: ModelRegistry, card: ModelCard, split: list[Share], dataset: int, owner: Any,
+) -> tuple[int, int]:
+    """Gas of registering a model on one dataset: (on the deployed registry, which checks the dataset;
+    on a registry without a dataset registry). Each registration is a new model (new storage), so the
+    median of a few is the steady figure."""
+    unchecked = deploy(chain, "ModelRegistry", OWNER, sender=chain.dev_signers[0])
+    reg_unchecked = ModelRegistry(Deployment(chain, {**dep.addresses, "models": unchecked.address},
+                                             dict(dep.artifacts), dep.block))
+    reg_unchecked.register(card, owner, split=split, datasets=[dataset], jobs=[2])  # its first model (next_id warm)
+
+    def gas(r: ModelRegistry) -> int:
+        return round(median(r.register(card, owner, split=split, datasets=[dataset], jobs=[2])[1].gas_used
+                            for _ in range(REPEATS)))
+
+    return gas(reg), gas(reg_unchecked)
 
 
 def measure_exact_settle(

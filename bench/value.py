@@ -2,7 +2,8 @@
 
 - Gas (embedded chain, steady state): open, claim, claim_many per extra channel (50
   channels), distribute three ways, withdraw, and claim + split; against SingularityNET's
-  MultiPartyEscrow anchors. See ``_value_gas.py``.
+  MultiPartyEscrow anchors; a model's registration on one dataset, with and without the check
+  that the dataset exists in the data layer's registry. See ``_value_gas.py``.
 - Signing (this process): one cheque signed with ``agora.value.cheques.sign_cheque`` vs
   eth_account's ``Account.sign_typed_data`` on the same typed data; one cheque checked
   (signer recovered) as the server does.

@@ -10,7 +10,9 @@
         - the model card (a content id: name, workload kind, endpoint,
           price, schemas) and the hash of its weights;
         - its provenance: the datasets and compute jobs it came from and
-          the model it is a new version of (its lineage);
+          the model it is a new version of (its lineage); each dataset id
+          is checked to exist in the data layer's registry, so a model can
+          be walked back to its datasets and their owners;
         - its revenue split: recipients and basis points summing to
           10,000, fixed for the version's life, so that a data
           contributor's share cannot be cut after the fact;
@@ -24,6 +26,9 @@
      The service key follows ERC-8004's agent wallet: it is cleared when
      the token changes hands (here: it is only honoured while the owner
      who set it still owns the token; otherwise the owner is the service).
+     Dataset ids refer to `dataset_registry`, any ERC-721 (the data
+     layer's `DataRegistry`); the zero address leaves them unchecked, for
+     a deployment without a data layer.
 """
 
 
@@ -98,6 +103,10 @@ _split: HashMap[uint256, DynArray[IModelRegistry.Share, MAX_SHARES]]
 _service: HashMap[uint256, address]
 _service_setter: HashMap[uint256, address]
 
+#: The ERC-721 whose token ids a model's dataset ids are (the data layer's
+#: `DataRegistry`); the zero address: dataset ids are not checked.
+dataset_registry: public(immutable(address))
+
 #: The newest version of each lineage, keyed by its root.
 latest_version: public(HashMap[uint256, uint256])
 #: The id the next registration gets.
@@ -134,10 +143,16 @@ event ActiveSet:
 
 @deploy
 @payable
-def __init__():
+def __init__(dataset_registry_: address):
     """
     @notice Creates the registry (ERC-721 "Agora Model", symbol "MODEL").
+    @dev Fixed for the contract's life: a registration's datasets are
+         checked against one registry, so every stored id means one dataset.
+    @param dataset_registry_ The 20-byte ERC-721 contract that holds the
+           datasets (the data layer's `DataRegistry`), or the zero address
+           to store dataset ids unchecked (a deployment without a data layer).
     """
+    dataset_registry = dataset_registry_
     ownable.__init__()
     erc721.__init__("Agora Model", "MODEL", "", "Agora ModelRegistry", "1")
     self.next_id = 1
@@ -161,7 +176,9 @@ def register(
     @param weights_hash The 32-byte keccak256 of the weights file.
     @param uri The token URI (e.g. "ipfs://<card cid>"); informational,
            `card` is authoritative.
-    @param datasets Ids of the datasets the model was trained on (<= 32).
+    @param datasets Ids of the datasets the model was trained on (<= 32),
+           each a token of `dataset_registry` (unchecked if that is the
+           zero address).
     @param jobs Ids of the compute jobs that produced it (<= 32).
     @param split Revenue shares: 1..8 entries, distinct recipients (the
            zero address at most once: the current owner), each > 0 bps,
@@ -173,6 +190,7 @@ def register(
     assert card != empty(bytes32), "ModelRegistry: empty card"
     assert weights_hash != empty(bytes32), "ModelRegistry: empty weights hash"
     self._validate_split(split)
+    self._validate_datasets(datasets)
     model_id: uint256 = self.next_id
     self.next_id = model_id + 1
     root: uint256 = model_id
@@ -343,6 +361,38 @@ def _check_exists(model_id: uint256):
 def _check_owner(model_id: uint256):
     self._check_exists(model_id)
     assert erc721._is_approved_or_owner(msg.sender, model_id), "ModelRegistry: not the model's owner"
+
+
+@internal
+@view
+def _validate_datasets(datasets: DynArray[uint256, MAX_LINKS]):
+    """
+    @dev Reverts unless every id is a token of `dataset_registry`: its
+         `ownerOf` answers a nonzero address (ERC-721 reverts for an unknown
+         id). No check when the registry is the zero address.
+    @custom:security A read-only call (STATICCALL), so the dataset registry
+         cannot re-enter or change state; its failure, an empty or short
+         answer (an account without code) or the zero address all count as
+         "unknown". The registry is fixed at deployment, so a model's
+         datasets mean what they meant when it was registered; a dataset
+         that changes hands keeps its id (lineage readers ask `ownerOf` for
+         the current owner).
+    @param datasets The dataset ids (<= 32).
+    """
+    if dataset_registry == empty(address):
+        return
+    for dataset: uint256 in datasets:
+        success: bool = False
+        response: Bytes[32] = b""
+        success, response = raw_call(
+            dataset_registry,
+            abi_encode(dataset, method_id=method_id("ownerOf(uint256)")),
+            max_outsize=32,
+            is_static_call=True,
+            revert_on_failure=False,
+        )
+        assert success and len(response) == 32, "ModelRegistry: unknown dataset"
+        assert convert(response, uint256) != 0, "ModelRegistry: unknown dataset"
 
 
 @internal

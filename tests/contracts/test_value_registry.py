@@ -4,19 +4,24 @@ Every external function and every revert reason: registration (record,
 provenance, events, token URI), versions and lineage, split validation,
 ``payees`` resolving the owner's share to whoever holds the token now, the
 service key (honoured only while the owner who set it still owns the token),
-``set_card`` / ``set_active``, approved operators, the exported ERC-721 surface
+``set_card`` / ``set_active``, approved operators, dataset ids checked against the dataset
+registry (a stand-in ERC-721 and the data layer's real ``DataRegistry``; none when it is the
+zero address), the exported ERC-721 surface
 (transfers, enumeration, ERC-165, ERC-4494 permit) and the functions that are
 deliberately *not* exported (minting, burning, collection ownership).
 """
 
 import boa
+import data_fixtures
 import pytest
 from eth_account import Account
 from eth_utils import keccak
 from value_fixtures import (
     BPS,
+    DATASETS_SOURCE,
     MAX_LINKS,
     MAX_SHARES,
+    REGISTRY,
     REGISTRY_NAME,
     REGISTRY_PATH,
     ZERO,
@@ -98,6 +103,7 @@ def test_constructor_state(w, reg):
     assert reg.totalSupply() == 0
     assert (reg.MAX_SHARES(), reg.MAX_LINKS(), reg.BPS()) == (MAX_SHARES, MAX_LINKS, BPS)
     assert reg.latest_version(1) == 0
+    assert reg.dataset_registry() == ZERO
 
 
 def test_eip712_domain_and_separator(w, reg):
@@ -124,6 +130,7 @@ def test_minting_burning_and_collection_owner_functions_are_not_exposed(reg):
         "tokenOfOwnerByIndex", "name", "symbol", "nonces", "permit", "DOMAIN_SEPARATOR", "eip712Domain",
         "register", "set_card", "set_service", "set_active", "model", "provenance", "split_of", "payees",
         "service_of", "is_active", "latest_version", "next_id", "MAX_SHARES", "MAX_LINKS", "BPS",
+        "dataset_registry",
     }
     assert names == exported
 
@@ -585,6 +592,107 @@ def test_erc4494_permit_approves_by_signature(w, reg):
     v, r, s = sign_nft_permit(w.alice.key, reg, w.operator, mid, now() - 1)
     with boa.env.prank(w.bob), boa.reverts("erc721: expired deadline"):
         reg.permit(w.operator, mid, now() - 1, v, r, s)
+
+
+# --------------------------------------------------------------------------- dataset links
+
+
+@pytest.fixture(scope="module")
+def linked_base():
+    """A world whose registry checks dataset ids against a stand-in ERC-721 (datasets 1 and 2 exist)."""
+    with boa.env.anchor():
+        datasets = boa.loads(DATASETS_SOURCE)
+        w = deploy_world(dataset_registry=datasets.address)
+        w.datasets = datasets
+        w.alice = account("reg-alice")
+        w.bob = w.address("reg-bob")
+        w.data = w.address("reg-data-contributor")
+        datasets.set_owner(1, w.data)
+        datasets.set_owner(2, w.bob)
+        yield w
+
+
+@pytest.fixture
+def lw(linked_base):
+    with boa.env.anchor():
+        f = linked_base.fork()
+        for k in ("datasets", "alice", "bob", "data"):
+            setattr(f, k, getattr(linked_base, k))
+        yield f
+
+
+def test_the_dataset_registry_is_fixed_at_deployment(lw):
+    assert lw.registry.dataset_registry() == lw.datasets.address
+
+
+def test_register_with_existing_datasets_passes(lw):
+    mid = register(lw, datasets=[1, 2], jobs=[5])
+    assert lw.registry.provenance(mid) == ([1, 2], [5], 0)
+    assert [e.datasets for e in events(lw.last_logs, "ModelRegistered")] == [[1, 2]]
+    assert register(lw, datasets=[]) == mid + 1       # no datasets: nothing to check
+
+
+@pytest.mark.parametrize("datasets", [[3], [1, 3], [0], [2, 1, 99]])
+def test_register_unknown_dataset_reverts(lw, datasets):
+    with boa.env.prank(lw.alice.address), boa.reverts("ModelRegistry: unknown dataset"):
+        lw.registry.register(CARD, WEIGHTS, "", datasets, [], [(ZERO, BPS)], 0)
+    assert lw.registry.next_id() == 1 and lw.registry.totalSupply() == 0
+
+
+def test_a_new_version_s_datasets_are_checked_too(lw):
+    mid = register(lw, datasets=[1])
+    with boa.env.prank(lw.alice.address), boa.reverts("ModelRegistry: unknown dataset"):
+        lw.registry.register(CARD2, WEIGHTS, "", [1, 4], [], [(ZERO, BPS)], mid)
+    lw.datasets.set_owner(4, lw.bob)                 # dataset 4 published since
+    v2 = register(lw, card=CARD2, datasets=[1, 4], parent=mid)
+    assert lw.registry.provenance(v2) == ([1, 4], [], mid)
+
+
+def test_a_dataset_that_changed_hands_still_counts(lw):
+    lw.datasets.set_owner(1, lw.alice.address)
+    assert lw.registry.provenance(register(lw, datasets=[1])) == ([1], [], 0)
+
+
+def test_the_maximum_of_checked_datasets_is_accepted(lw):
+    links = list(range(1, MAX_LINKS + 1))
+    for d in links:
+        lw.datasets.set_owner(d, lw.data)
+    assert lw.registry.provenance(register(lw, datasets=links)) == (links, [], 0)
+
+
+def test_a_registry_that_is_not_an_erc721_makes_every_dataset_unknown(lw):
+    # an account without code answers nothing; a contract without `ownerOf` reverts
+    for not_a_registry in (lw.bob, lw.token.address):
+        reg = REGISTRY.deploy(not_a_registry)
+        with boa.env.prank(lw.alice.address), boa.reverts("ModelRegistry: unknown dataset"):
+            reg.register(CARD, WEIGHTS, "", [1], [], [(ZERO, BPS)], 0)
+        with boa.env.prank(lw.alice.address):
+            assert reg.register(CARD, WEIGHTS, "", [], [], [(ZERO, BPS)], 0) == 1
+
+
+def test_the_zero_registry_leaves_dataset_ids_unchecked(w, reg):
+    assert reg.dataset_registry() == ZERO
+    mid = register(w, datasets=[0, 12345, 2**256 - 1])
+    assert reg.provenance(mid) == ([0, 12345, 2**256 - 1], [], 0)
+
+
+# the data registry publishes each dataset's datatoken as an EIP-1167 proxy, whose runtime code is
+# not the implementation's: boa warns when it casts it
+@pytest.mark.filterwarnings("ignore:casted bytecode does not match compiled bytecode:UserWarning")
+def test_dataset_ids_are_the_data_layer_s_datasets():
+    """Against the real ``DataRegistry``: a published dataset passes, the next id does not."""
+    with boa.env.anchor():
+        data = data_fixtures.deploy_world()
+        owner = data_fixtures.account("lineage-data-owner").address
+        dataset = data.publish(owner)
+        w = deploy_world(dataset_registry=data.registry.address)
+        alice = account("reg-alice").address
+        with boa.env.prank(alice):
+            mid = w.registry.register(CARD, WEIGHTS, "", [dataset], [], [(ZERO, BPS)], 0)
+        assert w.registry.provenance(mid) == ([dataset], [], 0)
+        assert data.registry.ownerOf(dataset) == owner          # what a lineage reader asks next
+        with boa.env.prank(alice), boa.reverts("ModelRegistry: unknown dataset"):
+            w.registry.register(CARD, WEIGHTS, "", [dataset + 1], [], [(ZERO, BPS)], 0)
 
 
 # --------------------------------------------------------------------------- coverage guard

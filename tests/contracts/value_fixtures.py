@@ -108,6 +108,25 @@ def payees(model_id: uint256) -> DynArray[Share, 8]:
 """
 
 
+# A dataset registry as ModelRegistry sees one: an ERC-721 ``ownerOf`` that reverts for an id nobody
+# holds (as the data layer's DataRegistry does), with a setter to create and move datasets.
+DATASETS_SOURCE = """
+# pragma version ~=0.4.3
+owners: public(HashMap[uint256, address])
+
+@external
+def set_owner(token_id: uint256, owner: address):
+    self.owners[token_id] = owner
+
+@external
+@view
+def ownerOf(token_id: uint256) -> address:
+    owner: address = self.owners[token_id]
+    assert owner != empty(address), "Datasets: unknown dataset"
+    return owner
+"""
+
+
 def pin_chain() -> None:
     """Fix the clock: ``registered_at`` and expiries become reproducible."""
     boa.env.evm.patch.timestamp = GENESIS_TIME
@@ -403,15 +422,16 @@ class World:
         assert self.token.balanceOf(self.channels.address) == self.open_escrow() + self.pots() + self.balances()
 
 
-def deploy_world(token=TOKEN) -> World:
+def deploy_world(token=TOKEN, dataset_registry: str = ZERO) -> World:
     """Token (supply 1e30 to the owner), registry, payee implementation and channels on a pinned
     clock. ``token`` is the token's deployer (``deploy(initial_supply)``): AgoraToken, or a mock
-    such as ``mock_tokens.FALSE_TOKEN``."""
+    such as ``mock_tokens.FALSE_TOKEN``; ``dataset_registry`` the ERC-721 the model registry checks
+    dataset ids against (zero: unchecked)."""
     pin_chain()
     owner = boa.env.generate_address("value-owner")
     with boa.env.prank(owner):
         token = token.deploy(SUPPLY)
-        registry = REGISTRY.deploy()
+        registry = REGISTRY.deploy(dataset_registry)
         payee_impl = PAYEE.deploy()
         channels = CHANNELS.deploy(token.address, registry.address, payee_impl.address)
     return World(token=token, registry=registry, channels=channels, owner=owner, payee_impl=payee_impl,

@@ -38,6 +38,7 @@ from agora.units import format_amount
 from agora.value import Channels, ModelRegistry, ModelsClient, PaidService, create_app
 from agora.workloads import build_digits_model, digits_inputs, get_workload
 from tests.integration.cli_helpers import agora, one_line_error
+from tests.integration.lineage_helpers import publish_datasets
 
 AGORA = str(Path(sys.executable).with_name("agora"))
 ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -191,6 +192,14 @@ def test_register_show_list_and_set_service(capsys: pytest.CaptureFixture[str], 
         return agora(capsys, *args)
 
     model = build_digits_model()
+    # datasets 1 to 5 in the dataset registry (account 2 owns them): a model's datasets must exist
+    datasets = publish_datasets(shared.dep, shared.chain.dev_signers[2], count=5)
+    assert datasets == [1, 2, 3, 4, 5]
+    code, _, err = cli("--account", "1", "model", "register", "-k", "onnx-classify", "--name", "d", "--price", "1",
+                       "--digits-demo-model", "--dataset", "6")
+    last = err.strip().splitlines()[-1]  # after the progress lines: one error, before any transaction
+    assert code == 1 and "Traceback" not in err
+    assert last.startswith(f"error: dataset 6 is not in the dataset registry {shared.dep.addresses['data_registry']}")
     reg = _register(cli, "--weights", files["model.onnx"], "--price", "1000", "--split", SPLIT, "--dataset", "4",
                     "--dataset", "5", "--job", "9", "--endpoint", "http://127.0.0.1:8402/", "--description", "0-9")
     assert reg["id"] == 1 and reg["owner"] == ACCOUNT_1 and reg["version"] == 1 and reg["price_wei"] == 1000
@@ -204,6 +213,8 @@ def test_register_show_list_and_set_service(capsys: pytest.CaptureFixture[str], 
     assert show["split"] == [{"recipient": ACCOUNT_1, "bps": 7000}, {"recipient": ACCOUNT_2, "bps": 2000},
                              {"recipient": ACCOUNT_3, "bps": 1000}]
     assert show["provenance"] == {"datasets": [4, 5], "jobs": [9], "parent": 0}
+    assert show["datasets"] == [{"id": 4, "owner": ACCOUNT_2}, {"id": 5, "owner": ACCOUNT_2}]
+    assert show["dataset_registry"] == shared.dep.addresses["data_registry"]
     assert show["card_cid"] == reg["card_cid"] and show["weights_hash"] == reg["weights_hash"]
     card = show["card"]
     assert card["name"] == "digits" and card["description"] == "0-9" and card["kind"] == "onnx-classify"
@@ -211,6 +222,7 @@ def test_register_show_list_and_set_service(capsys: pytest.CaptureFixture[str], 
     assert show["pot_wei"] == 0
     code, out, _ = cli("model", "show", "1")
     assert code == 0 and "model 1" in out and f"{ACCOUNT_2} 20%" in out and "card.name" in out
+    assert f"4 (owner {ACCOUNT_2})" in out.replace("\n", "")
 
     # a new version, and a model whose weights come with the workload (embed-minilm)
     v2 = _register(cli, "--price", "2000", "--parent", "1")

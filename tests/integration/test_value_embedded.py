@@ -37,8 +37,8 @@ from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agora.chain import Contract, Signer, connect, signer_from_key
-from agora.errors import ConfigError
+from agora.chain import Contract, Signer, connect, deploy, signer_from_key
+from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment, deploy_devnet, fund_account
 from agora.storage import LocalStore, Storage
 from agora.value import (
@@ -57,14 +57,17 @@ from agora.value import (
     decode_channel_id,
     encode_channel_id,
     fetch_earnings,
+    fetch_model_details,
     sign_cheque,
     split_amount,
     withdraw_revenue,
 )
 from agora.value.exact import ExactPayments, build_exact_payments
 from agora.value.server import _RunTimer
+from agora.value.views import build_lineage_view, build_model_view
 from agora.value.x402 import CHANNEL_SCHEME, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, encode_header
 from agora.workloads import build_digits_model, decode_output, digits_inputs, get_workload
+from tests.integration.lineage_helpers import publish_datasets
 
 with warnings.catch_warnings():
     # starlette's TestClient warns that plain httpx is deprecated for it
@@ -111,6 +114,7 @@ class World:
     channels: Channels = None  # type: ignore[assignment]
     model_bytes: bytes = b""
     keys: dict[str, str] = field(default_factory=dict)  # address -> private key
+    datasets: list[int] = field(default_factory=list)  # published in the dataset registry: models train on them
     _n: int = 0
 
     def __post_init__(self) -> None:
@@ -121,6 +125,7 @@ class World:
         self.channels = Channels(self.dep)
         self.model_bytes = build_digits_model()
         self.workload = get_workload("onnx-classify")
+        self.datasets = publish_datasets(self.dep, self.account(tokens=0))
 
     def account(self, tokens: int = 10**21) -> Signer:
         """A fresh key with gas and ``tokens``."""
@@ -138,7 +143,7 @@ class World:
             weights_hash="0x" + self.workload.weights_hash(self.model_bytes).hex(), price=price, endpoint=ENDPOINT,
         )
         split = [Share(OWNER, bps[0]), *(Share(s.address, b) for s, b in zip(others, bps[1:], strict=True))]
-        mid, _ = self.registry.register(card, owner, split=split, datasets=[1], jobs=[])
+        mid, _ = self.registry.register(card, owner, split=split, datasets=self.datasets, jobs=[])
         return Model(mid, card, owner, [owner, *others], bps)
 
     def serve(self, model: Model, ledger: Path | None = None, exact: bool = False, inline_max_s: float | None = None,
@@ -162,6 +167,14 @@ class World:
     def _next(self) -> int:
         self._n += 1
         return self._n
+
+
+#: ERC-721 ``transferFrom``: a dataset changing hands, as any ERC-721 wallet sends it
+ERC721_TRANSFER_ABI: list[dict[str, Any]] = [{
+    "type": "function", "name": "transferFrom", "stateMutability": "nonpayable", "outputs": [],
+    "inputs": [{"name": "owner", "type": "address"}, {"name": "to", "type": "address"},
+               {"name": "token_id", "type": "uint256"}],
+}]
 
 
 @pytest.fixture(scope="module")
@@ -921,6 +934,68 @@ def test_channel_id_layout_earnings_withdrawal_and_closing(world: World) -> None
     assert (closed.id, closed.payer, closed.refund) == (cid, payer.address, 10 * PRICE - amount)
     with pytest.raises(ConfigError, match="is already closed"):
         w.channels.close_expired(cid, payer)
+
+
+def test_lineage_walks_a_model_back_to_its_datasets_and_their_owners(world: World) -> None:
+    """Through the SDK: a second version's lineage is its versions back to the root, its datasets
+    with their owners as the dataset registry says now, and its compute jobs; an unknown dataset
+    is refused at registration."""
+    w = world
+    v1 = w.register()
+    first_owner = w.account(tokens=0)
+    second_owner, buyer = w.account(tokens=0), w.account(tokens=0)
+    (mine,) = publish_datasets(w.dep, first_owner)
+    (theirs,) = publish_datasets(w.dep, second_owner)
+    v2, _ = w.registry.register(
+        v1.card, v1.owner, split=[Share(OWNER, 10_000)], datasets=[mine, theirs], jobs=[8, 9], parent=v1.id,
+    )
+    sdk = ModelsClient(w.registry, w.channels, None, w.root / "lineage-client.sqlite", storage=w.storage)
+
+    lin = sdk.lineage(v2)
+    assert [v.id for v in lin.versions] == [v2, v1.id] and lin.root == v1.id
+    assert [(v.version, v.parent) for v in lin.versions] == [(2, v1.id), (1, 0)]
+    assert [(d.id, d.owner) for d in lin.datasets] == [(mine, first_owner.address), (theirs, second_owner.address)]
+    assert lin.jobs == [8, 9] and lin.dataset_registry == w.dep.addresses["data_registry"]
+    view = build_lineage_view(lin)
+    assert view["datasets"] == [{"id": mine, "owner": first_owner.address},
+                                {"id": theirs, "owner": second_owner.address}]
+    assert [v["id"] for v in view["versions"]] == [v2, v1.id] and view["root"] == v1.id
+    root = sdk.lineage(v1.id)
+    assert [v.id for v in root.versions] == [v1.id] and [d.id for d in root.datasets] == w.datasets
+
+    # the dataset changes hands: the lineage follows its owner now; `show` says the same
+    data_registry = Contract(w.chain, "DatasetRegistry", lin.dataset_registry, ERC721_TRANSFER_ABI)
+    data_registry.transferFrom(second_owner.address, buyer.address, theirs, sender=second_owner)
+    assert [d.owner for d in sdk.lineage(v2).datasets] == [first_owner.address, buyer.address]
+    shown = build_model_view(fetch_model_details(w.registry, w.channels, v2))
+    assert shown["provenance"] == {"datasets": [mine, theirs], "jobs": [8, 9], "parent": v1.id}
+    assert shown["datasets"] == [{"id": mine, "owner": first_owner.address}, {"id": theirs, "owner": buyer.address}]
+    assert shown["dataset_registry"] == lin.dataset_registry
+
+    # refused before any transaction by the SDK, and by the contract for whoever sends one anyway
+    with pytest.raises(ConfigError, match=rf"dataset {theirs + 1000} is not in the dataset registry"):
+        w.registry.register(v1.card, v1.owner, split=[Share(OWNER, 10_000)], datasets=[mine, theirs + 1000])
+    with pytest.raises(Reverted, match="ModelRegistry: unknown dataset"):
+        w.registry.contract.register(b"\x01" * 32, b"\x02" * 32, "", [theirs + 1000], [], [(OWNER, 10_000)], 0,
+                                     sender=v1.owner)
+    with pytest.raises(ConfigError, match="there is no model 999"):
+        sdk.lineage(999)
+
+
+def test_a_registry_without_a_dataset_registry_leaves_datasets_unchecked(world: World) -> None:
+    """A ModelRegistry deployed with the zero address (no data layer): any dataset id is stored,
+    and the lineage names no owner."""
+    w = world
+    unchecked = deploy(w.chain, "ModelRegistry", OWNER, sender=w.chain.dev_signers[0])
+    dep = Deployment(w.chain, {**w.dep.addresses, "models": unchecked.address}, dict(w.dep.artifacts), w.dep.block)
+    registry = ModelRegistry(dep, w.storage)
+    owner = w.account(tokens=0)
+    card = ModelCard(name="unlinked", kind="onnx-classify", weights_cid=w.storage.put(w.model_bytes),
+                     weights_hash="0x" + w.workload.weights_hash(w.model_bytes).hex(), price=PRICE)
+    mid, _ = registry.register(card, owner, split=[Share(OWNER, 10_000)], datasets=[424242], jobs=[1])
+    lin = registry.fetch_lineage(mid)
+    assert lin.dataset_registry is None and [(d.id, d.owner) for d in lin.datasets] == [(424242, None)]
+    assert lin.jobs == [1] and [v.id for v in lin.versions] == [mid]
 
 
 def test_the_node_going_away_is_waited_out_and_paid_calls_go_on(

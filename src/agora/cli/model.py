@@ -136,9 +136,10 @@ def show(ctx: typer.Context, model_id: ModelArg, json_: JsonOpt = False) -> None
         emit_json(data)
         return
     rows: list[tuple[str, Any]] = list(readable_rows(
-        {k: v for k, v in data.items() if k not in ("split", "provenance", "card")}))
+        {k: v for k, v in data.items() if k not in ("split", "provenance", "card", "datasets")}))
     rows += [("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in data["split"])),
-             ("datasets", ", ".join(map(str, details.datasets)) or "-"),
+             ("datasets", ", ".join(f"{d['id']} (owner {d['owner'] or 'unknown'})" for d in data["datasets"])
+              or "-"),
              ("jobs", ", ".join(map(str, details.jobs)) or "-")]
     card = data["card"]
     if card is not None:
@@ -439,7 +440,14 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
     out.print(f"\n[bold]{number}. a model as an economic actor[/bold] — model {v['model_id']} (digits classifier) "
               "registered with a three-way split, served as a paid API at "
               f"{format_amount(v['price_wei'], symbol=symbol)} a call")
+    datasets = v.get("datasets", [])
+    if datasets:
+        trained_on = "; ".join(f"dataset {d['id']}, owned by {d['owner']}" for d in datasets) + \
+            " (checked on chain at registration; its lineage reads the owner from the dataset registry)"
+    else:
+        trained_on = "no dataset (the data chapter did not run)"
     out.print(kv_table("", [
+        ("trained on", trained_on),
         ("paid calls", f"{v['calls']} from two clients over HTTP (x402 v2 agora-channel, EIP-712 cheques), "
                        f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),
         ("exact", f"{v['exact_calls']} call paid with x402 exact (an EIP-3009 transfer to the model's payee, "

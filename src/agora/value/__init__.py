@@ -1,7 +1,8 @@
 """The value layer: models as economic actors.
 
 * :mod:`~agora.value.models` — the model card and the ``ModelRegistry`` client (ERC-721
-  models with provenance, versions and a revenue split);
+  models with provenance, versions and a revenue split; a model's ``Lineage``: its versions,
+  its datasets with their owners in the dataset registry, its compute jobs);
 * :mod:`~agora.value.channels` — the ``PaymentChannels`` client (open, top up, claim many,
   distribute, withdraw);
 * :mod:`~agora.value.cheques`, :mod:`~agora.value.receipts` — the EIP-712 messages of a paid
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from agora.value.exact import ExactPayments, build_exact_payments
     from agora.value.models import (
         OWNER,
+        DatasetLink,
+        Lineage,
         ModelCard,
         ModelDetails,
         ModelInfo,
@@ -60,8 +63,10 @@ __all__ = [
     "Channels",
     "Cheque",
     "ClosedChannel",
+    "DatasetLink",
     "Earnings",
     "ExactPayments",
+    "Lineage",
     "ModelCard",
     "ModelDetails",
     "ModelInfo",
@@ -105,8 +110,10 @@ _EXPORTS: dict[str, str] = {
     "Channels": "agora.value.channels",
     "Cheque": "agora.value.cheques",
     "ClosedChannel": "agora.value.channels",
+    "DatasetLink": "agora.value.models",
     "Earnings": "agora.value.revenue",
     "ExactPayments": "agora.value.exact",
+    "Lineage": "agora.value.models",
     "ModelCard": "agora.value.models",
     "ModelDetails": "agora.value.models",
     "ModelInfo": "agora.value.models",

@@ -34,7 +34,7 @@ from agora.storage import Storage
 from agora.storage.state import open_state_db
 from agora.value.channels import ChannelInfo, Channels
 from agora.value.cheques import sign_cheque
-from agora.value.models import ModelCard, ModelInfo, ModelRegistry, validate_card
+from agora.value.models import Lineage, ModelCard, ModelInfo, ModelRegistry, validate_card
 from agora.value.receipts import Receipt, ReceiptError, receipts_domain
 from agora.value.x402 import (
     CHANNEL_SCHEME,
@@ -197,6 +197,19 @@ class ModelsClient:
                 continue
             raise _error_of(resp)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def lineage(self, model_id: int) -> Lineage:
+        """Where ``model_id`` came from, read from the chain: its versions back to the first
+        (``versions[0]`` is the model), the datasets it was trained on with each one's current
+        owner in the dataset registry, and the compute jobs that produced it.
+
+            >>> lin = client.models.lineage(model_id)
+            >>> [(d.id, d.owner) for d in lin.datasets], lin.jobs, [v.id for v in lin.versions]
+
+        ConfigError for an unknown model. Needs no account.
+        """
+        with self._chain_lock:
+            return self.registry.fetch_lineage(model_id)
 
     def receipts(self, model_id: int | None = None) -> list[Receipt]:
         """The receipts kept for this account's calls (of one model, or all)."""

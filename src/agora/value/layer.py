@@ -32,11 +32,15 @@ LAYER = Layer(
     name="value",
     summary="models as economic actors: registered with provenance, called as paid APIs, revenue split",
     contracts=(
-        ContractSpec("models", "ModelRegistry"),
+        # a model's dataset ids are tokens of the data layer's registry, checked at registration
+        ContractSpec("models", "ModelRegistry", lambda a, d: (a["data_registry"],)),
         # the implementation that each model's payee (x402 `exact` payTo) is a proxy of
         ContractSpec("model_payee", "ModelPayee"),
         ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"], a["model_payee"])),
     ),
+    # the data layer's registry must exist first: ModelRegistry checks dataset ids against it (linked
+    # by address and ids only; this layer imports nothing of the data layer)
+    requires=("data",),
     facade=("models", "agora.value.layer:build_facade"),
     cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app"},
     demo="agora.value.demo:demo_chapter",

@@ -1,4 +1,5 @@
-"""Models on chain: the model card, revenue splits, and the ``ModelRegistry`` client."""
+"""Models on chain: the model card, revenue splits, the ``ModelRegistry`` client and a model's
+lineage (its versions back to the root, its datasets with their owners, its compute jobs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import copy
 import json
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,9 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARD_SCHEMA",
+    "ERC721_OWNER_ABI",
     "OWNER",
     "PACKAGED_WEIGHTS_KINDS",
     "CheckedReceipt",
+    "DatasetLink",
+    "Lineage",
     "ModelCard",
     "ModelDetails",
     "ModelInfo",
@@ -54,6 +58,12 @@ OWNER = "0x0000000000000000000000000000000000000000"
 _MAX_CARD_BYTES = 64 * 1024
 #: Workload kinds whose weights come with their package: such a model is registered with no model bytes.
 PACKAGED_WEIGHTS_KINDS = frozenset({"embed-minilm"})
+#: All a lineage read asks of the dataset registry (an ERC-721: the data layer's ``DataRegistry``).
+#: Read through the chain seam with this ABI: a layer never imports another layer.
+ERC721_OWNER_ABI: list[dict[str, Any]] = [{
+    "type": "function", "name": "ownerOf", "stateMutability": "view",
+    "inputs": [{"name": "token_id", "type": "uint256"}], "outputs": [{"name": "", "type": "address"}],
+}]
 
 
 class ModelCard(BaseModel):
@@ -277,10 +287,38 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class DatasetLink:
+    """A dataset a model was trained on: its id in the dataset registry and its current owner
+    (None when nobody can say: the registry is not set, or it does not know the id)."""
+
+    id: int
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a model came from: its versions back to the first (``versions[0]`` is the model,
+    ``versions[-1]`` its root), the datasets it was trained on with their current owners, and the
+    compute jobs that produced it. ``dataset_registry`` is the ERC-721 the dataset ids belong to
+    (None: the registry was deployed without one, and the ids are unchecked)."""
+
+    model_id: int
+    versions: list[ModelInfo]
+    datasets: list[DatasetLink]
+    jobs: list[int]
+    dataset_registry: str | None
+
+    @property
+    def root(self) -> int:
+        """The first version's id."""
+        return self.versions[-1].id
+
+
+@dataclass(frozen=True)
 class ModelDetails:
     """Everything known about a model: its record, service key, split (the owner's share named by
-    address), provenance, undistributed revenue, and its card (None, with the reason, when the
-    card cannot be fetched)."""
+    address), provenance (``dataset_links``: the datasets with their current owners), undistributed
+    revenue, and its card (None, with the reason, when the card cannot be fetched)."""
 
     info: ModelInfo
     service: str
@@ -291,6 +329,8 @@ class ModelDetails:
     pot: int
     card: ModelCard | None
     card_error: str | None = None
+    dataset_links: list[DatasetLink] = field(default_factory=list)
+    dataset_registry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -309,13 +349,18 @@ class ModelRegistry:
         self.chain = dep.chain
         self.contract: Contract = dep.contract("models")
         self.storage = storage
+        self._datasets: Contract | None = None  # the dataset registry, read once (immutable on chain)
+        self._datasets_read = False
 
     def register(
         self, card: ModelCard, sender: Signer, *, split: list[Share], datasets: Sequence[int] = (),
         jobs: Sequence[int] = (), parent: int = 0, uri: str | None = None,
     ) -> tuple[int, TxReceipt]:
-        """Store the card, register the model (or a new version of ``parent``); return its id."""
+        """Store the card, register the model (or a new version of ``parent``); return its id.
+        ConfigError, before any transaction, for a bad split or a dataset id the dataset registry
+        does not know (the contract refuses both)."""
         validate_split(split)
+        self.validate_datasets(datasets)
         data = card.to_bytes()
         cid = self.storage.put(data) if self.storage is not None else cid_for(data)
         if uri is None:
@@ -394,6 +439,62 @@ class ModelRegistry:
         datasets, jobs, parent = self.contract.provenance(model_id)
         return list(datasets), list(jobs), int(parent)
 
+    def fetch_dataset_registry(self) -> str | None:
+        """The ERC-721 whose tokens the models' dataset ids are (the data layer's registry), fixed
+        when this registry was deployed; None if it has none (dataset ids are then unchecked)."""
+        if not self._datasets_read:
+            try:
+                address = str(self.contract.dataset_registry())
+            except Reverted:  # a registry deployed before models were linked to datasets
+                address = OWNER
+            if int(address, 16) != 0:
+                self._datasets = Contract(self.chain, "DatasetRegistry", address, ERC721_OWNER_ABI)
+            self._datasets_read = True
+        return self._datasets.address if self._datasets is not None else None
+
+    def fetch_dataset_owners(self, datasets: Sequence[int]) -> list[DatasetLink]:
+        """Each dataset with its current owner from the dataset registry's ``ownerOf`` (None
+        where there is no registry or it does not know the id)."""
+        self.fetch_dataset_registry()
+        links: list[DatasetLink] = []
+        for dataset in datasets:
+            owner: str | None = None
+            if self._datasets is not None:
+                try:
+                    owner = to_checksum_address(self._datasets.ownerOf(dataset))
+                except Reverted:  # "unknown dataset": checked at registration, so gone since
+                    owner = None
+            links.append(DatasetLink(int(dataset), owner))
+        return links
+
+    def validate_datasets(self, datasets: Sequence[int]) -> None:
+        """ConfigError unless every id is a dataset of the dataset registry (what ``register``
+        checks on chain; nothing to check when the registry has none)."""
+        if self.fetch_dataset_registry() is None:
+            return
+        unknown = [link.id for link in self.fetch_dataset_owners(datasets) if link.owner is None]
+        if unknown:
+            raise ConfigError(
+                f"dataset {', '.join(map(str, unknown))} {'is' if len(unknown) == 1 else 'are'} not in the dataset "
+                f"registry {self.fetch_dataset_registry()} on chain {self.chain.chain_id}",
+                hint="publish the dataset first (`agora data publish`), or check the id",
+            )
+
+    def fetch_lineage(self, model_id: int) -> Lineage:
+        """The model's :class:`Lineage`: its versions back to the root, its datasets with their
+        current owners, its compute jobs; ConfigError for an unknown model."""
+        versions = [self.fetch(model_id)]
+        while versions[-1].parent != 0:
+            parent = versions[-1].parent
+            if parent >= versions[-1].id:  # ids grow with every registration: a parent is older
+                raise ConfigError(f"model {versions[-1].id}'s parent {parent} is not an older model")
+            versions.append(self.fetch(parent))
+        datasets, jobs, _ = self.provenance(model_id)
+        return Lineage(
+            model_id=model_id, versions=versions, datasets=self.fetch_dataset_owners(datasets), jobs=jobs,
+            dataset_registry=self.fetch_dataset_registry(),
+        )
+
     def service_of(self, model_id: int) -> str:
         """The key that serves the model and signs its receipts."""
         return to_checksum_address(self.contract.service_of(model_id))
@@ -455,8 +556,8 @@ class ModelRegistry:
 
 
 def fetch_model_details(registry: ModelRegistry, channels: Channels, model_id: int) -> ModelDetails:
-    """A model's record, service key, resolved split, provenance, pot and card (a card that
-    cannot be fetched is reported in ``card_error``, not raised)."""
+    """A model's record, service key, resolved split, provenance (its datasets with their current
+    owners), pot and card (a card that cannot be fetched is reported in ``card_error``, not raised)."""
     info = registry.fetch(model_id)
     card: ModelCard | None = None
     card_error: str | None = None
@@ -468,4 +569,5 @@ def fetch_model_details(registry: ModelRegistry, channels: Channels, model_id: i
     return ModelDetails(
         info=info, service=registry.service_of(model_id), split=registry.split(model_id, resolved=True),
         datasets=datasets, jobs=jobs, parent=parent, pot=channels.pot(model_id), card=card, card_error=card_error,
+        dataset_links=registry.fetch_dataset_owners(datasets), dataset_registry=registry.fetch_dataset_registry(),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from agora.value.channels import ClosedChannel
 from agora.value.client import ChannelView
-from agora.value.models import CheckedReceipt, ModelDetails, ModelInfo, Registration
+from agora.value.models import CheckedReceipt, DatasetLink, Lineage, ModelDetails, ModelInfo, Registration
 from agora.value.revenue import Earnings, Withdrawal
 from agora.value.service import ClaimResult
 
@@ -21,6 +21,7 @@ __all__ = [
     "build_claim_view",
     "build_closed_channel_view",
     "build_earnings_view",
+    "build_lineage_view",
     "build_model_row",
     "build_model_view",
     "build_receipt_check_view",
@@ -39,7 +40,8 @@ def build_registration_view(r: Registration) -> dict[str, Any]:
 
 
 def build_model_view(d: ModelDetails) -> dict[str, Any]:
-    """A model's record, service key, split, provenance, pot and card (None if unavailable)."""
+    """A model's record, service key, split, provenance (``datasets``: each with its current owner,
+    None if the dataset registry cannot say), pot and card (None if unavailable)."""
     info = d.info
     return {
         "id": info.id, "owner": info.owner, "service": d.service, "active": info.active, "version": info.version,
@@ -47,8 +49,25 @@ def build_model_view(d: ModelDetails) -> dict[str, Any]:
         "weights_hash": "0x" + info.weights_hash.hex(), "uri": info.uri,
         "split": [{"recipient": s.recipient, "bps": s.bps} for s in d.split],
         "provenance": {"datasets": d.datasets, "jobs": d.jobs, "parent": d.parent},
+        "dataset_registry": d.dataset_registry,
+        "datasets": [_dataset_row(x) for x in d.dataset_links],
         "pot_wei": d.pot,
         "card": d.card.model_dump(by_alias=True) if d.card is not None else None,
+    }
+
+
+def _dataset_row(link: DatasetLink) -> dict[str, Any]:
+    return {"id": link.id, "owner": link.owner}
+
+
+def build_lineage_view(lin: Lineage) -> dict[str, Any]:
+    """A model's lineage: its versions (the model first, back to the root), its datasets with their
+    current owners, its compute jobs, and the dataset registry they belong to."""
+    return {
+        "model_id": lin.model_id, "root": lin.root, "dataset_registry": lin.dataset_registry,
+        "versions": [{"id": v.id, "version": v.version, "parent": v.parent, "owner": v.owner} for v in lin.versions],
+        "datasets": [_dataset_row(x) for x in lin.datasets],
+        "jobs": lin.jobs,
     }
 
 
