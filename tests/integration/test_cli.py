@@ -36,6 +36,9 @@ def test_demo_json_summary_reconciles(capsys: pytest.CaptureFixture[str]) -> Non
     assert sum(t["balances_wei"].values()) == t["supply_wei"]
     assert t["overspend_refused_with"] == "erc20: transfer amount exceeds balance"
     assert s["storage"]["verified"] is True and s["storage"]["cid"].startswith("bafkrei")
+    # the value chapter's model is trained on the data chapter's dataset, and its lineage names the owner
+    data_owner = next(r["address"] for r in s["data"]["split"] if r["recipient"] == "owner")
+    assert s["value"]["datasets"] == [{"id": s["data"]["dataset_id"], "owner": data_owner}]
 
 
 def test_demo_human_output(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,11 +1,12 @@
 """The value chapter of ``agora demo``: a model that earns for everyone who made it.
 
-A digits classifier is registered with its provenance (a dataset and the compute
-job that trained it) and a three-way revenue split: its owner, the data
-contributor and the compute provider. It is served as a paid HTTP API (x402 v2 over
-payment channels) on a loopback port; two clients make a few hundred paid calls,
-each answer carrying a signed receipt that the client checks. One batched
-claim settles both channels; the pot is split and every recipient withdraws
+A digits classifier is registered with its provenance (the dataset the data chapter
+published, checked on chain to exist, and the compute job that trained it) and a
+three-way revenue split: its owner, the data contributor and the compute provider. Its
+lineage is read back: the dataset and its owner, from the dataset registry. It is served
+as a paid HTTP API (x402 v2 over payment channels) on a loopback port; two clients make a
+few hundred paid calls, each answer carrying a signed receipt that the client checks. One
+batched claim settles both channels; the pot is split and every recipient withdraws
 exactly its share, to the wei. Every step asserts what it shows.
 """
 
@@ -15,7 +16,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,13 @@ def run_value_chapter(
     compute_provider: Signer,
     clients: list[Signer],
     compute_job: int = 0,
+    datasets: Sequence[int] = (),
     workdir: Path | None = None,
     step: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    """Run the chapter; return its summary."""
+    """Run the chapter; return its summary. ``datasets``: the dataset ids the model was trained on
+    (each must exist in the deployment's dataset registry), ``compute_job``: the job that trained
+    it (0: none)."""
     import uvicorn
 
     token = dep.token
@@ -94,10 +98,16 @@ def run_value_chapter(
         split = [Share(OWNER, DEMO_SPLIT_BPS[0]), Share(data_owner.address, DEMO_SPLIT_BPS[1]),
                  Share(compute_provider.address, DEMO_SPLIT_BPS[2])]
         jobs = [compute_job] if compute_job else []
-        model_id, reg_receipt = registry.register(card, owner, split=split, datasets=[1], jobs=jobs)
+        model_id, reg_receipt = registry.register(card, owner, split=split, datasets=list(datasets), jobs=jobs)
         info = registry.fetch(model_id)
         _check(
             info.owner == owner.address and info.weights_hash == workload.weights_hash(model), "the model is registered"
+        )
+        lineage = registry.fetch_lineage(model_id)
+        _check(
+            [d.id for d in lineage.datasets] == list(datasets) and lineage.jobs == jobs
+            and all(d.owner is not None for d in lineage.datasets) and [v.id for v in lineage.versions] == [model_id],
+            "the model's lineage leads to its datasets, each with an owner in the dataset registry",
         )
 
         step("serving it as a paid API (x402: exact, and agora-channel over payment channels)")
@@ -188,6 +198,8 @@ def run_value_chapter(
     return {
         "model_id": model_id,
         "register_gas": reg_receipt.gas_used,
+        "datasets": [{"id": d.id, "owner": d.owner} for d in lineage.datasets],
+        "jobs": jobs,
         "price_wei": DEMO_PRICE,
         "calls": calls,
         "calls_per_s": round((calls - len(clients)) / seconds, 1),  # after the channels were opened
@@ -208,9 +220,13 @@ def run_value_chapter(
 
 def demo_chapter(demo: DemoContext) -> dict[str, Any]:
     """The value layer's chapter of ``agora demo``: dev account 7 owns the model, 8 contributed its
-    data, 3 computed it (compute job 1, when the compute chapter ran first); 9 and 2 call it."""
+    data, 3 computed it (compute job 1, when the compute chapter ran first); 9 and 2 call it. The
+    model is trained on the data chapter's dataset (its summary's ``dataset_id``) when that
+    chapter ran first, else on no dataset."""
     s = demo.chain.dev_signers
+    data = demo.chapters.get("data", {})
+    datasets = [int(data["dataset_id"])] if "dataset_id" in data else []
     return run_value_chapter(
         demo.chain, demo.deployment, owner=s[7], data_owner=s[8], compute_provider=s[3], clients=[s[9], s[2]],
-        compute_job=1 if "compute" in demo.chapters else 0, workdir=demo.workdir, step=demo.step,
+        compute_job=1 if "compute" in demo.chapters else 0, datasets=datasets, workdir=demo.workdir, step=demo.step,
     )
