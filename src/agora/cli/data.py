@@ -158,7 +158,8 @@ def publish(
             sources=sources, progress=update,
         )
     made_from = [{"kind": data.source_kind(src), **src.to_json()} for src in sources]
-    view: dict[str, Any] = {"id": pub.dataset_id, "card_cid": pub.card_cid, "content_hash": "0x" + pub.content_hash.hex(),
+    view: dict[str, Any] = {
+            "id": pub.dataset_id, "card_cid": pub.card_cid, "content_hash": "0x" + pub.content_hash.hex(),
             "size": pub.card.size, "datatoken": pub.datatoken, "price_wei": price_wei, "tx": pub.tx,
             "access_node_home": str(pub.node_home) if pub.node_home else None,
             "sources": made_from}

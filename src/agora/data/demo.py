@@ -11,8 +11,8 @@ content hash on chain; another consumer's order is refused. The pot is split and
 recipient withdraws; every wei is accounted for. Every step asserts what it shows.
 
 A model registered on this dataset needs the value layer, which a layer may not import: the
-value chapter, which runs after this one, registers its model on dataset 1, the one published
-here on a fresh deployment.
+value chapter, which runs after this one, registers its model on the dataset published here
+(this chapter's summary names it: ``dataset_id``); the model registry checks it exists.
 """
 
 from __future__ import annotations
