@@ -231,6 +231,9 @@ def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: 
     assert code == 1 and one_line_error(err).startswith(f"error: there is no order 0x{42:064x}")
     code, _, err = agora(capsys, "data", "download", "1", "0xzz", "--node", "http://x", "--out", str(tmp_path / "o"))
     assert code == 1 and one_line_error(err).startswith("error: '0xzz' is not an order id")
+    code, _, err = agora(capsys, "--account", "4", "data", "download", "1", "--node", "http://x", "--out",
+                         str(tmp_path / "o"))
+    assert code == 1 and "has no order of dataset 1; order first: `agora data order 1 --node URL`" in one_line_error(err)
     assert not (tmp_path / "o").exists()
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = agora(capsys, "--account", "5", "data", "order", "1", "--node", dead)
@@ -351,7 +354,7 @@ def test_publish_serve_order_download_earn_on_anvil(capsys: pytest.CaptureFixtur
         doc = json.loads(out)
         assert target.read_bytes() == content.read_bytes()
         assert doc["content_hash"] == "0x" + content_hash(content).hex() and doc["size"] == content.stat().st_size
-        code, out, err = cli("--account", "5", "data", "download", "1", str(order["order_id"]), "--node", node,
+        code, out, err = cli("--account", "5", "data", "download", "1", "--node", node,   # the order found on chain
                              "--out", str(tmp_path / "again.out"))
         assert code == 0 and f"{content.stat().st_size:,} of {content.stat().st_size:,} bytes" in err
         assert "content hash 0x" in out and "checked" in out

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
-FIXED_PORTS = ("8545", "8402", "8700", "8701")
+FIXED_PORTS = ("8545", "8402", "8500", "8700", "8701")
 LINE_TIMEOUT = 420  # seconds; `agora demo` alone takes ~25 s of CPU
 
 
@@ -200,8 +200,9 @@ def test_every_line_of_the_readme_tour_runs_as_written(shell: Shell) -> None:
     assert not (Path(shell.env["AGORA_HOME"]) / "devnet" / "state.json").exists()
     # what the tour's lines say they do, checked where a line's exit status alone would not tell
     work = shell.cwd
-    assert {"digits.onnx", "batch.npy", "digit.npy", "texts.json", "out.bin", "r.json"} <= {
+    assert {"digits.onnx", "batch.npy", "digit.npy", "texts.json", "out.bin", "r.json", "label.bin"} <= {
         p.name for p in work.iterdir()}
+    assert (work / "texts-bought.json").read_bytes() == (work / "texts.json").read_bytes()
     assert (work / "texts-copy.json").read_bytes() == (work / "texts.json").read_bytes()
     assert (Path(shell.env["HOME"]) / ".agora" / "keys" / "me.json").exists()
     total = time.monotonic() - started

@@ -318,17 +318,18 @@ def order(
 def download(
     ctx: typer.Context,
     dataset_id: DatasetArg,
-    order_id: Annotated[str, typer.Argument(help="Your order's id, as `agora data order` printed it (0x…).",
-                                            show_default=False)],
     node: NodeOpt,
     output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the content.", show_default=False)],
     json_: JsonOpt = False,
+    order_id: Annotated[str | None, typer.Argument(help="Your order's id, as `agora data order` printed it "
+                                                   "(0x…); default: your latest order of the dataset.",
+                                                   show_default=False)] = None,
 ) -> None:
     """Download a dataset you ordered, every chunk checked against the content hash on chain."""
     from agora.data.registry import order_id_hex, parse_order_id
 
     url = _url(node)
-    oid = parse_order_id(order_id)
+    oid = parse_order_id(order_id) if order_id is not None else None
     data = _data(ctx)
     with progress(f"downloading dataset {dataset_id}") as update:
         last = [-1]
@@ -340,7 +341,7 @@ def download(
                 update(f"{done:,} of {total:,} bytes")
 
         result = data.download(dataset_id, oid, output, node_url=url, progress=report)
-    view = {"id": dataset_id, "order_id": order_id_hex(oid), "out": str(result.path), "size": result.size,
+    view = {"id": dataset_id, "order_id": order_id_hex(result.order_id), "out": str(result.path), "size": result.size,
             "content_hash": "0x" + result.content_hash.hex(), "resumes": result.resumes}
     if json_:
         emit_json(view)

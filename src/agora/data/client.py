@@ -536,15 +536,21 @@ class DatasetsClient:
         tx = reg.last_receipt.tx_hash if reg.last_receipt is not None else ""
         return OrderResult(order_id, dataset_id, who, quote.provider, how, tx, quote.fee, quote.fee_token)
 
-    def download(self, dataset_id: int, order_id: int | str, out: Path | str, *, node_url: str,
+    def download(self, dataset_id: int, order_id: int | str | None, out: Path | str, *, node_url: str,
                  progress: Callable[[int, int], None] | None = None) -> DownloadResult:
-        """Download the dataset under ``order_id`` from the access node at ``node_url`` into
+        """Download the dataset under ``order_id`` (None: this account's latest order of the
+        dataset's download service, found on chain) from the access node at ``node_url`` into
         ``out``, every chunk checked against the content hash on chain (resumes a ``.part`` left
         by an earlier try)."""
         from agora.data.download import download
 
         signer = self._require_signer()
         info = self.registry.fetch(dataset_id)
+        if order_id is None:
+            order_id = self.registry.order_id_of(dataset_id, 0, signer.address)
+            if order_id == 0:
+                raise ConfigError(f"{signer.address} has no order of dataset {dataset_id}",
+                                  hint=f"order first: `agora data order {dataset_id} --node URL`")
         order_id = parse_order_id(order_id)
         try:
             order = self.registry.order_info(order_id)

@@ -57,6 +57,7 @@ class DownloadResult:
     size: int
     content_hash: bytes
     resumes: int
+    order_id: int = 0
 
 
 def _refusal(response: httpx.Response) -> Exception:
@@ -136,7 +137,7 @@ def download(
         with open(part, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(part, out)
-        return DownloadResult(out, size, expected_hash, resumes)
+        return DownloadResult(out, size, expected_hash, resumes, order_id)
     finally:
         if own:
             http.close()
