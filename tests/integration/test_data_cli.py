@@ -233,7 +233,8 @@ def test_unknown_dataset_and_orders(capsys: pytest.CaptureFixture[str], shared: 
     assert code == 1 and one_line_error(err).startswith("error: '0xzz' is not an order id")
     code, _, err = agora(capsys, "--account", "4", "data", "download", "1", "--node", "http://x", "--out",
                          str(tmp_path / "o"))
-    assert code == 1 and "has no order of dataset 1; order first: `agora data order 1 --node URL`" in one_line_error(err)
+    hint = "has no order of dataset 1; order first: `agora data order 1 --node URL`"
+    assert code == 1 and hint in one_line_error(err)
     assert not (tmp_path / "o").exists()
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = agora(capsys, "--account", "5", "data", "order", "1", "--node", dead)
