@@ -3,24 +3,39 @@
 #   make test    set everything up, run every check (scripts/check.py: ruff, import rules and
 #                __all__, mypy, then the whole suite; PYTEST_ARGS go to the suite's pytest)
 #   make bench   set everything up, run every benchmark in bench/ (JSON in bench/results/)
-# Set-up needs only Python 3.11+, pip, Node.js and npm; it is repeated only when
-# pyproject.toml or package-lock.json change.
+# Set-up needs only Python 3.11+, pip, Node.js and npm (and root for apt-get, only when a Debian
+# package such as bubblewrap is missing); each part is repeated only when its inputs change.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.agora-installed
 NODE_STAMP := node_modules/.agora-installed
+SYS_STAMP  := $(VENV)/.agora-system
+FLOWER_VENV  := .venv-flower
+FLOWER_STAMP := $(FLOWER_VENV)/.agora-installed
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench lint clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(SYS_STAMP) $(FLOWER_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+# Debian packages (bubblewrap), only when missing
+$(SYS_STAMP): scripts/setup_system.sh | $(PY_STAMP)
+	bash scripts/setup_system.sh
+	@touch $@
+
+# Flower in its own environment: its pins fight the project's (see flower/requirements.txt)
+$(FLOWER_STAMP): flower/requirements.txt
+	@test -x $(FLOWER_VENV)/bin/python || $(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOWER_VENV)/bin/python -m pip install --quiet -r flower/requirements.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -43,4 +58,4 @@ lint: setup
 	$(BIN)/python scripts/check.py lint
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(FLOWER_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

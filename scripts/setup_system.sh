@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# System packages the project needs, installed only when missing (Debian's apt):
+#   bubblewrap — the sandbox of compute-to-data and federated learning (agora.sandbox).
+# Needs root (or passwordless sudo) only when something is missing; otherwise it changes nothing.
+set -euo pipefail
+
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+else
+    echo "setup: missing system packages: ${missing[*]} (install them with apt-get as root; compute-to-data refuses to run without a sandbox)" >&2
+    exit 0
+fi
+echo "setup: installing ${missing[*]} from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    "${SUDO[@]}" apt-get update -qq >/dev/null
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
