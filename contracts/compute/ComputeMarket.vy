@@ -68,6 +68,10 @@ from ..common import IProviderRegistry
 POLICY_NONE: public(constant(uint256)) = 0
 POLICY_AUDIT: public(constant(uint256)) = 1
 POLICY_REPLICATE: public(constant(uint256)) = 2
+# compute-to-data: one named provider (the holder of the data, by its index
+# in the kind's pool, in `param`), verified by nobody else (nobody else has
+# the data); it may `decline` before committing (a full refund)
+POLICY_DIRECT: public(constant(uint256)) = 3
 
 ST_NONE: constant(uint256) = 0
 ST_ASSIGNED: constant(uint256) = 1      # waiting for commits
@@ -631,6 +635,22 @@ def open_audit(job_id: uint256):
 
 
 @external
+def decline(job_id: uint256):
+    """
+    @notice The provider of a `DIRECT` job hands it back before committing
+            (it will not or cannot run it: the algorithm is not allowed,
+            the dataset's privacy budget would be exceeded, the algorithm
+            crashed): the requester's escrow is refunded in full and the
+            provider is not penalised.
+    @param job_id The 32-byte job id.
+    """
+    j: Job = self._load(job_id)
+    assert j.state == ST_ASSIGNED and j.policy == POLICY_DIRECT, "ComputeMarket: cannot decline"
+    assert msg.sender == j.provider, "ComputeMarket: not assigned to this job"
+    self._close_refund(job_id, j)
+
+
+@external
 def timeout(job_id: uint256):
     """
     @notice Moves a job whose current phase is past its time: replaces
@@ -842,6 +862,8 @@ def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
     elif policy == POLICY_REPLICATE:
         assert spec.param >= 2 and spec.param <= MAX_K, "ComputeMarket: replicas must be 2..7"
         k = spec.param
+    elif policy == POLICY_DIRECT:
+        assert spec.param != 0 and spec.param <= constants.MASK16, "ComputeMarket: bad provider index"
     else:
         assert policy == POLICY_NONE, "ComputeMarket: unknown policy"
         assert spec.param == 0, "ComputeMarket: NONE takes no parameter"
@@ -863,7 +885,10 @@ def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
         who: address = empty(address)
         idx: uint256 = 0
         w: uint256 = 0
-        who, idx, w = staticcall registry.draw(spec.kind, spec.price_per_unit, seed + i, excl_idx, excl_w)
+        if policy == POLICY_DIRECT:
+            who = staticcall registry.designated(spec.kind, spec.param, spec.price_per_unit)
+        else:
+            who, idx, w = staticcall registry.draw(spec.kind, spec.price_per_unit, seed + i, excl_idx, excl_w)
         assert who != empty(address), "ComputeMarket: no eligible provider"
         excl_idx.append(idx)
         excl_w.append(w)
@@ -1208,6 +1233,11 @@ def _settle_audit(job_id: uint256, j: Job, phase: uint256):
 @internal
 def _timeout_commits(job_id: uint256, j: Job):
     """Replaces every provider that did not commit in time, or refunds."""
+    if j.policy == POLICY_DIRECT:
+        # nobody else holds the data: no replacement
+        self._penalize_stall(j.provider)
+        self._close_refund(job_id, j)
+        return
     k: uint256 = 1
     if j.policy == POLICY_REPLICATE:
         k = j.param

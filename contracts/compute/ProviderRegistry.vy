@@ -481,6 +481,28 @@ def member(kind: uint256, index: uint256) -> address:
     return self._member[kind << 32 | index]
 
 
+@view
+@external
+def designated(kind: uint256, index: uint256, max_price: uint256) -> address:
+    """
+    @notice The provider at 1-based `index` in the pool of `kind` if it
+            serves that kind now (active stake in the pool) at or below
+            `max_price` per unit, else the zero address. A market calls it
+            for a job only one provider can run (compute-to-data: the
+            holder of the data), instead of a draw.
+    @param kind The kind id.
+    @param index The 1-based index (`member`).
+    @param max_price The highest acceptable price per unit.
+    @return The provider, or empty.
+    """
+    who: address = self._member[kind << 32 | index]
+    if who == empty(address) or self._leaf[kind << 32 | index] == 0:
+        return empty(address)
+    if (self._prov[who] >> 96) & constants.MASK96 > max_price:
+        return empty(address)
+    return who
+
+
 # ===========================================================================
 # internals
 # ===========================================================================

@@ -52,7 +52,10 @@ class Policy:
     ``Policy.none()`` — reputation only; ``Policy.audit(0.1)`` — one provider, and with
     probability p (drawn after its commit) an auditor re-executes, a mismatch goes to a
     tie-breaker and the loser is slashed; ``Policy.replicate(3)`` — k providers, the
-    majority digest wins and dissenters are slashed.
+    majority digest wins and dissenters are slashed; ``Policy.direct(i)`` — the one provider at
+    1-based index ``i`` of the kind's pool runs it (compute-to-data: only the holder of the data
+    can), verified by nobody else; it may decline before committing (a full refund), and a
+    silent one is penalised and the job refunded.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Policy:
     NONE = 0
     AUDIT = 1
     REPLICATE = 2
+    DIRECT = 3
 
     @classmethod
     def none(cls) -> Policy:
@@ -82,6 +86,13 @@ class Policy:
         return cls("replicate", k)
 
     @classmethod
+    def direct(cls, index: int) -> Policy:
+        """The provider at 1-based ``index`` in the kind's pool (``ProviderRegistry.member``)."""
+        if not 1 <= index <= 0xFFFF:
+            raise ConfigError(f"a provider index is 1..65535, not {index}")
+        return cls("direct", index)
+
+    @classmethod
     def parse(cls, text: str) -> Policy:
         """``none``, ``audit:0.1`` or ``replicate:3`` (what the CLI accepts)."""
         name, _, arg = text.strip().lower().partition(":")
@@ -99,23 +110,25 @@ class Policy:
     @classmethod
     def from_chain(cls, code: int, param: int) -> Policy:
         """The policy stored on chain as (code, param)."""
-        return cls(("none", "audit", "replicate")[code], param)
+        return cls(("none", "audit", "replicate", "direct")[code], param)
 
     @property
     def code(self) -> int:
         """The contract's policy number."""
-        return {"none": 0, "audit": 1, "replicate": 2}[self.name]
+        return {"none": 0, "audit": 1, "replicate": 2, "direct": 3}[self.name]
 
     @property
     def executions(self) -> int:
         """Executions the escrow covers in the worst case."""
-        return {"none": 1, "audit": 3, "replicate": self.param}[self.name]
+        return {"none": 1, "audit": 3, "replicate": self.param, "direct": 1}[self.name]
 
     def __str__(self) -> str:
         if self.name == "audit":
             return f"audit:{self.param / BPS:g}"
         if self.name == "replicate":
             return f"replicate:{self.param}"
+        if self.name == "direct":
+            return f"direct:{self.param}"
         return "none"
 
 
@@ -321,6 +334,10 @@ class Market:
     def timeout(self, job_id: int, sender: Signer) -> TxReceipt:
         """Move a job whose phase is past its time (anyone may)."""
         return self.contract.timeout(job_id, sender=sender)
+
+    def decline(self, job_id: int, sender: Signer) -> TxReceipt:
+        """Hand back a ``direct`` job before committing (its provider only): a full refund."""
+        return self.contract.decline(job_id, sender=sender)
 
     # -- provider -------------------------------------------------------------
     def register(
