@@ -16,7 +16,6 @@ from compute_fixtures import (
     PAY,
     PRICE,
     RESULT_CID,
-    ST_ASSIGNED,
     ST_REFUNDED,
     ST_SETTLED,
     deploy_world,
