@@ -629,7 +629,7 @@ def train_dp_sgd(
     X: ArrayLike, y: ArrayLike, *, epsilon: float, delta: float, epochs: int, max_grad_norm: float = 1.0,
     feature_bounds: tuple[ArrayLike, ArrayLike] | None = None, hidden: Sequence[int] = (64,), batch_size: int = 64,
     learning_rate: float = 0.5, holdout: float = 0.2, n_classes: int | None = None,
-    accountant: Literal["prv", "rdp"] = "prv", seed: int = 0,
+    accountant: Literal["prv", "rdp"] = "prv", seed: int = 0, on_epoch: Callable[[int], None] | None = None,
 ) -> DPTrainingResult:
     """Train an MLP classifier with DP-SGD (opacus) to a target (``epsilon``, ``delta``).
 
@@ -640,6 +640,7 @@ def train_dp_sgd(
     ``batch_size``), each example's gradient clipped to ``max_grad_norm``; the ``accountant``
     (PRV by default, or RDP) reports the ε spent, at most ``epsilon``. Seeded with ``seed``
     (torch's generator; opacus' noise then repeats on the same machine and thread count).
+    ``on_epoch(epoch)`` is called after each epoch (1, 2, …), e.g. to show progress.
 
     Returns the model's weights (a plain ``state_dict`` of a ``torch.nn.Sequential``), its
     accuracy on the holdout rows (a diagnostic for the data holder: it is not private) and ε.
@@ -688,11 +689,13 @@ def train_dp_sgd(
             noise_generator=torch.Generator().manual_seed(seed + 1),
         )
         private_model.train()
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             for xb, yb in private_loader:
                 private_optimizer.zero_grad()
                 torch.nn.functional.cross_entropy(private_model(xb), yb).backward()
                 private_optimizer.step()
+            if on_epoch is not None:
+                on_epoch(epoch)
         spent = float(engine.get_epsilon(float(delta)))
     model.eval()
     with torch.no_grad():
