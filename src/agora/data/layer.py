@@ -29,6 +29,8 @@ LAYER = Layer(
         # the implementation that each dataset's datatoken is an EIP-1167 proxy of
         ContractSpec("datatoken_impl", "Datatoken"),
         ContractSpec("data_registry", "DataRegistry", lambda a, d: (a["datatoken_impl"],)),
+        # compute-to-data rules, privacy budgets, federated runs (jobs: the compute market's DIRECT policy)
+        ContractSpec("data_services", "DataServices", lambda a, d: (a["data_registry"],)),
     ),
     facade=("data", "agora.data.layer:build_facade"),
     cli={"data": "agora.cli.data:app"},
