@@ -83,7 +83,7 @@ class ServicesMachine(RuleBasedStateMachine):
         self.tokens = {"agr": dep.sw.data.token, "false": dep.false_token}
         self._anchor = boa.env.anchor()
         self._anchor.__enter__()
-        self.runs: dict = {}        # run id -> dict(consumer, token, pay, rounds, recorded, deadline, escrow, closed, n)
+        self.runs: dict = {}        # run id -> its model: consumer, token, pay, rounds, recorded, escrow…
         self.owed: Counter = Counter()      # (account, token key) -> amount
         self.spent: Counter = Counter()     # dataset -> micro-epsilon
         self.refs: set = set()
