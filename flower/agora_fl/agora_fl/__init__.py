@@ -1,0 +1,1 @@
+"""Agora's Flower app: federated softmax regression on digits with SecAgg+ (see docs/federated.md)."""
