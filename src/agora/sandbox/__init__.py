@@ -1,0 +1,26 @@
+"""The sandbox seam: run untrusted algorithms (compute-to-data, federated learning) under bubblewrap.
+
+``run(argv, ro_binds=…, scratch=…, limits=Limits(…))`` runs a program with every namespace
+unshared, no network, read-only inputs, one writable scratch folder and kernel-enforced limits;
+``run_python(source, …)`` runs a Python file with the project's interpreter. Where this machine
+cannot sandbox, both raise :class:`SandboxUnavailable` rather than run anything unsandboxed;
+``sandbox_available()`` says whether it can, and why not.
+"""
+
+from agora.sandbox.errors import SandboxError, SandboxUnavailable
+from agora.sandbox.limits import Killed, Limits, SandboxResult
+from agora.sandbox.runner import SANDBOX_UID, SCRATCH, build_command, run, run_python, sandbox_available
+
+__all__ = [
+    "SANDBOX_UID",
+    "SCRATCH",
+    "Killed",
+    "Limits",
+    "SandboxError",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "build_command",
+    "run",
+    "run_python",
+    "sandbox_available",
+]
