@@ -115,7 +115,8 @@ def test_the_same_job_spends_once(ledger: PrivacyLedger) -> None:
     assert again == first
     assert ledger.remaining("d") == pytest.approx(0.4)
     assert ledger.commit("d", "order-0x01") == ledger.commit("d", "order-0x01")
-    assert ledger.reserve("d", "order-0x01", 0.6).epsilon == pytest.approx(0.6)  # committed: the same spend
+    retry = ledger.reserve("d", "order-0x01", 0.6)  # committed: the same spend, marked so the job is not rerun
+    assert (retry.epsilon, retry.state, first.state) == (pytest.approx(0.6), "committed", "reserved")
     assert ledger.remaining("d") == pytest.approx(0.4)
     assert len(ledger.get_committed_since()) == 1
     second = ledger.reserve("d", "other", 0.3)

@@ -161,13 +161,19 @@ class Spend:
 
 @dataclass(frozen=True)
 class Reservation:
-    """A job's hold on part of a dataset's budget; finish it with ``commit`` or ``release``."""
+    """A job's hold on part of a dataset's budget; finish it with ``commit`` or ``release``.
+
+    ``state`` is ``"reserved"``, or ``"committed"`` when the job id had already spent its ε:
+    then its result is out already, and running the job again would release a second one
+    that nothing counts — answer with the stored result instead.
+    """
 
     ledger: PrivacyLedger
     dataset: str
     job_id: str
     epsilon_micro: int
     delta: float
+    state: str = "reserved"
 
     @property
     def epsilon(self) -> float:
@@ -263,13 +269,17 @@ class PrivacyLedger:
         """The budget of ``dataset`` and what is held of it; :class:`ConfigError` if it has none."""
         key = str(dataset)
         with self._mu:
-            row = self.db.execute("SELECT epsilon_micro, delta FROM budgets WHERE dataset = ?", (key,)).fetchone()
-            if row is None:
-                raise ConfigError(f"dataset {key} has no privacy budget", hint="set one with set_budget first")
-            sums = dict(self.db.execute(
-                "SELECT state, SUM(epsilon_micro) FROM spends WHERE dataset = ? GROUP BY state", (key,),
-            ).fetchall())
-            _, delta_used = self._used(self.db, key)
+            self.db.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                row = self.db.execute("SELECT epsilon_micro, delta FROM budgets WHERE dataset = ?", (key,)).fetchone()
+                sums = dict(self.db.execute(
+                    "SELECT state, SUM(epsilon_micro) FROM spends WHERE dataset = ? GROUP BY state", (key,),
+                ).fetchall())
+                _, delta_used = self._used(self.db, key)
+            finally:
+                self.db.execute("COMMIT")
+        if row is None:
+            raise ConfigError(f"dataset {key} has no privacy budget", hint="set one with set_budget first")
         return Budget(key, int(row[0]), float(row[1]), int(sums.get("committed") or 0),
                       int(sums.get("reserved") or 0), delta_used)
 
@@ -291,8 +301,10 @@ class PrivacyLedger:
         """Hold ``epsilon`` (and ``delta``) of ``dataset``'s budget for job ``job_id`` before it runs.
 
         Refused with :class:`BudgetExceeded` when it would overrun the budget. Idempotent: a job
-        that already holds or spent its ε gets the same reservation back (with another ε, it is
-        refused); a job whose reservation was released may reserve again.
+        that already holds its ε gets the same reservation back (with another ε, it is refused);
+        one that already committed gets its spend back, marked ``state="committed"`` and not
+        charged again (it must not run again); a job whose reservation was released may reserve
+        again.
         """
         _validate_epsilon(epsilon)
         _validate_delta(delta)
@@ -315,7 +327,7 @@ class PrivacyLedger:
                         f"job {job} already holds ε={spend.epsilon:g}, δ={spend.delta:g} on dataset {key}, "
                         f"not ε={epsilon:g}, δ={delta:g}", hint="use a new job id",
                     )
-                return Reservation(self, key, job, spend.epsilon_micro, spend.delta)
+                return Reservation(self, key, job, spend.epsilon_micro, spend.delta, spend.state)
             used, delta_used = self._used(db, key)
             if used + micro > total:
                 raise BudgetExceeded(
@@ -381,8 +393,8 @@ class PrivacyLedger:
     def spend(self, dataset: int | str, job_id: str, epsilon: float, delta: float = 0.0) -> Iterator[Reservation]:
         """Reserve before the job runs, commit when the block ends, release if it raises.
 
-        A job that was already committed is not run again by the caller's choice only: check
-        :meth:`get_spend` first if a rerun must not happen.
+        The reservation's ``state`` says ``"committed"`` when the job id already spent its ε:
+        the block should then not run the job again (nothing would count a second release).
         """
         reservation = self.reserve(dataset, job_id, epsilon, delta)
         try:
