@@ -7,8 +7,10 @@ attempt was blocked, and how it was reported. Skipped only where this machine ca
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import platform
 import socket
 import sys
 import textwrap
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from agora.sandbox import SCRATCH, Limits, SandboxResult, run, run_python, sandbox_available
+from agora.sandbox._seccomp import BLOCKED, build_filter
 
 AVAILABLE, REASON = sandbox_available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {REASON}")
@@ -439,3 +442,39 @@ def test_tmp_is_capped_too(job: dict[str, Path]) -> None:
     )
     assert result.ok, result
     assert result.stdout.decode().split()[0] == "full"
+
+
+# --- the seccomp filter -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(build_filter() is None, reason=f"no seccomp filter for {platform.machine()}")
+def test_dangerous_system_calls_fail(job: dict[str, Path]) -> None:
+    column = 0 if platform.machine() == "x86_64" else 1
+    names = ["io_uring_setup", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "ptrace", "unshare",
+             "setns", "mount", "open_by_handle_at", "init_module", "kexec_load", "reboot", "swapon", "syslog"]
+    calls = {name: BLOCKED[name][column] for name in names}
+    x32 = platform.machine() == "x86_64"
+    result = algorithm(
+        job,
+        f"""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        for name, number in {calls!r}.items():
+            ctypes.set_errno(0)
+            rc = libc.syscall(number, 0, 0, 0, 0, 0, 0)
+            print(name, rc, ctypes.get_errno())
+        if {x32!r}:  # the x32 ABI: getpid with the x32 bit set
+            print("x32", libc.syscall(0x40000000 | 39), ctypes.get_errno())
+        print("getpid", libc.syscall({39 if x32 else 172}) > 0)
+        import numpy, sklearn, onnxruntime  # the environment still works under the filter
+        print("imports ok")
+        """,
+        limits=Limits(cpu_s=20, memory_bytes=2 << 30, max_processes=64, output_bytes=1 << 20, wall_s=60),
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.ok, result.stderr.decode()
+    out = result.stdout.decode().splitlines()
+    eperm = f"-1 {errno.EPERM}"
+    assert out[: len(names)] == [f"{name} {eperm}" for name in names]
+    assert out[len(names) :] == ([f"x32 {eperm}"] if x32 else []) + ["getpid True", "imports ok"]

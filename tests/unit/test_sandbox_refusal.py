@@ -5,8 +5,10 @@ No bubblewrap is started here: availability is faked and only the command line i
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from agora.errors import AgoraError
 from agora.sandbox import SCRATCH, Limits, SandboxError, SandboxUnavailable, build_command, run, run_python, runner
 from agora.sandbox._cgroup import CgroupParents
+from agora.sandbox._seccomp import BLOCKED, build_filter
 
 LIMITS = Limits(cpu_s=1, memory_bytes=64 << 20, max_processes=8, output_bytes=1 << 20, wall_s=1)
 
@@ -122,3 +125,26 @@ def test_missing_inputs_are_refused(tmp_path: Path) -> None:
 def test_limits_are_positive(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Limits(**{field: 0})
+
+
+def test_the_seccomp_filter_is_well_formed() -> None:
+    for machine, arch in (("x86_64", 0xC000003E), ("aarch64", 0xC00000B7)):
+        program = build_filter(machine)
+        assert program is not None and len(program) % 8 == 0
+        insns = [struct.unpack("=HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+        assert insns[0] == (0x20, 0, 0, 4) and insns[1] == (0x15, 1, 0, arch)  # the ABI first
+        assert insns[2] == (0x06, 0, 0, 0x80000000)  # another ABI: killed
+        assert insns[-2:] == [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | errno.EPERM)]
+        checks = insns[4:-2]
+        column = 0 if machine == "x86_64" else 1
+        expected = {nrs[column] for nrs in BLOCKED.values() if nrs[column] is not None}
+        assert {k for code, _, _, k in checks if code == 0x15} == expected
+        for index, (_code, jt, jf, _) in enumerate(checks, start=4):
+            assert jf == 0 and index + 1 + jt == len(insns) - 1, "every check jumps to the EPERM return"
+    assert build_filter("riscv64") is None
+
+
+def test_the_command_line_carries_the_filter(tmp_path: Path) -> None:
+    command = build_command(["true"], ro_binds={}, scratch=tmp_path, limits=LIMITS, seccomp_fd=7)
+    assert command[command.index("--seccomp") + 1] == "7"
+    assert command.index("--seccomp") < command.index("--")

@@ -5,7 +5,8 @@ interpreter read-only, the read-only binds it is given, ``/scratch`` (the one wr
 folder), a fresh ``/tmp``, ``/dev`` (null, zero, random…), and a ``/proc`` of its own pid
 namespace. No network (a loopback of its own, down), nothing of ``/etc``, no home, no keys.
 It runs as uid 65534 in a user namespace of its own, with no capabilities, unable to make new
-user namespaces, in a new session; it dies with its parent.
+user namespaces, under a seccomp filter (:mod:`agora.sandbox._seccomp`), in a new session; it
+dies with its parent. ``/`` and the machine-wide parts of ``/proc`` are read-only.
 
 Its limits (:class:`~agora.sandbox.limits.Limits`) are kernel limits set before bubblewrap
 starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, no core dumps), the size of ``/tmp``,
@@ -20,6 +21,7 @@ import contextlib
 import functools
 import math
 import os
+import platform
 import resource
 import selectors
 import shutil
@@ -28,11 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from agora.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents
+from agora.sandbox._seccomp import build_filter
 from agora.sandbox.errors import SandboxError, SandboxUnavailable
 from agora.sandbox.limits import Killed, Limits, SandboxResult
 
@@ -87,8 +90,12 @@ def build_command(
     limits: Limits,
     env: Mapping[str, str] | None = None,
     bwrap: str = "bwrap",
+    seccomp_fd: int | None = None,
 ) -> list[str]:
-    """The bubblewrap command line that runs ``argv`` in the sandbox (see :func:`run`)."""
+    """The bubblewrap command line that runs ``argv`` in the sandbox (see :func:`run`).
+
+    ``seccomp_fd``: a file descriptor bubblewrap reads the seccomp filter from (none: no filter).
+    """
     if not argv:
         raise SandboxError("nothing to run in the sandbox: argv is empty")
     if not scratch.is_dir():
@@ -144,6 +151,8 @@ def build_command(
         if not name or "=" in name or "\0" in name or "\0" in value:
             raise SandboxError(f"sandbox environment variable {name!r} is malformed")
         command += ["--setenv", name, value]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     return [*command, "--", *argv]
 
 
@@ -181,7 +190,7 @@ def sandbox_available() -> tuple[bool, str]:
                 f"and {how} (give this process a writable pids cgroup, or run the node as another user)"
             )
         how = "processes capped by RLIMIT_NPROC"
-    with tempfile.TemporaryDirectory(prefix="agora-sandbox-probe-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="agora-sandbox-probe-") as scratch, _seccomp_pipe() as seccomp_fd:
         try:
             command = build_command(
                 [sys.executable, "-I", "-c", "pass"],
@@ -189,14 +198,35 @@ def sandbox_available() -> tuple[bool, str]:
                 scratch=Path(scratch),
                 limits=Limits(cpu_s=10, wall_s=10, output_bytes=1 << 20),
                 bwrap=bwrap,
+                seccomp_fd=seccomp_fd,
             )
-            probe = subprocess.run(command, capture_output=True, timeout=30, check=False)
+            fds = () if seccomp_fd is None else (seccomp_fd,)
+            probe = subprocess.run(command, capture_output=True, timeout=30, check=False, pass_fds=fds)
         except (OSError, subprocess.SubprocessError, SandboxError) as error:
             return False, f"{_UNAVAILABLE}: the trial run failed ({error})"
     if probe.returncode != 0:
         lines = probe.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {probe.returncode}"]
         return False, f"{_UNAVAILABLE}: the trial run failed ({lines[-1]})"
-    return True, f"bubblewrap {bwrap}, user namespaces, {how}"
+    seccomp = "a seccomp filter" if build_filter() is not None else f"no seccomp filter on {platform.machine()}"
+    return True, f"bubblewrap {bwrap}, user namespaces, {seccomp}, {how}"
+
+
+@contextlib.contextmanager
+def _seccomp_pipe() -> Iterator[int | None]:
+    """A pipe holding the seccomp filter for bubblewrap to read (None where there is no filter)."""
+    program = build_filter()
+    if program is None:
+        yield None
+        return
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, program)  # a few hundred bytes: far under a pipe's buffer
+        os.close(write_end)
+        yield read_end
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+        os.close(read_end)
 
 
 def _require_sandbox() -> None:
@@ -284,7 +314,6 @@ def run(
     """
     _require_sandbox()
     bwrap = shutil.which("bwrap") or "bwrap"
-    command = build_command(argv, ro_binds=ro_binds, scratch=scratch, limits=limits, env=env, bwrap=bwrap)
     parents = find_cgroup_parents()
     cgroups: RunCgroups | None = None
     if parents.pids is not None:
@@ -297,7 +326,11 @@ def run(
     elif os.getuid() == 0:
         raise SandboxUnavailable(f"{_UNAVAILABLE} and a process cap: running as root without a writable pids cgroup")
     try:
-        return _supervise(command, cgroups, scratch, limits, stdin)
+        with _seccomp_pipe() as seccomp_fd:
+            command = build_command(
+                argv, ro_binds=ro_binds, scratch=scratch, limits=limits, env=env, bwrap=bwrap, seccomp_fd=seccomp_fd
+            )
+            return _supervise(command, cgroups, scratch, limits, stdin, () if seccomp_fd is None else (seccomp_fd,))
     finally:
         if cgroups is not None:
             cgroups.kill_all()
@@ -305,7 +338,12 @@ def run(
 
 
 def _supervise(
-    command: list[str], cgroups: RunCgroups | None, scratch: Path, limits: Limits, stdin: bytes | None
+    command: list[str],
+    cgroups: RunCgroups | None,
+    scratch: Path,
+    limits: Limits,
+    stdin: bytes | None,
+    pass_fds: tuple[int, ...],
 ) -> SandboxResult:
     stdin_file: IO[bytes] | None = None
     if stdin is not None:
@@ -322,6 +360,7 @@ def _supervise(
             stderr=subprocess.PIPE,
             preexec_fn=_set_limits(limits, cgroups.procs_files if cgroups else ()),
             start_new_session=True,
+            pass_fds=pass_fds,
             # bubblewrap's own environment stays readable in the sandbox (/proc/1/environ is its
             # init): give it nothing of ours
             env={"PATH": "/usr/bin:/bin"},
