@@ -6,7 +6,7 @@ import pytest
 
 from agora.chain import connect
 from agora.data import OWNER, DataRegistry, Share, quote_typed_data, sign_quote
-from agora.data.registry import ONE, validate_split
+from agora.data.registry import ONE, order_key, validate_split
 from agora.errors import ConfigError
 from agora.protocol import deploy_devnet
 
@@ -63,6 +63,7 @@ def test_publish_buy_order_and_withdraw(world):
     # no provider fee: no quote to sign (None), and the same consumer's next order shares its record
     oid3 = reg.buy_and_order(ds, 0, fresh.address, None, fresh)
     assert oid3 == oid2 + 1 == reg.order_id_of(ds, 0, fresh.address) and reg.order_valid(oid2, fresh.address)
+    assert oid3 >> 32 == order_key(ds, 0, fresh.address) != order_key(ds, 1, fresh.address)   # as the contract keys
     assert reg.pot(ds, token) == 8 * ONE
 
     # the split: 80 % to the owner, 20 % to the curator

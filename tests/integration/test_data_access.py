@@ -37,6 +37,7 @@ class FakeOrders:
 
     def __init__(self) -> None:
         self.orders: dict[int, tuple[str, int, float]] = {}
+        self.other_service: set[int] = set()    # orders of another service than the download
 
     def order_valid(self, order_id: int, consumer: str) -> bool:
         order = self.orders.get(order_id)
@@ -44,6 +45,9 @@ class FakeOrders:
 
     def order_dataset(self, order_id: int) -> int:
         return self.orders[order_id][1]
+
+    def order_is_for(self, order_id: int, dataset_id: int, service_id: int, consumer: str) -> bool:
+        return order_id not in self.other_service
 
 
 @contextmanager
@@ -77,6 +81,8 @@ def orders() -> FakeOrders:
     book.orders[3] = (BOB.address, DATASET, time.time() + 3600)
     book.orders[4] = (ALICE.address, DATASET + 1, time.time() + 3600)  # another dataset
     book.orders[5] = (ALICE.address, DATASET, time.time() + 3600)
+    book.orders[6] = (ALICE.address, DATASET, time.time() + 3600)   # Alice's, but for compute-to-data
+    book.other_service.add(6)
     return book
 
 
@@ -179,7 +185,7 @@ def test_ranges_answer_206_and_resume_within_one_session(url: str, data: bytes) 
 
 @pytest.mark.parametrize("case", [
     "missing", "garbled", "no_order", "expired_order", "others_order", "forged", "expired_request",
-    "too_long_request", "other_dataset_order", "request_for_other_dataset",
+    "too_long_request", "other_dataset_order", "request_for_other_dataset", "compute_order",
 ])
 def test_refusals_serve_no_bytes(url: str, data: bytes, case: str) -> None:
     a = ALICE.address
@@ -194,6 +200,7 @@ def test_refusals_serve_no_bytes(url: str, data: bytes, case: str) -> None:
         "too_long_request": (signed(a, expiry=int(time.time()) + 10**6), 403, "request_expired"),
         "other_dataset_order": (signed(a, order_id=4), 403, "order_wrong_dataset"),
         "request_for_other_dataset": (signed(a, dataset_id=DATASET + 1), 403, "dataset_mismatch"),
+        "compute_order": (signed(a, order_id=6), 403, "order_wrong_service"),   # pays for compute, not bytes
     }[case]
     for path in ("download", "manifest"):
         assert_refused(httpx.get(f"{url}/datasets/{DATASET}/{path}", headers=headers), status, code, data)
@@ -327,6 +334,9 @@ class Orders:
 
     def order_dataset(self, order_id):
         return 7
+
+    def order_is_for(self, order_id, dataset_id, service_id, who):
+        return True
 
 node = AccessNode(home, dev_signer(0), Orders(), chain_id=31337, registry=registry)
 sock = bind_socket("127.0.0.1", port)

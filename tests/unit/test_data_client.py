@@ -198,3 +198,23 @@ def test_the_node_signs_quotes_the_contract_accepts(tmp_path: Path) -> None:
         assert node.build_quote(7, CONSUMER.address).is_free  # no fee: nothing to sign
     finally:
         node.close()
+
+
+def test_chain_orders_tell_the_service_of_an_order_from_its_id_alone() -> None:
+    """An order id carries its record key: a compute-to-data order (service 1) is not a download
+    order (service 0), nor another consumer's or dataset's — without a chain call."""
+    from agora.data.registry import order_key
+
+    orders = ChainOrders(_FakeRegistry(embedded=False))  # type: ignore[arg-type]
+    download = order_key(7, 0, CONSUMER.address) << 32 | 3
+    compute = order_key(7, 1, CONSUMER.address) << 32 | 1
+    assert orders.order_is_for(download, 7, 0, CONSUMER.address)
+    assert not orders.order_is_for(compute, 7, 0, CONSUMER.address)
+    assert orders.order_is_for(compute, 7, 1, CONSUMER.address)
+    assert not orders.order_is_for(download, 8, 0, CONSUMER.address)
+    assert not orders.order_is_for(download, 7, 0, NODE.address)
+    assert reg_calls(orders) == 0
+
+
+def reg_calls(orders: ChainOrders) -> int:
+    return orders.registry.calls  # type: ignore[attr-defined,no-any-return]

@@ -65,6 +65,7 @@ from agora.errors import AgoraError
 from agora.storage.state import StateLock, lock_state, open_state_db
 
 __all__ = [
+    "DOWNLOAD_SERVICE",
     "REQUEST_HEADER",
     "AccessDenied",
     "AccessNode",
@@ -74,6 +75,9 @@ __all__ = [
     "parse_range",
 ]
 
+#: The service id of a dataset's download (an order for another service, e.g. compute-to-data, does
+#: not download the data).
+DOWNLOAD_SERVICE = 0
 #: The header carrying a signed :class:`DownloadRequest` (base64 of its JSON).
 REQUEST_HEADER = "Agora-Download-Request"
 #: The header carrying a dataset's content hash on its download.
@@ -105,6 +109,11 @@ class OrderBook(Protocol):
 
     def order_dataset(self, order_id: int) -> int:
         """The dataset order ``order_id`` was placed for."""
+        ...
+
+    def order_is_for(self, order_id: int, dataset_id: int, service_id: int, consumer: str) -> bool:
+        """Whether order ``order_id`` is for that service of that dataset and that consumer (an
+        order of the compute service must not download the data)."""
         ...
 
 
@@ -309,6 +318,11 @@ class AccessNode:
             )
         if ordered != dataset_id:
             raise AccessDenied(403, "order_wrong_dataset", f"order {request.order_id} is not for dataset {dataset_id}")
+        if not self.orders.order_is_for(request.order_id, dataset_id, DOWNLOAD_SERVICE, request.consumer):
+            raise AccessDenied(
+                403, "order_wrong_service", f"order {request.order_id} is not for the download service "
+                f"({DOWNLOAD_SERVICE}) of dataset {dataset_id}",
+            )
         self._open_session(request, now)
         self.validate_intact(stored)
         return stored

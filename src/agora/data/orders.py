@@ -40,6 +40,12 @@ class ChainOrders:
         with self._lock:
             return self.registry.order_valid(order_id, consumer)
 
+    def order_is_for(self, order_id: int, dataset_id: int, service_id: int, consumer: str) -> bool:
+        """Whether the order's id carries the record key of (dataset, service, consumer): no chain call."""
+        from agora.data.registry import order_key
+
+        return order_id >> 32 == order_key(dataset_id, service_id, consumer)
+
     def order_dataset(self, order_id: int) -> int:
         """The dataset order ``order_id`` is for (one ``eth_call``); ConfigError for an unknown order."""
         with self._lock:

@@ -40,6 +40,7 @@ __all__ = [
     "Share",
     "Source",
     "order_id_hex",
+    "order_key",
     "parse_order_id",
     "quote_typed_data",
     "registry_domain",
@@ -77,6 +78,16 @@ def order_id_hex(order_id: int) -> str:
     """An order id as people and JSON see it: ``0x`` and 64 hex digits (ids are 256-bit: the
     record key of (dataset, service, consumer) and the order's number in that record)."""
     return f"0x{order_id:064x}"
+
+
+def order_key(dataset: int, service_id: int, consumer: str) -> int:
+    """The key of the order record of (dataset, service, consumer): the top 224 bits of
+    ``keccak256(abi_encode(dataset, service_id, consumer))``, as the contract computes it. Every
+    order id of that record is ``key << 32 | n``, so ``order_id >> 32 == key`` tells, without a
+    chain call, that an order is for that dataset, service and consumer."""
+    word = dataset.to_bytes(32, "big") + service_id.to_bytes(32, "big") + bytes(12) + bytes.fromhex(
+        to_checksum_address(consumer)[2:])
+    return int.from_bytes(keccak256(word), "big") >> 32
 
 
 def parse_order_id(text: str | int) -> int:
