@@ -663,8 +663,11 @@ def train_dp_sgd(
         raise ConfigError("DP-SGD needs δ > 0 (e.g. below 1 / number of rows)")
     if epochs < 1 or batch_size < 1 or not max_grad_norm > 0 or not 0 < holdout < 1:
         raise ConfigError("epochs and batch_size must be ≥ 1, max_grad_norm > 0 and holdout in (0, 1)")
-    import torch
-    from opacus import PrivacyEngine  # type: ignore[import-untyped]
+    try:
+        import torch
+        from opacus import PrivacyEngine  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigError("DP-SGD needs opacus and torch", hint="pip install 'agora[private]'") from None
 
     features = np.asarray(X, dtype=np.float32)
     labels = np.asarray(y).astype(np.int64)
