@@ -201,7 +201,9 @@ def sandbox_available() -> tuple[bool, str]:
                 seccomp_fd=seccomp_fd,
             )
             fds = () if seccomp_fd is None else (seccomp_fd,)
-            probe = subprocess.run(command, capture_output=True, timeout=30, check=False, pass_fds=fds)
+            probe = subprocess.run(
+                command, capture_output=True, timeout=30, check=False, pass_fds=fds, env={"PATH": "/usr/bin:/bin"}
+            )
         except (OSError, subprocess.SubprocessError, SandboxError) as error:
             return False, f"{_UNAVAILABLE}: the trial run failed ({error})"
     if probe.returncode != 0:
@@ -220,12 +222,12 @@ def _seccomp_pipe() -> Iterator[int | None]:
         return
     read_end, write_end = os.pipe()
     try:
-        os.write(write_end, program)  # a few hundred bytes: far under a pipe's buffer
-        os.close(write_end)
+        try:
+            os.write(write_end, program)  # a few hundred bytes: far under a pipe's buffer
+        finally:
+            os.close(write_end)  # bubblewrap reads to the end of the pipe
         yield read_end
     finally:
-        with contextlib.suppress(OSError):
-            os.close(write_end)
         os.close(read_end)
 
 
