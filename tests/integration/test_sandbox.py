@@ -47,8 +47,9 @@ def algorithm(
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
+    name: str = "algorithm.py",
 ) -> SandboxResult:
-    path = job["root"] / "algorithm.py"
+    path = job["root"] / name
     path.write_text(textwrap.dedent(source))
     binds = {job["data"]: "/data"}
     return run_python(path, args, ro_binds=binds, scratch=job["scratch"], limits=limits, env=env, stdin=stdin)
@@ -364,7 +365,7 @@ def test_the_wall_clock_deadline_kills_the_run(job: dict[str, Path], source: str
     assert result.returncode != 0
 
 
-def test_a_deadline_kills_the_children_too(job: dict[str, Path]) -> None:
+def test_children_die_with_the_algorithm(job: dict[str, Path]) -> None:
     limits = Limits(cpu_s=600, memory_bytes=512 << 20, max_processes=32, output_bytes=1 << 20, wall_s=1)
     source = """
         import os, sys, time
@@ -380,6 +381,30 @@ def test_a_deadline_kills_the_children_too(job: dict[str, Path]) -> None:
     # the parent exits at once; bubblewrap's init ends the namespace, and the child with it
     assert result.returncode == 0
     assert not (job["scratch"] / "survivor").exists()
+
+
+def test_a_deadline_leaves_no_process_behind(job: dict[str, Path]) -> None:
+    limits = Limits(cpu_s=600, memory_bytes=512 << 20, max_processes=32, output_bytes=1 << 20, wall_s=1)
+    source = """
+        import os, time
+        for _ in range(4):
+            if os.fork() == 0:
+                os.setsid()
+                while True:
+                    pass
+        time.sleep(600)
+    """
+    name = f"orphans-{os.getpid()}-{job['root'].name}.py"
+    result = algorithm(job, source, limits=limits, name=name)
+    assert result.killed == "deadline", result
+    survivors = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"/algorithm/{name}".encode() in (proc / "cmdline").read_bytes():
+                survivors.append(proc.name)
+        except OSError:
+            pass
+    assert survivors == [], f"processes of the run outlived it: {survivors}"
 
 
 def test_a_huge_file_is_cut_at_the_cap(job: dict[str, Path]) -> None:

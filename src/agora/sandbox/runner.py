@@ -386,6 +386,15 @@ def _supervise(
     cpu_seen = 0.0
     usage_cpu = 0.0
     next_slow = started + _SLOW_CHECK_S
+    next_scan = started
+
+    def _scratch_over(now: float) -> bool:
+        # every poll while the folder is quick to walk; a folder of many files is walked less
+        # often, so that the watchdog never spends more than a tenth of its time walking it
+        nonlocal next_scan
+        total = _folder_bytes(scratch, limits.output_bytes)[0]
+        next_scan = now + max(_POLL_S, 10 * (time.monotonic() - now))
+        return total > limits.output_bytes
 
     def kill(reason: Killed) -> None:
         nonlocal killed
@@ -432,7 +441,7 @@ def _supervise(
                 kill("deadline")
             elif cgroups is not None and cgroups.pids_limit_hits() > 0:
                 kill("processes")
-            elif _folder_bytes(scratch, limits.output_bytes)[0] > limits.output_bytes:
+            elif now >= next_scan and _scratch_over(now):
                 kill("output")  # each file is capped by RLIMIT_FSIZE; the folder in all, here
             elif cgroups is not None and now >= next_slow:
                 next_slow = now + _SLOW_CHECK_S
