@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from agora.sandbox import SCRATCH, Limits, SandboxResult, run, run_python, sandbox_available
+from agora.sandbox._cgroup import find_cgroup_parents, remove_stale_cgroups
 from agora.sandbox._seccomp import BLOCKED, build_filter
 
 AVAILABLE, REASON = sandbox_available()
@@ -503,3 +505,20 @@ def test_dangerous_system_calls_fail(job: dict[str, Path]) -> None:
     eperm = f"-1 {errno.EPERM}"
     assert out[: len(names)] == [f"{name} {eperm}" for name in names]
     assert out[len(names) :] == ([f"x32 {eperm}"] if x32 else []) + ["getpid True", "imports ok"]
+
+
+def test_cgroups_left_by_a_killed_node_are_removed() -> None:
+    parents = find_cgroup_parents()
+    if parents.pids is None:
+        pytest.skip("no pids cgroup here: processes are capped by RLIMIT_NPROC")
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    dead = child.pid  # a pid that no longer runs
+    stale = parents.pids / f"agora-sandbox-{dead}-0-0"
+    stale.mkdir()
+    try:
+        assert stale in remove_stale_cgroups(parents)
+        assert not stale.exists()
+    finally:
+        if stale.exists():
+            stale.rmdir()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RunCgroups", "create_run_cgroups", "find_cgroup_parents"]
+__all__ = ["RunCgroups", "create_run_cgroups", "find_cgroup_parents", "remove_stale_cgroups"]
 
 _PREFIX = "agora-sandbox"
 _counter = itertools.count()
@@ -203,3 +203,31 @@ def create_run_cgroups(parents: CgroupParents, *, max_processes: int, memory_byt
         RunCgroups(pids=parents.pids, memory=None, directories=made).remove()
         raise
     return RunCgroups(pids=pids_dir, memory=memory_dir, directories=made)
+
+
+def remove_stale_cgroups(parents: CgroupParents) -> list[Path]:
+    """Delete the empty run cgroups a killed node left behind (its pid is in their names)."""
+    removed: list[Path] = []
+    for parent in {p for p in (parents.pids, parents.memory) if p is not None}:
+        with contextlib.suppress(OSError):
+            for child in parent.iterdir():
+                parts = child.name.removeprefix(f"{_PREFIX}-").split("-")
+                if not child.name.startswith(f"{_PREFIX}-") or not parts[0].isdigit():
+                    continue
+                owner = int(parts[0])
+                if owner == os.getpid() or _alive(owner):
+                    continue
+                with contextlib.suppress(OSError):
+                    child.rmdir()  # refused while a process is still inside
+                    removed.append(child)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

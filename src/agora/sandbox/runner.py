@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from agora.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents
+from agora.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents, remove_stale_cgroups
 from agora.sandbox._seccomp import build_filter
 from agora.sandbox.errors import SandboxError, SandboxUnavailable
 from agora.sandbox.limits import Killed, Limits, SandboxResult
@@ -173,6 +173,7 @@ def sandbox_available() -> tuple[bool, str]:
     parents = find_cgroup_parents()
     if parents.pids is not None:
         try:
+            remove_stale_cgroups(parents)
             create_run_cgroups(parents, max_processes=8, memory_bytes=64 << 20).remove()
             how = f"processes capped by a cgroup v{parents.version} pids.max"
         except OSError as error:
