@@ -40,6 +40,7 @@ checked again; a failure there ends the response short, which the client sees.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -67,6 +68,7 @@ from agora.storage.state import StateLock, lock_state, open_state_db
 __all__ = [
     "DOWNLOAD_SERVICE",
     "REQUEST_HEADER",
+    "RESULT_HEADER",
     "AccessDenied",
     "AccessNode",
     "OrderBook",
@@ -383,8 +385,9 @@ def _error(exc: AccessDenied) -> JSONResponse:
     return JSONResponse({"error": str(exc), "code": exc.code}, status_code=exc.status, headers=exc.headers)
 
 
-def create_access_app(node: AccessNode, *, close_on_shutdown: bool = False) -> FastAPI:
-    """The ASGI app of ``node`` (see the module's docstring for the routes)."""
+def create_access_app(node: AccessNode, *, close_on_shutdown: bool = False, c2d: Any = None) -> FastAPI:
+    """The ASGI app of ``node`` (see the module's docstring for the routes); with ``c2d`` (a
+    :class:`agora.data.c2d.C2DNode`), also the compute-to-data routes under ``/compute``."""
     app = FastAPI(title="Agora access node", version="1")
     if close_on_shutdown:
         app.router.on_shutdown.append(node.close)
@@ -460,4 +463,76 @@ def create_access_app(node: AccessNode, *, close_on_shutdown: bool = False) -> F
         signed = node.build_quote(ds, consumer, service_id)
         return JSONResponse({"quote": signed.to_json()})
 
+    if c2d is not None:
+        _add_compute_routes(app, node, c2d)
     return app
+
+
+#: The header carrying a signed :class:`~agora.data.messages.ResultRequest` (base64 of its JSON).
+RESULT_HEADER = "Agora-Result-Request"
+
+
+def _add_compute_routes(app: FastAPI, node: AccessNode, c2d: Any) -> None:
+    """``POST /compute`` (a consumer hands over its job), ``GET /compute/{job}`` (its state),
+    ``GET /compute/{job}/result`` (the result, to the job's consumer: a signed ResultRequest)."""
+    from agora.data.c2d import C2DError
+    from agora.data.messages import ResultRequest, recover_result_request
+
+    def refuse(exc: C2DError) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "code": exc.code}, status_code=exc.status)
+
+    def job_id_of(raw: str) -> int:
+        if not raw.isdigit() or len(raw) > 78 or int(raw) >= 2**256 or int(raw) == 0:
+            raise AccessDenied(400, "bad_request", f"{raw[:80]!r} is not a job id")
+        return int(raw)
+
+    @app.post("/compute")
+    async def submit(request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+            job_id = int(body["jobId"])
+            tx = str(body["tx"])
+            req = base64.b64decode(str(body["request"]), validate=True)
+            algorithm = base64.b64decode(str(body["algorithm"]), validate=True)
+            if not 0 < job_id < 2**256 or not tx.startswith("0x") or len(algorithm) > (4 << 20):
+                raise ValueError
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return _error(AccessDenied(400, "bad_request", "a compute job needs JSON {jobId, tx, request (base64), "
+                                                           "algorithm (base64, at most 4 MiB)}"))
+        try:
+            status = await asyncio.to_thread(c2d.accept, job_id, tx, req, algorithm)
+        except C2DError as exc:
+            return refuse(exc)
+        if status["state"] == "accepted":
+            await asyncio.to_thread(c2d.start, job_id)
+            status = c2d.status(job_id)
+        return JSONResponse(status, status_code=202 if status["state"] in ("accepted", "running") else 200)
+
+    @app.get("/compute/{job_id}")
+    def status(job_id: str) -> JSONResponse:
+        try:
+            return JSONResponse(c2d.status(job_id_of(job_id)))
+        except C2DError as exc:
+            return refuse(exc)
+
+    @app.get("/compute/{job_id}/result")
+    def result(job_id: str, request: Request) -> Response:
+        jid = job_id_of(job_id)
+        raw = request.headers.get(RESULT_HEADER)
+        try:
+            data = json.loads(base64.b64decode(raw or "", validate=True))
+            signed = ResultRequest.from_json(data)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return _error(AccessDenied(403, "missing_request", f"a result needs a signed request in {RESULT_HEADER}"))
+        now = int(node.clock())
+        if signed.job_id != jid or not now < signed.expiry <= now + node.max_request_ttl_s:
+            return _error(AccessDenied(403, "request_expired", "the result request is for another job or expired"))
+        who = recover_result_request(node.domain, signed)
+        if who is None or who.lower() != signed.consumer.lower():
+            return _error(AccessDenied(403, "bad_signature", "the result request is not signed by its consumer"))
+        try:
+            name, body = c2d.result(jid, signed.consumer)
+        except C2DError as exc:
+            return refuse(exc)
+        return Response(body, media_type="application/octet-stream", headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

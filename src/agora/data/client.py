@@ -46,6 +46,7 @@ from agora.errors import AgoraError, ConfigError, Reverted, StorageError
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 
 if TYPE_CHECKING:
+    from agora.data.compute_client import ComputeToDataClient
     from agora.data.access import AccessNode
     from agora.data.download import DownloadResult
 
@@ -269,6 +270,13 @@ class DatasetsClient:
     def token(self) -> str:
         """The protocol token's address (the default payment token)."""
         return str(self.registry.dep.token.address)
+
+    @property
+    def compute(self) -> ComputeToDataClient:
+        """Compute-to-data: allow algorithms, enable a compute node, submit jobs, fetch results."""
+        from agora.data.compute_client import ComputeToDataClient
+
+        return ComputeToDataClient(self)
 
     # -- publishing -------------------------------------------------------------------------
     def publish(

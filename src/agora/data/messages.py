@@ -28,9 +28,13 @@ __all__ = [
     "DOWNLOAD_TYPE",
     "DOWNLOAD_TYPEHASH",
     "DownloadRequest",
+    "RESULT_TYPE",
+    "ResultRequest",
     "access_domain",
     "sign_download_request",
     "recover_download_request",
+    "recover_result_request",
+    "sign_result_request",
     "typed_data",
 ]
 
@@ -51,6 +55,18 @@ DOWNLOAD_TYPEHASH: bytes = type_hash(DOWNLOAD_FIELDS, "DownloadRequest")
 assert DOWNLOAD_TYPEHASH == keccak256(DOWNLOAD_TYPE.encode())
 
 
+#: The fields of ``ResultRequest`` (a compute-to-data result, asked for by the job's consumer).
+RESULT_FIELDS: list[dict[str, str]] = [
+    {"name": "jobId", "type": "uint256"},
+    {"name": "consumer", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "expiry", "type": "uint256"},
+]
+RESULT_TYPE = "ResultRequest(uint256 jobId,address consumer,uint256 nonce,uint256 expiry)"
+RESULT_TYPEHASH: bytes = type_hash(RESULT_FIELDS, "ResultRequest")
+assert RESULT_TYPEHASH == keccak256(RESULT_TYPE.encode())
+
+
 def access_domain(chain_id: int, registry: str) -> Domain:
     """The access node's domain: download requests for datasets of the registry at ``registry``."""
     return Domain(ACCESS_DOMAIN_NAME, DOMAIN_VERSION, chain_id, registry)
@@ -58,7 +74,7 @@ def access_domain(chain_id: int, registry: str) -> Domain:
 
 def typed_data(domain: Domain, primary: str, message: dict[str, Any]) -> dict[str, Any]:
     """A download request as EIP-712 JSON ``{types, primaryType, domain, message}`` (for wallets)."""
-    fields = {"DownloadRequest": DOWNLOAD_FIELDS}[primary]
+    fields = {"DownloadRequest": DOWNLOAD_FIELDS, "ResultRequest": RESULT_FIELDS}[primary]
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, primary: fields}, "primaryType": primary,
         "domain": domain.to_json(), "message": message,
@@ -114,5 +130,48 @@ def sign_download_request(signer: Signer, domain: Domain, request: DownloadReque
 
 
 def recover_download_request(domain: Domain, request: DownloadRequest) -> str | None:
+    """Who signed ``request`` in ``domain`` (None for a malformed signature)."""
+    return recover_hash(domain.digest(request.struct_hash()), request.signature)
+
+
+@dataclass(frozen=True)
+class ResultRequest:
+    """A consumer's signed request for its compute-to-data job's result, in the node's domain."""
+
+    job_id: int
+    consumer: str
+    nonce: int
+    expiry: int
+    signature: bytes = b""
+
+    def struct_hash(self) -> bytes:
+        """The EIP-712 ``hashStruct`` (signature excluded)."""
+        return keccak256(RESULT_TYPEHASH + word(self.job_id) + word(self.consumer) + word(self.nonce)
+                         + word(self.expiry))
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object."""
+        return {"jobId": self.job_id, "consumer": self.consumer, "nonce": self.nonce, "expiry": self.expiry}
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON (integers as decimal strings, the signature as 0x-hex)."""
+        body = {k: (str(v) if isinstance(v, int) else v) for k, v in self.message().items()}
+        return {**body, "signature": "0x" + self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ResultRequest:
+        """The request from :meth:`to_json`'s form (``KeyError``/``ValueError`` when malformed)."""
+        sig = str(data["signature"])
+        return cls(int(data["jobId"]), str(data["consumer"]), int(data["nonce"]), int(data["expiry"]),
+                   bytes.fromhex(sig.removeprefix("0x")))
+
+
+def sign_result_request(signer: Signer, domain: Domain, request: ResultRequest) -> ResultRequest:
+    """``request`` signed by ``signer`` (the job's consumer) in the access node's ``domain``."""
+    return ResultRequest(request.job_id, request.consumer, request.nonce, request.expiry,
+                         signer.sign_hash(domain.digest(request.struct_hash())))
+
+
+def recover_result_request(domain: Domain, request: ResultRequest) -> str | None:
     """Who signed ``request`` in ``domain`` (None for a malformed signature)."""
     return recover_hash(domain.digest(request.struct_hash()), request.signature)
