@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from agora.chain import connect
 from agora.data import DataRegistry, DatasetsClient
 from agora.data.access import create_access_app
-from agora.data.c2d import C2D_KIND, ChainCompute, C2DNode, OutputPolicy
+from agora.data.c2d import C2D_KIND, C2DNode, ChainCompute, OutputPolicy
 from agora.data.orders import ChainOrders
 from agora.data.privacy import PrivacyLedger
 from agora.errors import ConfigError

@@ -46,8 +46,8 @@ from agora.errors import AgoraError, ConfigError, Reverted, StorageError
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 
 if TYPE_CHECKING:
-    from agora.data.compute_client import ComputeToDataClient
     from agora.data.access import AccessNode
+    from agora.data.compute_client import ComputeToDataClient
     from agora.data.download import DownloadResult
 
 __all__ = [
