@@ -222,7 +222,7 @@ def test_no_writing_outside_scratch(job: dict[str, Path]) -> None:
         job,
         f"""
         for path in ["/data/data.csv", "/data/new.txt", "/{marker}", "/usr/{marker}", "/usr/bin/python3",
-                     "/proc/sys/kernel/hostname"]:
+                     "/proc/sys/kernel/hostname", "/dev/{marker}"]:
             try:
                 with open(path, "a") as f:
                     f.write("x")
@@ -236,7 +236,7 @@ def test_no_writing_outside_scratch(job: dict[str, Path]) -> None:
     )
     assert result.ok, result
     out = result.stdout.decode().splitlines()
-    assert [line.split()[0] for line in out[:-1]] == ["blocked"] * 6, out
+    assert [line.split()[0] for line in out[:-1]] == ["blocked"] * 7, out
     assert out[-1] == "tmp-ok"
     assert (job["data"] / "data.csv").read_text() == DATASET
     assert not (job["data"] / "new.txt").exists()
@@ -453,22 +453,39 @@ def test_huge_stdout_is_cut_at_the_cap(job: dict[str, Path]) -> None:
     assert len(result.stdout) == LIMITS.output_bytes
 
 
-def test_tmp_is_capped_too(job: dict[str, Path]) -> None:
+@pytest.mark.parametrize("folder", ["/tmp", "/dev/shm"])
+def test_tmp_and_shared_memory_are_capped_too(job: dict[str, Path], folder: str) -> None:
     result = algorithm(
         job,
-        """
-        import os
+        f"""
+        import errno
         block = b"z" * (64 << 10)
         try:
-            for i in range(10 * 1024):
-                with open(f"/tmp/part-{i}", "wb") as f:
+            for i in range(10 * 1024):  # 640 MiB of RAM-backed files
+                with open(f"{folder}/part-{{i}}", "wb") as f:
                     f.write(block)
         except OSError as error:
-            print("full", error.errno)
+            print("full", errno.errorcode[error.errno])
         """,
     )
     assert result.ok, result
-    assert result.stdout.decode().split()[0] == "full"
+    assert result.stdout.decode().split() == ["full", "ENOSPC"]
+
+
+def test_multiprocessing_works(job: dict[str, Path]) -> None:
+    result = algorithm(
+        job,
+        """
+        import multiprocessing
+        def double(x):
+            return 2 * x
+        if __name__ == "__main__":
+            with multiprocessing.Pool(2) as pool:
+                print(*pool.map(double, [1, 2, 3]))
+        """,
+    )
+    assert result.ok, result.stderr.decode()
+    assert lines(result) == ["2", "4", "6"]
 
 
 # --- the seccomp filter -----------------------------------------------------------------------

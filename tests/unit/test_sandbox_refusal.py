@@ -98,7 +98,9 @@ def test_the_command_line_denies_by_default(tmp_path: Path) -> None:
     assert not any(dest == "/etc" or dest.startswith("/etc/") for dest in ro)
     assert not any(dest in ("/", "/home", "/root", os.path.expanduser("~")) for dest in ro)
     assert Path(sys.prefix).resolve().as_posix() in ro
-    assert command[command.index("--remount-ro") + 1] == "/"
+    assert {command[i + 1] for i, arg in enumerate(command) if arg == "--remount-ro"} == {"/", "/dev"}
+    shm = command.index("/dev/shm")
+    assert command[shm - 3 : shm] == ["--size", str(LIMITS.output_bytes), "--tmpfs"]
     env = dict(_pairs(command, "--setenv"))
     assert env["HOME"] == SCRATCH and env["SEED"] == "1"
     assert not set(env) & {"AGORA_HOME", "SSH_AUTH_SOCK", "AWS_SECRET_ACCESS_KEY"}

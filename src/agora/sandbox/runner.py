@@ -6,7 +6,8 @@ folder), a fresh ``/tmp``, ``/dev`` (null, zero, random…), and a ``/proc`` of 
 namespace. No network (a loopback of its own, down), nothing of ``/etc``, no home, no keys.
 It runs as uid 65534 in a user namespace of its own, with no capabilities, unable to make new
 user namespaces, under a seccomp filter (:mod:`agora.sandbox._seccomp`), in a new session; it
-dies with its parent. ``/`` and the machine-wide parts of ``/proc`` are read-only.
+dies with its parent. ``/``, ``/dev`` and the machine-wide parts of ``/proc`` are read-only;
+``/tmp`` and ``/dev/shm`` are tmpfs of ``output_bytes`` each.
 
 Its limits (:class:`~agora.sandbox.limits.Limits`) are kernel limits set before bubblewrap
 starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, no core dumps), the size of ``/tmp``,
@@ -116,6 +117,9 @@ def build_command(
         "--size", str(limits.output_bytes), "--tmpfs", "/tmp",
         "--proc", "/proc",
         "--dev", "/dev",
+        # /dev is a tmpfs the program owns: read-only below, with a capped /dev/shm (POSIX
+        # semaphores and shared memory, which multiprocessing needs)
+        "--size", str(limits.output_bytes), "--tmpfs", "/dev/shm",
         "--ro-bind", "/usr", "/usr",
     ]  # fmt: skip
     # As root, the sandbox's uid is root outside its namespace: with no capabilities it still
@@ -137,7 +141,8 @@ def build_command(
         if not src.exists():
             raise SandboxError(f"sandbox input {src} does not exist")
         command += ["--ro-bind", str(src.resolve()), dest]
-    command += ["--bind", str(scratch.resolve()), SCRATCH, "--remount-ro", "/", "--chdir", SCRATCH]
+    command += ["--bind", str(scratch.resolve()), SCRATCH, "--remount-ro", "/dev", "--remount-ro", "/"]
+    command += ["--chdir", SCRATCH]
     variables = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": SCRATCH,
