@@ -10,7 +10,7 @@ dies with its parent. ``/``, ``/dev`` and the machine-wide parts of ``/proc`` ar
 ``/tmp`` and ``/dev/shm`` are tmpfs of ``output_bytes`` each.
 
 Its limits (:class:`~agora.sandbox.limits.Limits`) are kernel limits set before bubblewrap
-starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, no core dumps), the size of ``/tmp``,
+starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, 1,024 open files, no core dumps), the size of ``/tmp``,
 a pids cgroup (and a memory cgroup when one is writable), and a watchdog in this process that
 kills the whole run at its deadline, on a refused fork, past its CPU time over all its
 processes, or past its output.
@@ -52,6 +52,8 @@ _RESERVED = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/p
 #: Parts of /proc that act on the whole machine, bound read-only over the sandbox's own /proc.
 _PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus", "fs", "sysvipc", "acpi", "driver", "tty", "pressure")
 _POLL_S = 0.01
+#: Open files per process in the sandbox (each can hold kernel memory: a pipe's buffer, a pty).
+_MAX_OPEN_FILES = 1024
 _SLOW_CHECK_S = 0.1
 _UNAVAILABLE = "compute-to-data needs bubblewrap with user namespaces"
 
@@ -250,6 +252,21 @@ def _set_limits(limits: Limits, procs_files: Sequence[Path]) -> Callable[[], Non
     """What the child does between fork and exec of bubblewrap: join the cgroups, lower rlimits."""
     cpu = max(1, math.ceil(limits.cpu_s))
     paths = [str(p) for p in procs_files]
+    # only ever lowered: a limit already below ours stays (raising a hard limit needs privilege)
+    wanted = [
+        (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU, then SIGKILL a second later
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_FSIZE, limits.output_bytes, limits.output_bytes),
+        (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_NOFILE, _MAX_OPEN_FILES, _MAX_OPEN_FILES),  # bounds pipes, ptys, epolls…
+    ]
+    rlimits = []
+    for which, soft, hard in wanted:
+        current = resource.getrlimit(which)[1]
+        if current != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current), min(hard, current)
+        rlimits.append((which, (soft, hard)))
 
     def setup() -> None:
         for path in paths:
@@ -258,11 +275,8 @@ def _set_limits(limits: Limits, procs_files: Sequence[Path]) -> Callable[[], Non
                 os.write(fd, b"0")  # 0: the writer
             finally:
                 os.close(fd)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL a second later
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        for which, pair in rlimits:
+            resource.setrlimit(which, pair)
 
     return setup
 
