@@ -151,8 +151,10 @@ def test_simulation_with_dp_accounts_epsilon_per_round() -> None:
 
 @needs_flower
 def test_unknown_run_config_key_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(FederatedError, match="unknown run config keys"):
+    with pytest.raises(FederatedError, match="unknown run config keys") as exc:
         run_simulation(3, rounds=1, config={"no-such-key": 1}, workdir=tmp_path)
+    assert f"logs in {tmp_path}" in str(exc.value)
+    assert "no-such-key" in (tmp_path / "simulation.log").read_text()
 
 
 # -- the deployment engine: SuperLink + 3 SuperNodes as real processes on loopback --------------

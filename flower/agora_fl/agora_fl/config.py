@@ -16,8 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "local-epochs": 5,
     "lr": 0.5,
     "seed": 0,
-    "min-fit-clients": 2,  # a round goes on with this many holders (SecAgg+ threshold permitting)
-    "min-available-clients": 3,  # the first round waits for this many holders
+    "min-available-clients": 3,  # the first round waits until this many holders are connected
+    "min-fit-clients": 2,  # later rounds wait for this many (every connected holder is asked)
     "num-shares": 3,  # SecAgg+: shares of each holder's secrets (int > 2, or a float fraction)
     "reconstruction-threshold": 2,  # SecAgg+: shares needed to rebuild one (< num-shares)
     "clipping-range": 8.0,  # SecAgg+: weights are clipped to +-this before quantisation

@@ -38,12 +38,23 @@ class RecordingFedAvg(FedAvg):
         self.log_path = Path(cfg["rounds-log"]) if cfg["rounds-log"] else None
         self.rounds: dict[int, dict[str, Any]] = {}
         self.sampled: dict[int, set[int]] = {}
+        self.current_round = 0
         self.final: list[np.ndarray] | None = None
         self.t0 = time.monotonic()
         super().__init__(evaluate_fn=self._evaluate, **kwargs)
 
+    def num_fit_clients(self, num_available_clients: int) -> tuple[int, int]:
+        """Ask every connected holder, once at least this many are connected: before the first
+        round ``min-available-clients`` (everyone), after it ``min-fit-clients`` (a holder gone
+        for good does not stop training)."""
+        wait = self.min_available_clients if self.current_round <= 1 else self.min_fit_clients
+        # FedAvg would fix the sample size from the holders connected *before* waiting, and then
+        # sample that many of those connected after: a late holder could be left out at random
+        return max(num_available_clients, wait), wait
+
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
         """FedAvg's sampling, remembering whom it sampled."""
+        self.current_round = server_round
         instructions = super().configure_fit(server_round, parameters, client_manager)
         self.sampled[server_round] = {proxy.node_id for proxy, _ in instructions}
         return instructions

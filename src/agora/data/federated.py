@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,18 +169,36 @@ class _RoundTail:
                 self.on_round(fl_round)
 
 
-def _run_config(
-    num_holders: int, rounds: int, config: Mapping[str, Any] | None, work: Path, keep: bool
-) -> dict[str, Any]:
+def _validate(num_holders: int, rounds: int) -> None:
     if num_holders < 3:
         raise FederatedError(f"SecAgg+ needs at least 3 holders, got {num_holders}")
     if rounds < 1:
         raise FederatedError(f"rounds must be at least 1, got {rounds}")
+
+
+def _run_config(
+    num_holders: int, rounds: int, config: Mapping[str, Any] | None, work: Path, keep: bool
+) -> dict[str, Any]:
     cfg: dict[str, Any] = {"num-server-rounds": rounds, "min-available-clients": num_holders}
     cfg.update(config or {})
     cfg["rounds-log"] = str(work / "rounds.jsonl")
+    (work / "rounds.jsonl").unlink(missing_ok=True)  # a reused workdir: follow this run's rounds only
     cfg.setdefault("model-path", str(work / "model.npz") if keep else "")
     return cfg
+
+
+@contextmanager
+def _scratch(keep_on_failure: bool) -> Iterator[Path]:
+    """A temporary directory, removed afterwards, or kept (with its logs) when the run fails
+    and ``keep_on_failure``."""
+    path = Path(tempfile.mkdtemp(prefix="agora-fl-"))
+    try:
+        yield path
+    except BaseException:
+        if not keep_on_failure:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _last_line(log: Path) -> str:
@@ -217,7 +237,7 @@ def _wait(proc: subprocess.Popen[bytes], tail: _RoundTail, deadline: float, what
         time.sleep(_POLL_S)
     tail.poll()
     if proc.returncode != 0:
-        raise FederatedError(f"{what} failed (exit {proc.returncode}): {_last_line(log)} (log: {log})")
+        raise FederatedError(f"{what} failed (exit {proc.returncode}): {_last_line(log)} (logs in {log.parent})")
 
 
 def _result(tail: _RoundTail, rounds: int, t0: float, engine: str, cfg: Mapping[str, Any], log: Path) -> FLRunResult:
@@ -253,12 +273,14 @@ def run_simulation(
     with ray limited to ``num_cpus``; holder ``i`` trains on partition ``i`` of the digits
     training split. ``config`` overrides the app's run config (keys of
     ``flower/agora_fl/pyproject.toml``, e.g. ``{"dp-clip": 1.0, "dp-noise-multiplier": 1.0}``).
-    Files (rounds log, final model, process log) go to ``workdir`` (a temporary directory when
-    None, removed afterwards, so ``model_path`` is then None).
+    Files (rounds log, final model, process log) go to ``workdir``; when None, to a temporary
+    directory that is removed after a successful run (so ``model_path`` is then None) and kept,
+    for its logs, after a failed one.
     """
     venv = find_flower_venv(flower_venv)
-    with tempfile.TemporaryDirectory(prefix="agora-fl-") as tmp:
-        work = Path(workdir) if workdir is not None else Path(tmp)
+    _validate(num_holders, rounds)
+    with _scratch(keep_on_failure=workdir is None) as tmp:
+        work = Path(workdir) if workdir is not None else tmp
         work.mkdir(parents=True, exist_ok=True)
         cfg = _run_config(num_holders, rounds, config, work, keep=workdir is not None)
         log = work / "simulation.log"
@@ -266,7 +288,7 @@ def run_simulation(
             **os.environ,
             **_FLOWER_ENV,
             "PYTHONPATH": str(app_dir),
-            "RAY_TMPDIR": tmp,
+            "RAY_TMPDIR": str(tmp),
             "PATH": _path_with(venv / "bin"),
         }
         cmd = [str(venv / "bin" / "python"), "-m", "agora_fl.simulate", "--num-supernodes", str(num_holders)]
@@ -347,13 +369,14 @@ def run_deployment(
     """
     venv = find_flower_venv(flower_venv)
     specs = [Holder(f"holder-{i}") for i in range(holders)] if isinstance(holders, int) else list(holders)
+    _validate(len(specs), rounds)
     bin_dir = venv / "bin"
     procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="agora-fl-") as tmp:
-        work = Path(workdir) if workdir is not None else Path(tmp)
+    with _scratch(keep_on_failure=workdir is None) as tmp:
+        work = Path(workdir) if workdir is not None else tmp
         work.mkdir(parents=True, exist_ok=True)
         cfg = _run_config(len(specs), rounds, config, work, keep=workdir is not None)
-        home = Path(tmp) / "flwr-home"
+        home = tmp / "flwr-home"
         home.mkdir()
         link_port, *node_ports = _free_ports(1 + len(specs))
         (home / "config.toml").write_text(
