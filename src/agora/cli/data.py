@@ -52,6 +52,18 @@ def _data(ctx: typer.Context) -> DatasetsClient:
     return facade
 
 
+def _mount_compute() -> None:
+    """``agora data compute …``, ``agora data algorithm …`` and ``agora data budget``."""
+    from agora.cli.data_compute import algorithm_app, budget, compute_app
+
+    app.add_typer(compute_app, name="compute")
+    app.add_typer(algorithm_app, name="algorithm")
+    app.command("budget")(budget)
+
+
+_mount_compute()
+
+
 
 
 def _datatokens(units: int) -> str:
@@ -365,6 +377,8 @@ def serve(
                                                   "token).", show_default=False)] = None,
     quote_ttl: Annotated[int, typer.Option("--quote-ttl", min=10, max=86_400,
                                            help="Seconds a quote may be used.")] = 600,
+    compute: Annotated[bool, typer.Option("--compute/--no-compute", help="Also run compute-to-data jobs (in the "
+                                          "sandbox; refused where bubblewrap cannot run).")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run an access node: serve datasets' bytes to holders of valid orders until Ctrl-C or SIGTERM."""
@@ -392,8 +406,9 @@ def serve(
             digest = data.add_file(dataset_id, path, node=node)
             note(f"dataset {dataset_id}: {path} added (content hash 0x{digest.hex()})")
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+        c2d = _compute_node(client, node) if compute else None
         sock = bind_socket(host, port)
-        server = uvicorn.Server(uvicorn.Config(create_access_app(node), log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(create_access_app(node, c2d=c2d), log_level="warning"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="agora-access-node")
         stop_on_signals(lambda: setattr(server, "should_exit", True))
         thread.start()
@@ -415,6 +430,24 @@ def serve(
             out.print("stopped")
     finally:
         node.close()
+
+
+def _compute_node(client: Any, node: Any) -> Any:
+    """The access node's compute-to-data side: checks on chain, the sandbox, the privacy ledger;
+    jobs accepted before a restart run again. Refused (one line) where the sandbox cannot run."""
+    from agora.data.c2d import C2DNode, ChainCompute
+    from agora.data.privacy import PrivacyLedger
+    from agora.sandbox import sandbox_available
+
+    ok, why = sandbox_available()
+    if not ok:
+        raise ConfigError(f"compute-to-data needs the sandbox, which cannot run here: {why}",
+                          hint="serve without --compute, or install bubblewrap (`make setup` does)")
+    c2d = C2DNode(node, ChainCompute(client.deployment, node.signer), ledger=PrivacyLedger(node.home))
+    again = c2d.recover()
+    if again:
+        note(f"compute-to-data: running {len(again)} job(s) accepted before the restart again")
+    return c2d
 
 
 def _file_arg(text: str) -> tuple[int, Path]:

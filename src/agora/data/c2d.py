@@ -443,18 +443,16 @@ class C2DNode:
         self.node.validate_intact(stored)
         data_dir, scratch, job_dir = work / "data", work / "scratch", work / "job"
         for d in (data_dir, scratch, job_dir):
-            d.mkdir(mode=0o755)
-        scratch.chmod(0o777)          # the sandbox runs as uid 65534
+            d.mkdir(mode=0o700)       # the sandbox's uid maps onto the node's: nobody else needs access
         data_file = data_dir / "data"
         with open(data_file, "wb") as sink:
             for block in self.node.stream(stored, 0, stored.size - 1) if stored.size else ():
                 sink.write(block)
-        data_file.chmod(0o644)
+        data_file.chmod(0o600)
         (job_dir / "params.json").write_text(json.dumps({**request.params, "epsilon": request.epsilon}))
         source = job_dir / "algorithm.py"
         source.write_bytes(algorithm)
-        (scratch / "out").mkdir()
-        (scratch / "out").chmod(0o777)
+        (scratch / "out").mkdir(mode=0o700)
         env = {"AGORA_DATA": "/data/data", "AGORA_PARAMS": "/job/params.json", "AGORA_OUT": "/scratch/out"}
         binds = {data_dir: "/data", job_dir: "/job"}
         result = self._sandbox(source, binds, scratch, env)
@@ -605,12 +603,19 @@ class ChainCompute:
                                    [job_id, self.signer.address, digest, salt]))
         with self._lock:
             self.market.commit(job_id, commitment, sender=self.signer)
-        start = self.chain.block_number()
-        while self.chain.block_number() <= start:      # anvil and the embedded chain mine per transaction
-            if self.chain.embedded:
-                self.chain.mine()
-                break
-            time.sleep(0.2)
+        with self._lock:
+            start = self.chain.block_number()
+        deadline = time.monotonic() + 600
+        while True:     # the reveal must be in a later block than the commit
+            with self._lock:
+                if self.chain.block_number() > start:
+                    break
+                if self.chain.is_devnet:        # a devnet mines on demand: an empty block
+                    self.chain.mine(1)
+                    continue
+            if time.monotonic() > deadline:
+                raise AgoraError(f"no new block within 600 s after committing job {job_id}")
+            time.sleep(1.0)
         with self._lock:
             self.market.reveal(job_id, digest, digest, salt, sender=self.signer)
 
