@@ -24,6 +24,7 @@ COMPLETE = [
     "agora.chain",
     "agora.storage",
     "agora.workloads",
+    "agora.sandbox",
     "agora.errors",
     "agora.units",
     "agora.config",
