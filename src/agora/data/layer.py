@@ -33,7 +33,7 @@ LAYER = Layer(
         ContractSpec("data_services", "DataServices", lambda a, d: (a["data_registry"],)),
     ),
     facade=("data", "agora.data.layer:build_facade"),
-    cli={"data": "agora.cli.data:app"},
+    cli={"data": "agora.cli.data:app", "fl": "agora.cli.fl:app"},
     demo="agora.data.demo:demo_chapter",
     demo_view="agora.cli.data_story:print_demo_chapter",
     bench="bench/data.py",

@@ -1,0 +1,98 @@
+"""Paid federated learning on the embedded chain: a consumer escrows a run over three datasets,
+trains across their holders with Flower's simulation engine and SecAgg+, each round is recorded on
+chain with its participants and aggregate hash, each holder's node is paid per round it took part
+in, and what a holder that dropped out did not earn goes back to the consumer."""
+
+from __future__ import annotations
+
+import pytest
+
+from agora.chain import connect
+from agora.data import DataRegistry
+from agora.data.federated import FederatedError, find_flower_venv
+from agora.data.fl_market import run_paid
+from agora.data.services import DataServices
+from agora.errors import ConfigError
+from agora.protocol import deploy_devnet
+
+
+def _has_flower() -> bool:
+    try:
+        find_flower_venv()
+    except FederatedError:
+        return False
+    return True
+
+
+PAY = 10**16
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower"),
+              pytest.mark.skipif(not _has_flower(), reason="Flower's environment (.venv-flower) is missing")]
+
+
+@pytest.fixture
+def world():
+    chain = connect("embedded://")
+    dep = deploy_devnet(chain)
+    registry, services = DataRegistry(dep), DataServices(dep)
+    owner = chain.dev_signers[1]
+    nodes = [chain.dev_signers[2 + i] for i in range(3)]
+    datasets = []
+    for i, node in enumerate(nodes):
+        ds, _ = registry.publish(owner, card=bytes([i + 1]) * 32, content_hash=bytes([i + 7]) * 32)
+        services.set_compute_node(ds, node.address, owner)
+        datasets.append(ds)
+    return chain, dep, services, datasets, nodes
+
+
+def test_each_holder_is_paid_per_round_it_took_part_in(world) -> None:
+    chain, dep, services, datasets, nodes = world
+    consumer = chain.dev_signers[6]
+    before = dep.token.balanceOf(consumer.address)
+    seen: list[int] = []
+    paid = run_paid(services, consumer, datasets, rounds=2, pay_per_round=PAY,
+                    config={"drop-partition": 2, "drop-round": 2}, on_round=lambda r: seen.append(r.round))
+    assert seen == [1, 2] and paid.result is not None and paid.result.final_accuracy > 0.8
+    assert [r.participants for r in paid.recorded] == [(0, 1, 2), (0, 1)]   # holder 2 dropped out of round 2
+    run = services.run(paid.run_id)
+    assert run.recorded == 2 and run.closed and run.escrow == 0
+    assert [services.owed(n.address) for n in nodes] == [2 * PAY, 2 * PAY, PAY]
+    assert paid.refund == PAY and services.owed(consumer.address) == PAY
+    assert services.withdraw(nodes[2]) == PAY
+    assert dep.token.balanceOf(consumer.address) == before - 6 * PAY
+    assert paid.to_json()["rounds"][1]["participants"] == datasets[:2]
+    # the aggregate hashes on chain are the ones Flower logged
+    events = services.contract.get_events("RoundRecorded", from_block=0)
+    assert ["0x" + bytes(e.args["aggregate"]).hex() for e in events] == ["0x" + r.aggregate_hash
+                                                                         for r in paid.recorded]
+
+
+def test_a_run_needs_three_holders_with_compute_nodes(world) -> None:
+    chain, dep, services, datasets, nodes = world
+    consumer = chain.dev_signers[6]
+    with pytest.raises(ConfigError, match="at least 3 distinct datasets"):
+        run_paid(services, consumer, datasets[:2], rounds=1, pay_per_round=PAY)
+    bare, _ = DataRegistry(dep).publish(chain.dev_signers[1], card=b"\x09" * 32, content_hash=b"\x0a" * 32)
+    with pytest.raises(ConfigError, match=f"dataset {bare} has no compute node"):
+        run_paid(services, consumer, [*datasets[:2], bare], rounds=1, pay_per_round=PAY)
+    assert services.contract.run_count() == 0       # refused before anything was escrowed
+
+
+def test_agora_fl_run(world, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                      agora_home) -> None:
+    import json
+
+    import agora.context as sdk_context
+    from tests.integration.cli_helpers import agora, one_line_error
+
+    chain, dep, services, datasets, nodes = world
+    monkeypatch.setattr(sdk_context, "connect", lambda *a, **k: chain)
+    monkeypatch.setattr(sdk_context, "deploy_devnet", lambda *a, **k: dep)
+    ids = ",".join(map(str, datasets))
+    code, out, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--rounds", "1", "--pay",
+                           "0.01", "--json")
+    assert code == 0, err
+    view = json.loads(out)
+    assert [r["participants"] for r in view["rounds"]] == [datasets] and view["refund_wei"] == 0
+    assert [services.owed(n.address) for n in nodes] == [PAY] * 3
+    code, _, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--engine", "cloud")
+    assert code == 1 and one_line_error(err) == "error: --engine is simulation or deployment, not 'cloud'"
