@@ -39,3 +39,38 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
     out.print(st)
     out.print(kv_table("", [("reconciled", "what each consumer paid = split + provider, market and protocol fees, "
                                           "to the wei; the registry keeps none of it")]))
+    private = v.get("private")
+    if private:
+        _print_private(private, amount)
+
+
+def _print_private(p: dict[str, Any], amount: Any) -> None:
+    """The private-compute part: federated learning across hospitals, compute-to-data refusals."""
+    rows: list[tuple[str, str]] = [("hospitals", f"datasets {', '.join(map(str, p['datasets']))}: each keeps its "
+                                                 "part of the digits data; none of it leaves")]
+    fl = p.get("fl", {})
+    if "skipped" in fl:
+        rows.append(("federated", f"skipped: {fl['skipped']}"))
+    elif fl:
+        rows += [
+            ("federated", f"{fl['rounds']} rounds with SecAgg+ (the server sees only the sum of the updates); "
+                          f"held-out accuracy {fl['accuracy']:.3f} (floor {fl['accuracy_floor']:.2f})"),
+            ("paid per round", f"each round recorded on chain ({fl['record_gas']:,} gas); each hospital paid "
+                               f"{amount(fl['paid_per_hospital_wei'])}"),
+            ("provenance", f"model {fl['model_id']} registered with the three datasets"),
+        ]
+    c2d = p.get("c2d", {})
+    if "skipped" in c2d:
+        rows.append(("compute-to-data", f"skipped: {c2d['skipped']}"))
+    elif c2d:
+        rows += [
+            ("private query", f"a differentially private count ran next to hospital 1's data (OpenDP, in the "
+                              f"sandbox): {c2d['dp_count']} records at epsilon {c2d['query_epsilon']:g} of a budget "
+                              f"of {c2d['budget_epsilon']:g}, recorded on chain; a second: refused "
+                              f"({c2d['over_budget']})"),
+            ("allow-list", f"refused before paying: {c2d['refused']}"),
+            ("sandbox", f"an allowed algorithm that reaches for the network failed inside the sandbox "
+                        f"({c2d['code']}); job {c2d['job_id']} declined, its escrow refunded"),
+        ]
+    out.print("\n[bold]   data that never leaves its holders[/bold]")
+    out.print(kv_table("", rows))

@@ -283,8 +283,14 @@ def demo_chapter(demo: DemoContext) -> dict[str, Any]:
     """The data layer's chapter of ``agora demo``: dev account 8 owns the dataset (the value chapter's
     data contributor), 4 and 5 contributed to it, 1 runs the access node, 6 is the market that
     listed it; 9 and 2 buy it."""
+    from agora.data.demo_private import run_private_chapter
+
     s = demo.chain.dev_signers
-    return run_data_chapter(
+    summary = run_data_chapter(
         demo.chain, demo.deployment, owner=s[8], contributors=(s[4], s[5]), node_signer=s[1], market=s[6],
         consumers=(s[9], s[2]), workdir=demo.workdir, step=demo.step,
     )
+    # data that never leaves its holders: hospitals 3, 7 and 0 (the deployer), consumer 9
+    summary["private"] = run_private_chapter(demo.chain, demo.deployment, hospitals=(s[3], s[7], s[0]),
+                                             consumer=s[9], workdir=demo.workdir, step=demo.step)
+    return summary
