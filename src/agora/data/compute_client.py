@@ -224,37 +224,26 @@ class ComputeToDataClient:
             return self.data.http, False
         return httpx.Client(timeout=60), True
 
-    def _post(self, node_url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, method: str, node_url: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        """One request to the node; one clear line when it cannot be reached or refuses."""
+        from agora.data.client import _reason
+
         http, own = self._client()
         try:
-            resp = http.post(node_url.rstrip("/") + "/compute", json=body)
+            resp = http.request(method, node_url.rstrip("/") + path, **kwargs)
         except httpx.HTTPError as exc:
             raise AgoraError(f"cannot reach the access node at {node_url}: {exc}") from None
         finally:
             if own:
                 http.close()
         if resp.status_code >= 400:
-            raise ConfigError(f"the access node refused job {body['jobId']}: {_reason(resp)}")
+            raise ConfigError(f"the access node refused {what}: {_reason(resp)}")
+        return resp
+
+    def _post(self, node_url: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = self._request("POST", node_url, "/compute", f"job {body['jobId']}", json=body)
         result: dict[str, Any] = resp.json()
         return result
 
     def _get(self, node_url: str, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        http, own = self._client()
-        try:
-            resp = http.get(node_url.rstrip("/") + path, headers=headers or {})
-        except httpx.HTTPError as exc:
-            raise AgoraError(f"cannot reach the access node at {node_url}: {exc}") from None
-        finally:
-            if own:
-                http.close()
-        if resp.status_code >= 400:
-            raise ConfigError(f"the access node refused: {_reason(resp)}")
-        return resp
-
-
-def _reason(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-        return f"{body['error']} ({body['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {resp.status_code}"
+        return self._request("GET", node_url, path, path, headers=headers or {})
