@@ -149,3 +149,23 @@ def test_the_node_refuses_a_request_that_is_not_the_jobs(world) -> None:
     r = consumer.http.post("/compute", json={"jobId": str(job.job_id + 1000), "tx": job.tx,
                                              "request": base64.b64encode(b"{}").decode(), "algorithm": ""})
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
+
+
+def test_an_algorithm_swapped_after_it_was_allowed_is_refused(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job names the allowed algorithm's digest; handing the node other bytes for it is refused
+    (the job is left alone: the right hand-over still runs it)."""
+    from agora.data.compute_client import ComputeToDataClient
+
+    dep, holder, consumer, ds, _ = world
+    holder.compute.allow(ds, MEAN)
+    sent: list[dict] = []
+    monkeypatch.setattr(ComputeToDataClient, "_post", lambda self, url, body: sent.append(body) or {"state": "?"})
+    job = consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"})
+    monkeypatch.undo()
+    body = dict(sent[0])
+    swapped = {**body, "algorithm": base64.b64encode(ROWS_LEAK).decode()}
+    r = consumer.http.post("/compute", json=swapped)
+    assert r.status_code == 403 and r.json()["code"] == "not_the_jobs_request"
+    assert int(dep.contract("market").job(job.job_id)[5]) == 1      # still assigned: nothing declined
+    r = consumer.http.post("/compute", json=body)
+    assert r.status_code == 200 and r.json()["state"] == "done"
