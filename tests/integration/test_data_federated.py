@@ -8,9 +8,11 @@ deployment engine's processes would fight over the two cores otherwise).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +32,9 @@ from agora.data.federated import (
 ACCURACY_FLOOR = 0.85
 #: fl accuracy / centralised accuracy (same model, same epochs on the pooled data).
 RATIO_FLOOR = 0.95
+#: The recommended record-level DP setting (docs/federated.md): DP-GD, 10 full-batch steps a
+#: round, each example's gradient clipped to 1, noise 8x the clip; ε ≈ 3.5 per holder after 3 rounds.
+RECORD_DP = {"dp-record-clip": 1.0, "dp-record-noise": 8.0, "lr": 5.0, "local-epochs": 10}
 
 
 def _has_flower() -> bool:
@@ -80,6 +85,66 @@ def test_parse_rounds() -> None:
     }
     (r,) = parse_rounds(["", json.dumps(line), "  "])
     assert r == FLRound(2, (7, 9), 0.9, "ab" * 32, ("a", "b"), (10, 12), (3,), 0.3, None)
+
+
+def test_parse_rounds_record_epsilon() -> None:
+    line = {
+        "round": 1,
+        "participants": [1, 2, 3],
+        "accuracy": 0.9,
+        "aggregate_hash": "cd" * 32,
+        "epsilon": None,
+        "epsilon_record": 1.25,
+        "delta": 1e-5,
+    }
+    (r,) = parse_rounds([json.dumps(line)])
+    assert r.epsilon is None and r.epsilon_record == 1.25
+    (old,) = parse_rounds([json.dumps({k: v for k, v in line.items() if k != "epsilon_record"})])
+    assert old.epsilon_record is None  # logs written before record-level DP still parse
+
+
+def _flower_task() -> Any:
+    """The Flower app's ``task`` module (plain numpy; loaded by path, no Flower needed)."""
+    path = Path(__file__).resolve().parents[2] / "flower" / "agora_fl" / "agora_fl" / "task.py"
+    spec = importlib.util.spec_from_file_location("agora_fl_task", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_per_example_gradients_are_clipped() -> None:
+    task = _flower_task()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (40, 64))
+    y = rng.integers(0, 10, 40)
+    weights = [rng.normal(0, 0.3, (64, 10)), rng.normal(0, 0.3, 10)]
+    clip = 0.7
+    # reference: each record's gradient built in full, clipped one by one
+    ref_w, ref_b = np.zeros((64, 10)), np.zeros(10)
+    for xi, yi in zip(x, y, strict=True):
+        z = xi @ weights[0] + weights[1]
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        g = p - np.eye(10)[yi]
+        gw, gb = np.outer(xi, g), g
+        norm = np.sqrt((gw**2).sum() + (gb**2).sum())
+        assert norm > clip  # every record is clipped in this check
+        ref_w += gw * clip / norm
+        ref_b += gb * clip / norm
+    sum_w, sum_b = task.clipped_gradient_sum(weights, x, y, clip)
+    np.testing.assert_allclose(sum_w, ref_w, atol=1e-12)
+    np.testing.assert_allclose(sum_b, ref_b, atol=1e-12)
+    # removing one record moves the sum by at most the clip (the Gaussian mechanism's sensitivity)
+    less_w, less_b = task.clipped_gradient_sum(weights, x[1:], y[1:], clip)
+    moved = np.sqrt(((sum_w - less_w) ** 2).sum() + ((sum_b - less_b) ** 2).sum())
+    assert moved == pytest.approx(clip)
+    # a large clip leaves the gradients alone
+    big_w, _ = task.clipped_gradient_sum(weights, x, y, 1e6)
+    z = x @ weights[0] + weights[1]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(big_w, x.T @ (p - np.eye(10)[y]), atol=1e-12)
 
 
 def test_missing_flower_env_is_one_clear_line(tmp_path: Path) -> None:
@@ -147,6 +212,23 @@ def test_simulation_with_dp_accounts_epsilon_per_round() -> None:
     assert eps[0] is not None and eps[1] is not None and eps[1] > eps[0]
     rho = 2 / (2 * 0.01**2)  # zCDP after two rounds
     assert eps[1] == pytest.approx(rho + 2 * np.sqrt(rho * np.log(1 / 1e-5)))
+    assert all(r.epsilon_record is None for r in result.rounds)
+
+
+@needs_flower
+def test_simulation_with_record_level_dp_reaches_accuracy() -> None:
+    # DP gradient descent inside each holder: per-example gradients clipped, Gaussian noise on
+    # their sum, full-batch steps; ε per holder for one record, composed over every step so far
+    result = run_simulation(3, rounds=3, config=RECORD_DP)
+    assert result.final_accuracy >= ACCURACY_FLOOR
+    eps = [r.epsilon_record for r in result.rounds]
+    assert all(r.epsilon is None for r in result.rounds)  # no update-level DP in this run
+    for rnd, e in enumerate(eps, start=1):
+        steps = rnd * int(RECORD_DP["local-epochs"])  # full-batch steps so far
+        rho = steps / (2 * float(RECORD_DP["dp-record-noise"]) ** 2)  # zCDP of `steps` Gaussian mechanisms
+        assert e == pytest.approx(rho + 2 * np.sqrt(rho * np.log(1 / 1e-5)))
+    assert eps[0] is not None and eps[1] is not None and eps[2] is not None
+    assert eps[0] < eps[1] < eps[2] <= 6.0
 
 
 @needs_flower

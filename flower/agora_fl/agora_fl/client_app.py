@@ -1,5 +1,9 @@
 """The holder's side: trains on its own part, returns weights through SecAgg+ (``secaggplus_mod``).
 
+With ``dp-record-clip`` > 0 the training itself is record-level DP (``task.train_dp``: full-batch
+DP gradient descent, ``local-epochs`` steps a round); with ``dp-clip`` > 0 the whole update is
+then clipped and noised as well (update-level DP). Either, both or neither.
+
 Only the (masked, quantised) weights leave the holder, plus the number of examples and its
 ``holder`` label (node config, default ``partition-<id>``) as metrics.
 """
@@ -14,7 +18,7 @@ from flwr.client.mod import secaggplus_mod
 from flwr.common import Context
 
 from agora_fl.config import merged
-from agora_fl.task import Arrays, evaluate, initial_weights, load_file, load_partition, train
+from agora_fl.task import Arrays, evaluate, initial_weights, load_file, load_partition, train, train_dp
 
 
 class HolderClient(NumPyClient):
@@ -30,14 +34,19 @@ class HolderClient(NumPyClient):
         return initial_weights()
 
     def fit(self, parameters: Arrays, config: dict[str, Any]) -> tuple[Arrays, int, dict[str, Any]]:
-        """Train locally from the global weights; with DP, clip and noise the update."""
+        """Train locally from the global weights (DP-GD with record-level DP); with update-level
+        DP, clip and noise the update."""
         rnd = int(config.get("server-round", 0))
         if self.partition_id == int(self.cfg["drop-partition"]) and rnd == int(self.cfg["drop-round"]):
             raise RuntimeError(f"holder {self.holder} drops out of round {rnd} (fault injection)")
         seed = int(self.cfg["seed"]) * 1_000_003 + rnd * 1009 + self.partition_id
-        new = train(
-            parameters, self.x, self.y, epochs=int(self.cfg["local-epochs"]), lr=float(self.cfg["lr"]), seed=seed
-        )
+        epochs, lr = int(self.cfg["local-epochs"]), float(self.cfg["lr"])
+        record_clip = float(self.cfg["dp-record-clip"])
+        if record_clip > 0:
+            noise = float(self.cfg["dp-record-noise"])
+            new = train_dp(parameters, self.x, self.y, steps=epochs, lr=lr, clip=record_clip, noise=noise, seed=seed)
+        else:
+            new = train(parameters, self.x, self.y, epochs=epochs, lr=lr, seed=seed)
         clip = float(self.cfg["dp-clip"])
         if clip > 0:
             new = _privatise(parameters, new, clip, float(self.cfg["dp-noise-multiplier"]), seed)

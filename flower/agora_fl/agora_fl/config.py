@@ -27,6 +27,11 @@ DEFAULTS: dict[str, Any] = {
     "dp-clip": 0.0,  # > 0: clip each holder's update (L2) to this and add Gaussian noise
     "dp-noise-multiplier": 0.0,  # sigma / clip
     "dp-delta": 1e-5,
+    # record-level DP inside each holder (see docs/federated.md): > 0 turns local training into
+    # full-batch DP gradient descent, ``local-epochs`` steps a round, each example's gradient
+    # clipped (L2) to this, N(0, (dp-record-noise * dp-record-clip)^2) added to their sum
+    "dp-record-clip": 0.0,
+    "dp-record-noise": 0.0,  # sigma / clip per step
     "rounds-log": "",  # path: one JSON line per round
     "model-path": "",  # path: the final weights as .npz (W, b)
     "drop-partition": -1,  # fault injection (tests): this partition fails its training ...
@@ -42,6 +47,8 @@ def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
         if unknown:
             raise KeyError(f"unknown run config keys: {sorted(unknown)}")
         out.update(layer)
+    if float(out["dp-record-clip"]) > 0 and float(out["dp-record-noise"]) <= 0:
+        raise ValueError("dp-record-clip > 0 needs dp-record-noise > 0")
     return out
 
 
@@ -56,3 +63,13 @@ def dp_epsilon(rounds: int, noise_multiplier: float, delta: float) -> float | No
         return None
     rho = rounds / (2 * noise_multiplier**2)
     return rho + 2 * math.sqrt(rho * math.log(1 / delta))
+
+
+def record_epsilon(rounds: int, steps_per_round: int, noise: float, delta: float) -> float | None:
+    """Record-level ε of one holder after ``rounds`` rounds of ``steps_per_round`` DP-GD steps.
+
+    Full-batch steps (no subsampling), each a Gaussian mechanism of sensitivity C on the clipped
+    gradient sum: ρ = T/(2σ²) for T = rounds·steps_per_round steps, converted as in
+    :func:`dp_epsilon`. An upper bound for a holder that skipped a round. None when off.
+    """
+    return dp_epsilon(rounds * steps_per_round, noise, delta)

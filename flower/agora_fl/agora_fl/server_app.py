@@ -6,10 +6,14 @@ appends one JSON line to ``rounds-log``::
 
     {"round": 1, "participants": [node ids], "holders": [labels], "num_examples": [..],
      "dropped": [node ids], "accuracy": 0.93, "loss": 0.31, "aggregate_hash": "<sha256 hex>",
-     "epsilon": null, "delta": null}
+     "epsilon": null, "epsilon_record": null, "delta": null}
 
 ``aggregate_hash`` is ``task.weights_hash`` of the global weights after the round (the arrays'
 bytes as little-endian float64, in order), the same bytes saved to ``model-path`` at the end.
+``epsilon`` is the update-level DP spent so far per holder (``dp-clip``: one holder's whole data
+is the unit), ``epsilon_record`` the record-level DP spent so far per holder (``dp-record-clip``:
+one record is the unit; ``config.record_epsilon`` of the round number, as if the holder had
+taken part in every round so far), both at ``delta``; null when that DP is off.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.strategy import FedAvg
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
-from agora_fl.config import dp_epsilon, merged
+from agora_fl.config import dp_epsilon, merged, record_epsilon
 from agora_fl.task import evaluate, initial_weights, load_digits_split, weights_hash
 
 
@@ -94,6 +98,16 @@ class RecordingFedAvg(FedAvg):
                 if noisy
                 else None
             )
+            eps_record = (
+                record_epsilon(
+                    server_round,
+                    int(self.cfg["local-epochs"]),
+                    float(self.cfg["dp-record-noise"]),
+                    float(self.cfg["dp-delta"]),
+                )
+                if float(self.cfg["dp-record-clip"]) > 0
+                else None
+            )
             line = {
                 "round": server_round,
                 **took_part,
@@ -101,7 +115,8 @@ class RecordingFedAvg(FedAvg):
                 "loss": loss,
                 "aggregate_hash": weights_hash(weights),
                 "epsilon": eps,
-                "delta": float(self.cfg["dp-delta"]) if eps is not None else None,
+                "epsilon_record": eps_record,
+                "delta": float(self.cfg["dp-delta"]) if eps is not None or eps_record is not None else None,
                 "elapsed_s": round(time.monotonic() - self.t0, 3),
             }
             if self.log_path is not None:

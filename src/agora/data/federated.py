@@ -78,8 +78,9 @@ class FLRound:
     ``participants`` are the node ids whose masked weights are in the aggregate (``holders``
     their labels, ``num_examples`` their example counts, in the same order); ``dropped`` the
     sampled nodes that are not. ``aggregate_hash`` is the sha256 (hex) of the global weights
-    after the round (the arrays as little-endian float64, in order); ``epsilon`` the DP budget
-    spent so far per holder (None without DP).
+    after the round (the arrays as little-endian float64, in order); ``epsilon`` the update-level
+    DP budget spent so far per holder (None without it); ``epsilon_record`` the record-level DP
+    budget spent so far per holder (one record as the unit; None without it).
     """
 
     round: int
@@ -91,6 +92,7 @@ class FLRound:
     dropped: tuple[int, ...] = ()
     loss: float = float("nan")
     epsilon: float | None = None
+    epsilon_record: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def parse_rounds(lines: Iterable[str]) -> list[FLRound]:
 
 
 def _round_from(d: Mapping[str, Any]) -> FLRound:
-    eps = d.get("epsilon")
+    eps, eps_record = d.get("epsilon"), d.get("epsilon_record")
     return FLRound(
         round=int(d["round"]),
         participants=tuple(int(n) for n in d["participants"]),
@@ -144,6 +146,7 @@ def _round_from(d: Mapping[str, Any]) -> FLRound:
         dropped=tuple(int(n) for n in d.get("dropped", ())),
         loss=float(d.get("loss", float("nan"))),
         epsilon=None if eps is None else float(eps),
+        epsilon_record=None if eps_record is None else float(eps_record),
     )
 
 
