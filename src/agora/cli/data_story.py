@@ -53,8 +53,11 @@ def _print_private(p: dict[str, Any], amount: Any) -> None:
         rows.append(("federated", f"skipped: {fl['skipped']}"))
     elif fl:
         rows += [
-            ("federated", f"{fl['rounds']} rounds with SecAgg+ (the server sees only the sum of the updates); "
-                          f"held-out accuracy {fl['accuracy']:.3f} (floor {fl['accuracy_floor']:.2f})"),
+            ("federated", f"{fl['rounds']} rounds with SecAgg+ (the server sees only the sum of the updates) and "
+                          f"record-level differential privacy in each hospital (DP gradient descent, noise "
+                          f"{fl['dp_record_noise']:g}x the clip): epsilon {fl['epsilon']:.2f} per hospital "
+                          f"(delta {fl['delta']:g}), recorded on chain against each dataset's budget; held-out "
+                          f"accuracy {fl['accuracy']:.3f} (floor {fl['accuracy_floor']:.2f})"),
             ("paid per round", f"each round recorded on chain ({fl['record_gas']:,} gas); each hospital paid "
                                f"{amount(fl['paid_per_hospital_wei'])}"),
             ("provenance", f"model {fl['model_id']} registered with the three datasets"),
@@ -66,8 +69,8 @@ def _print_private(p: dict[str, Any], amount: Any) -> None:
         rows += [
             ("private query", f"a differentially private count ran next to hospital 1's data (OpenDP, in the "
                               f"sandbox): {c2d['dp_count']} records at epsilon {c2d['query_epsilon']:g} of a budget "
-                              f"of {c2d['budget_epsilon']:g}, recorded on chain; a second: refused "
-                              f"({c2d['over_budget']})"),
+                              f"of {c2d['budget_epsilon']:g} ({c2d.get('spent_before_epsilon', 0):.2f} spent before), "
+                              f"recorded on chain; a second: refused ({c2d['over_budget']})"),
             ("allow-list", f"refused before paying: {c2d['refused']}"),
             ("sandbox", f"an allowed algorithm that reaches for the network failed inside the sandbox "
                         f"({c2d['code']}); job {c2d['job_id']} declined, its escrow refunded"),

@@ -1,26 +1,30 @@
 """The private-compute part of the data chapter of ``agora demo``: data that never leaves its holders.
 
 Three hospitals each publish their part of a dataset (scikit-learn's digits, split as the Flower
-app splits it), name a compute node and give their dataset a privacy budget. A consumer escrows
-a federated run on chain and trains one model across the three with Flower and SecAgg+ (the
-server sees only the sum of the updates); each round is recorded on chain and each hospital paid
-for it. The model, which reaches a stated held-out accuracy, is registered with the three datasets
-as its provenance. Then compute-to-data on the first hospital's node: a differentially private
-count (OpenDP, in the sandbox) spends ε of the budget, recorded on chain; a second that would
-overrun the budget is refused before anything is paid; an algorithm the hospital did not allow is
-refused; an allowed algorithm that reaches for the network fails inside the sandbox, so its job is
-declined and refunded. Every step asserts what it shows; a part this machine cannot run (no
-Flower environment, no sandbox) is reported as skipped.
+app splits it) and name a compute node. A consumer escrows a federated run on chain and trains one
+model across the three with Flower and SecAgg+ (the server sees only the sum of the updates) and
+record-level differential privacy inside each hospital (DP gradient descent: each record's
+gradient clipped, Gaussian noise on their sum; see ``docs/federated.md``); each round is recorded
+on chain and each hospital paid for it. The model, which reaches a stated held-out accuracy, is
+registered with the three datasets as its provenance. Each hospital then gives its dataset a
+privacy budget (the run's ε rounded up, plus ``BUDGET_EPSILON`` for queries) and records the ε the
+run spent on its records against it, on chain. Then compute-to-data on the first hospital's node:
+a differentially private count (OpenDP, in the sandbox) spends ε of what is left, recorded on
+chain; a second that would overrun the budget is refused before anything is paid; an algorithm
+the hospital did not allow is refused; an allowed algorithm that reaches for the network fails
+inside the sandbox, so its job is declined and refunded. Every step asserts what it shows; a part
+this machine cannot run (no Flower environment, no sandbox) is reported as skipped.
 
-Differential privacy of the federated updates themselves (``agora fl run --dp-clip/--dp-noise``)
-is not used here: noise on whole updates from three holders costs ε in the hundreds for a useful
-model (see ``docs/private-compute.md``), so the chapter spends its budget where ε is meaningful.
+The run uses record-level DP, not update-level DP (``agora fl run --dp-clip/--dp-noise``, noise
+on each hospital's whole update): with three holders the latter costs ε in the hundreds for a
+useful model, the former reaches the accuracy floor at ε ≈ 3.5 per hospital (δ = 1e-5).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import tempfile
 import threading
 from collections.abc import Callable
@@ -43,8 +47,16 @@ __all__ = ["ACCURACY_FLOOR", "run_private_chapter"]
 ACCURACY_FLOOR = 0.85
 ROUNDS = 3
 PAY_PER_ROUND = 10**16
+#: Record-level DP in each hospital (the recommended setting of docs/federated.md): full-batch DP
+#: gradient descent, 10 steps a round, each record's gradient clipped to 1, noise σ = 8 × the clip.
+RECORD_DP: dict[str, Any] = {"dp-record-clip": 1.0, "dp-record-noise": 8.0, "lr": 5.0, "local-epochs": 10,
+                             "dp-delta": 1e-5}
+#: Each dataset's budget is the federated run's ε rounded up plus this (what queries may spend).
 BUDGET_EPSILON = 2.0
 QUERY_EPSILON = 1.5
+#: The reference a hospital records the run's ε under: the run id with this bit set, apart from
+#: the compute jobs' ids (a reference is spent once per dataset).
+FL_REFERENCE = 1 << 128
 PHONE_HOME = b"import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n"
 NOT_ALLOWED = b"import json\njson.dump({'count': 0}, open('out/result.json', 'w'))\n"
 #: A differentially private count of the records (OpenDP's Laplace mechanism at the job's epsilon).
@@ -101,12 +113,29 @@ def run_private_chapter(chain: Chain, dep: Deployment, *, hospitals: tuple[Signe
             ds, _ = registry.publish(hospital, card=storage.put(f"hospital {i + 1}: digits, part {i + 1}/3".encode()),
                                      content_hash=content_hash(path), name=f"Hospital {i + 1} digits")
             services.set_compute_node(ds, hospital.address, hospital)
-            services.set_privacy_budget(ds, BUDGET_EPSILON, hospital)
             datasets.append(ds)
         summary["datasets"] = datasets
         summary |= _federated(chain, dep, services, datasets, hospitals, consumer, root, storage, step)
+        summary["budgets"] = _budgets(services, datasets, hospitals, summary["fl"], step)
         summary |= _compute_to_data(chain, dep, datasets[0], files[0], hospitals[0], consumer, root, storage, step)
     return summary
+
+
+def _budgets(services: DataServices, datasets: list[int], hospitals: tuple[Signer, Signer, Signer],
+             fl: dict[str, Any], step: Callable[[str], None]) -> list[float]:
+    """Each hospital sets its dataset's budget and records what the federated run spent of it."""
+    fl_eps = fl.get("epsilon")
+    budget = BUDGET_EPSILON + (math.ceil(fl_eps) if fl_eps is not None else 0)
+    if fl_eps is not None:
+        step(f"each hospital records the run's ε {fl_eps:.2f} against a budget of {budget:g}, on chain")
+    for ds, hospital in zip(datasets, hospitals, strict=True):
+        services.set_privacy_budget(ds, budget, hospital)
+        if fl_eps is not None:
+            services.spend_privacy(ds, FL_REFERENCE | int(fl["run_id"]), epsilon_to_micro(fl_eps), hospital)
+        spent = epsilon_to_micro(fl_eps) if fl_eps is not None else 0
+        _check(services.privacy(ds) == (epsilon_to_micro(budget), spent),
+               f"dataset {ds}'s budget and the run's spend are on chain")
+    return [budget] * len(datasets)
 
 
 def _federated(chain: Chain, dep: Deployment, services: DataServices, datasets: list[int],
@@ -119,15 +148,20 @@ def _federated(chain: Chain, dep: Deployment, services: DataServices, datasets: 
         find_flower_venv()
     except FederatedError as exc:
         return {"fl": {"skipped": str(exc)}}
-    step(f"federated learning across the three hospitals: {ROUNDS} rounds with SecAgg+ (Flower)")
+    step(f"federated learning across the three hospitals: {ROUNDS} rounds with SecAgg+ and record-level DP "
+         "(Flower)")
     before = [services.owed(h.address) for h in hospitals]
     paid = run_paid(services, consumer, datasets, rounds=ROUNDS, pay_per_round=PAY_PER_ROUND,
-                    workdir=root / "fl", deadline_s=3600)
+                    config=RECORD_DP, workdir=root / "fl", deadline_s=3600)
     result = paid.result
     _check(result is not None and len(paid.recorded) == ROUNDS, "every round was recorded on chain")
     assert result is not None
     _check(result.final_accuracy >= ACCURACY_FLOOR,
            f"the federated model reaches {ACCURACY_FLOOR:.0%} held-out accuracy ({result.final_accuracy:.3f})")
+    spent = [r.epsilon_record for r in result.rounds if r.epsilon_record is not None]
+    _check(len(spent) == ROUNDS and spent == sorted(spent),
+           "each round logged the record-level ε spent so far per hospital")
+    fl_eps = spent[-1]
     earned = [services.owed(h.address) - b for h, b in zip(hospitals, before, strict=True)]
     _check(earned == [ROUNDS * PAY_PER_ROUND] * 3 and paid.refund == 0, "each hospital was paid for every round")
     last = chain.fetch_receipts([paid.recorded[-1].tx])[0]
@@ -147,6 +181,7 @@ def _federated(chain: Chain, dep: Deployment, services: DataServices, datasets: 
     _check(list(models.provenance(model_id)[0]) == datasets, "the model's provenance names the three datasets")
     return {"fl": {
         "run_id": paid.run_id, "rounds": ROUNDS, "accuracy": round(result.final_accuracy, 4),
+        "epsilon": fl_eps, "delta": RECORD_DP["dp-delta"], "dp_record_noise": RECORD_DP["dp-record-noise"],
         "accuracy_floor": ACCURACY_FLOOR, "paid_per_hospital_wei": ROUNDS * PAY_PER_ROUND,
         "record_gas": record_gas, "model_id": model_id,
         "aggregates": [r.aggregate_hash[:16] for r in paid.recorded],
@@ -184,12 +219,14 @@ def _compute_to_data(chain: Chain, dep: Deployment, dataset: int, data_file: Pat
         http = TestClient(create_access_app(node, c2d=c2d))
         buyer = DatasetsClient(registry, storage, consumer, http=http)
         registry.set_price(dataset, hospital, payment_token=dep.token.address, price=10**16)
+        budget, spent_before = DataServices(dep).privacy(dataset)
         query = buyer.compute.submit(dataset, DP_COUNT, node_url="http://testserver", epsilon=QUERY_EPSILON)
         _check(query.status["state"] == "done", "the private count ran in the sandbox next to the data")
         counted = json.loads(buyer.compute.result(query.job_id, root / "count.json", node_url="http://testserver")
                              .read_text())["count"]
         _, spent = DataServices(dep).privacy(dataset)
-        _check(spent == epsilon_to_micro(QUERY_EPSILON), "its epsilon is recorded against the budget on chain")
+        _check(spent == spent_before + epsilon_to_micro(QUERY_EPSILON),
+               "its epsilon is recorded against the budget on chain")
         over = ""
         try:
             buyer.compute.submit(dataset, DP_COUNT, node_url="http://testserver", epsilon=QUERY_EPSILON)
@@ -210,5 +247,6 @@ def _compute_to_data(chain: Chain, dep: Deployment, dataset: int, data_file: Pat
     finally:
         node.close()
     return {"c2d": {"refused": refused.split(" (")[0], "job_id": job.job_id, "code": job.status["code"],
-                    "refunded": True, "query_epsilon": QUERY_EPSILON, "budget_epsilon": BUDGET_EPSILON,
+                    "refunded": True, "query_epsilon": QUERY_EPSILON, "budget_epsilon": budget / 1e6,
+                    "spent_before_epsilon": spent_before / 1e6,
                     "dp_count": counted, "over_budget": over.split(";")[0]}}
