@@ -15,7 +15,7 @@ from agora.storage import cid_for
 from agora.workloads import build_digits_model
 from tests.integration.cli_helpers import agora, one_line_error
 
-NAMES = ["digits.onnx", "batch.npy", "digit.npy", "texts.json"]
+NAMES = ["digits.onnx", "batch.npy", "digit.npy", "texts.json", "count.py"]
 
 
 def test_samples_are_the_same_bytes_every_time(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -203,6 +203,7 @@ def test_every_line_of_the_readme_tour_runs_as_written(shell: Shell) -> None:
     assert {"digits.onnx", "batch.npy", "digit.npy", "texts.json", "out.bin", "r.json", "label.bin"} <= {
         p.name for p in work.iterdir()}
     assert (work / "texts-bought.json").read_bytes() == (work / "texts.json").read_bytes()
+    assert json.loads((work / "count.json").read_text()) == {"count": 3}     # computed next to the data
     assert (work / "texts-copy.json").read_bytes() == (work / "texts.json").read_bytes()
     assert (Path(shell.env["HOME"]) / ".agora" / "keys" / "me.json").exists()
     total = time.monotonic() - started

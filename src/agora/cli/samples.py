@@ -17,13 +17,27 @@ from agora.cli.options import JsonOpt
 from agora.cli.output import emit_json, out
 from agora.errors import ConfigError
 
-__all__ = ["SAMPLE_TEXTS", "app", "samples"]
+__all__ = ["SAMPLE_ALGORITHM", "SAMPLE_TEXTS", "app", "samples"]
 
 #: Commands of ``agora`` itself (mounted without a group name).
 app = typer.Typer()
 
 #: The texts of ``texts.json`` (an ``embed-minilm`` input).
 SAMPLE_TEXTS = ("a provider sells compute", "a model is paid per call", "the chain settles and rewards")
+
+#: ``count.py``: a compute-to-data algorithm (it runs in the sandbox next to a dataset and returns
+#: only how many items a JSON list holds).
+SAMPLE_ALGORITHM = b'''"""Counts the items of a JSON list: a compute-to-data algorithm (agora data compute submit).
+
+It reads the dataset at $AGORA_DATA (read-only) and writes only its result to /scratch/out.
+"""
+import json
+import os
+
+items = json.load(open(os.environ["AGORA_DATA"]))
+with open(os.path.join(os.environ["AGORA_OUT"], "result.json"), "w") as out:
+    json.dump({"count": len(items)}, out)
+'''
 
 _BATCH = 8  # digits in batch.npy
 _BATCH_SEED = 1
@@ -44,6 +58,7 @@ def _build_samples() -> list[tuple[str, bytes, str, dict[str, Any]]]:
         ("digit.npy", encode_digits_input(digit), "one digit, float32 (1, 64), for onnx-classify",
          {"labels": [int(digit_labels[0])]}),
         ("texts.json", json.dumps(list(SAMPLE_TEXTS)).encode(), f"{len(SAMPLE_TEXTS)} texts for embed-minilm", {}),
+        ("count.py", SAMPLE_ALGORITHM, "a compute-to-data algorithm: counts a JSON list's items", {}),
     ]
 
 
@@ -53,7 +68,7 @@ def samples(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that differ.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Write the tour's sample files: digits.onnx, batch.npy, digit.npy, texts.json (same bytes every time)."""
+    """Write the tour's sample files: digits.onnx, batch.npy, digit.npy, texts.json, count.py (same bytes always)."""
     from agora.storage import cid_for
 
     files = _build_samples()
