@@ -96,3 +96,24 @@ def test_agora_fl_run(world, capsys: pytest.CaptureFixture[str], monkeypatch: py
     assert [services.owed(n.address) for n in nodes] == [PAY] * 3
     code, _, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--engine", "cloud")
     assert code == 1 and one_line_error(err) == "error: --engine is simulation or deployment, not 'cloud'"
+
+
+def test_agora_fl_run_with_record_level_dp(world, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch, agora_home) -> None:
+    import json
+
+    import agora.context as sdk_context
+    from tests.integration.cli_helpers import agora, one_line_error
+
+    chain, dep, services, datasets, nodes = world
+    monkeypatch.setattr(sdk_context, "connect", lambda *a, **k: chain)
+    monkeypatch.setattr(sdk_context, "deploy_devnet", lambda *a, **k: dep)
+    ids = ",".join(map(str, datasets))
+    code, _, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--dp-record-clip", "1")
+    assert code == 1 and one_line_error(err) == "error: --dp-record-clip needs --dp-record-noise above 0"
+    code, out, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--rounds", "2",
+                           "--dp-record-clip", "1", "--dp-record-noise", "8", "--local-epochs", "10", "--lr", "5",
+                           "--json")
+    assert code == 0, err
+    rounds = json.loads(out)["rounds"]
+    assert 0 < rounds[0]["epsilon_record"] < rounds[1]["epsilon_record"] < 6

@@ -35,6 +35,7 @@ class PaidRound:
     accuracy: float
     aggregate_hash: str
     tx: str
+    epsilon_record: float | None = None   # each holder's record-level ε so far (None: no record-level DP)
 
 
 @dataclass
@@ -53,7 +54,8 @@ class PaidRun:
             "run_id": self.run_id, "datasets": self.datasets,
             "final_accuracy": self.result.final_accuracy if self.result else None,
             "rounds": [{"round": r.round, "participants": [self.datasets[i] for i in r.participants],
-                        "accuracy": r.accuracy, "aggregate": r.aggregate_hash, "tx": r.tx} for r in self.recorded],
+                        "accuracy": r.accuracy, "aggregate": r.aggregate_hash, "tx": r.tx,
+                        "epsilon_record": r.epsilon_record} for r in self.recorded],
             "refund_wei": self.refund,
         }
 
@@ -91,7 +93,8 @@ def run_paid(
         indices = _indices(fl_round, labels)
         receipt = services.record_round(run_id, fl_round.round, indices, bytes.fromhex(fl_round.aggregate_hash),
                                         consumer)
-        done = PaidRound(fl_round.round, indices, fl_round.accuracy, fl_round.aggregate_hash, receipt.tx_hash)
+        done = PaidRound(fl_round.round, indices, fl_round.accuracy, fl_round.aggregate_hash, receipt.tx_hash,
+                         getattr(fl_round, "epsilon_record", None))
         paid.recorded.append(done)
         if on_round is not None:
             on_round(done)
