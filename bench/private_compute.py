@@ -12,8 +12,9 @@
   ``_private_c2d.py``.
 - ``fl_round_s_simulation`` / ``fl_round_s_deployment`` — seconds per round, 3 holders with
   SecAgg+, Flower's simulation engine and its deployment engine (SuperLink + SuperNodes as
-  processes; ``fl_round_s`` is the deployment engine's); ``fl_accuracy`` against ``central_accuracy`` (the same model on the pooled data):
-  ``fl_vs_central_accuracy_ratio`` (goal >= 0.95). See ``_private_fl.py``.
+  processes; ``fl_round_s`` is the deployment engine's); ``fl_accuracy`` against
+  ``central_accuracy`` (the same model on the pooled data): ``fl_vs_central_accuracy_ratio``
+  (goal >= 0.95). See ``_private_fl.py``.
 - ``dp_*`` — OpenDP queries against numpy, DP-SGD at epsilon 3 against plain SGD. See ``_private_dp.py``.
 
 Anchors: Ocean's compute-to-data needs Kubernetes or Docker (not measured here); nobody we know of
