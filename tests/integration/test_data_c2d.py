@@ -169,3 +169,21 @@ def test_an_algorithm_swapped_after_it_was_allowed_is_refused(world, monkeypatch
     assert int(dep.contract("market").job(job.job_id)[5]) == 1      # still assigned: nothing declined
     r = consumer.http.post("/compute", json=body)
     assert r.status_code == 200 and r.json()["state"] == "done"
+
+
+def test_a_job_its_node_never_answered_is_reclaimed(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never handed over (or the node is gone): past the commit window the consumer reclaims the
+    escrow; never before."""
+    from agora.data.compute_client import ComputeToDataClient
+
+    dep, holder, consumer, ds, _ = world
+    holder.compute.allow(ds, MEAN)
+    monkeypatch.setattr(ComputeToDataClient, "_post", lambda self, url, body: {"state": "not handed over"})
+    job = consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"})
+    with pytest.raises(ConfigError, match=f"job {job.job_id} cannot be refunded now: .*not timed out"):
+        consumer.compute.reclaim(job.job_id)
+    market = dep.contract("market")
+    owed = int(market.owed(consumer.signer.address))
+    dep.chain.advance_time(int(market.commit_window()) + 1)
+    view = consumer.compute.reclaim(job.job_id)
+    assert view["state"] == "refunded" and int(market.owed(consumer.signer.address)) > owed

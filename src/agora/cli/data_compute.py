@@ -21,7 +21,8 @@ from agora.errors import ConfigError
 if TYPE_CHECKING:
     from agora.data.compute_client import ComputeToDataClient
 
-__all__ = ["algorithm_app", "allow", "budget", "compute_app", "deny", "enable", "result", "status", "submit"]
+__all__ = ["algorithm_app", "allow", "budget", "compute_app", "deny", "enable", "reclaim", "result", "status",
+           "submit"]
 
 compute_app = sub_app("Compute-to-data: run an allowed algorithm next to a dataset; only its result leaves.")
 algorithm_app = sub_app("Which algorithms may run next to a dataset (by content hash; deny by default).")
@@ -184,6 +185,16 @@ def status(ctx: typer.Context, job_id: JobArg, node: Annotated[str | None, typer
     if "node" in view:
         rows.append(("at the node", ", ".join(f"{k} {v}" for k, v in view["node"].items() if k != "jobId")))
     out.print(kv_table(f"job {job_id}", rows))
+
+
+@compute_app.command("reclaim")
+def reclaim(ctx: typer.Context, job_id: JobArg, json_: JsonOpt = False) -> None:
+    """Refund a job its node left hanging (past its commit window or deadline); the node is penalised."""
+    view = _c2d(ctx).reclaim(job_id)
+    if json_:
+        emit_json(view)
+    else:
+        out.print(f"job {job_id}: {view['state']} (escrow back to {view['requester']}: `agora job withdraw`)")
 
 
 @compute_app.command("result")

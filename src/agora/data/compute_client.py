@@ -183,6 +183,17 @@ class ComputeToDataClient:
             out["node"] = self._get(node_url, f"/compute/{job_id}").json()
         return out
 
+    def reclaim(self, job_id: int) -> dict[str, Any]:
+        """Refund a job the node left hanging: past its commit window (or, committed, past its
+        deadline), ``ComputeMarket.timeout`` refunds the escrow to the consumer and penalises the
+        silent node. Anyone may call it; the refund goes to the job's consumer."""
+        market = self.dep.contract("market")
+        try:
+            market.timeout(job_id, sender=self.data._require_signer())
+        except Reverted as exc:
+            raise ConfigError(f"job {job_id} cannot be refunded now: {exc}") from None
+        return self.status(job_id)
+
     def wait(self, job_id: int, *, node_url: str, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
         """Poll until the node has finished the job (done or failed)."""
         deadline = time.monotonic() + timeout_s
