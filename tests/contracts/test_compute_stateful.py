@@ -36,6 +36,7 @@ from compute_fixtures import (
     AUDIT,
     BPS,
     COMMIT_WINDOW,
+    DIRECT,
     E18,
     FEE_BPS,
     MIN_FEE,
@@ -248,6 +249,45 @@ class ComputeMachine(RuleBasedStateMachine):
                 self.m.post(s)
             return
         self._send(requester, self.m.post, s)
+
+    @rule(who=st.integers(0, 1), idx=pick, price=prices)
+    def post_direct(self, who, idx, price):
+        """A compute-to-data job for one named provider (policy DIRECT, by its pool index)."""
+        self._count()
+        if len(self.views) >= MAX_OPEN_JOBS:
+            return
+        p = self._choose(self.providers, idx)
+        index, weight = self.r.exclusion(0, p)
+        s = spec(price=price, policy=DIRECT, param=index)
+        if index == 0:
+            with boa.env.prank(self.requesters[who]), boa.reverts("ComputeMarket: bad provider index"):
+                self.m.post(s)
+            return
+        if weight == 0 or self.r.provider(p).price > price:
+            with boa.env.prank(self.requesters[who]), boa.reverts("ComputeMarket: no eligible provider"):
+                self.m.post(s)
+            self.dep.stats["direct refused"] += 1
+            return
+        job_id = self._send(self.requesters[who], self.m.post, s)
+        assert list(self.m.job(job_id).providers) == [p]
+        self.dep.stats["direct posted"] += 1
+
+    @rule(idx=pick, outsider=st.booleans())
+    def decline(self, idx, outsider):
+        """The named provider of a DIRECT job hands it back before committing: a full refund."""
+        self._count(advance=False)
+        open_direct = [j for j, v in self.views.items() if v.policy == DIRECT and v.state == ST_ASSIGNED]
+        j = self._choose(sorted(open_direct), idx)
+        if j is None:
+            return
+        holder = self.views[j].providers[0]
+        if outsider:
+            other = next(p for p in self.providers if p != holder)
+            with boa.env.prank(other), boa.reverts("ComputeMarket: not assigned to this job"):
+                self.m.decline(j)
+            return
+        self._send(holder, self.m.decline, j, touched=[j])
+        self.dep.stats["declined"] += 1
 
     @rule(who=st.integers(0, 1), n=st.integers(2, 3), policy=policies)
     def post_many(self, who, n, policy):
@@ -610,5 +650,6 @@ def test_compute_state_machine_keeps_the_books(deployment):
     assert stats["AuditOpened"] >= 30, stats
     assert stats["TieBreakerAssigned"] >= 10, stats
     assert stats["Replaced"] >= 40, stats
+    assert stats["direct posted"] >= 10 and stats["declined"] >= 3, stats
     for what in ComputeMachine.REFUSABLE:
         assert stats[f"refused {what}"] >= 20, (what, stats)
