@@ -138,6 +138,9 @@ def test_privacy_budget_is_spent_on_chain_and_a_job_past_it_is_refused(world) ->
     job = consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"}, epsilon=1.5)
     assert job.status["state"] == "done"
     assert holder.compute.budget(ds)["epsilon_left"] == pytest.approx(0.5)
+    view = consumer.show(ds).to_json()["compute"]
+    assert view["node"] == holder.signer.address and view["epsilon_spent"] == pytest.approx(1.5)
+    assert view["output_policy"] is not None and view["epsilon_budget"] == pytest.approx(2.0)
     with pytest.raises(ConfigError, match="more than the 0.5 left"):
         consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"}, epsilon=1.0)
 

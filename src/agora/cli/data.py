@@ -222,10 +222,14 @@ def show(ctx: typer.Context, dataset_id: DatasetArg, json_: JsonOpt = False) -> 
     if json_:
         emit_json(doc)
         return
-    rows = _rows({k: v for k, v in doc.items() if k not in ("split", "card", "sources")})
+    rows = _rows({k: v for k, v in doc.items() if k not in ("split", "card", "sources", "compute")})
     rows.append(("split", ", ".join(f"{s['recipient']} {s['bps'] / 100:g}%" for s in doc["split"])))
     if doc["sources"]:
         rows.append(("made from", _sources_text(doc["sources"])))
+    c = doc.get("compute") or {}
+    if c.get("node"):
+        rows.append(("compute-to-data", f"node {c['node']}; privacy budget epsilon {c['epsilon_spent']:g} spent of "
+                                        f"{c['epsilon_budget']:g}"))
     if doc["card"] is not None:
         rows += [(f"card.{k}", v) for k, v in doc["card"].items()
                  if k not in ("schema", "content_hash") and v not in ("", None, {})]

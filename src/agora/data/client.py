@@ -92,6 +92,7 @@ class DatasetView:
     card: DatasetCard | None
     card_error: str | None = None
     sources: list[tuple[str, Source]] = field(default_factory=list)  # (kind, source)
+    compute: dict[str, Any] = field(default_factory=dict)   # compute-to-data: node, budget, policy
 
     def to_json(self) -> dict[str, Any]:
         """The view as JSON (wei amounts as integers, hashes as 0x-hex)."""
@@ -105,6 +106,7 @@ class DatasetView:
                       for s in self.split],
             "card": self.card.to_json() if self.card is not None else None,
             "sources": [{"kind": kind, **src.to_json()} for kind, src in self.sources],
+            "compute": self.compute,
         }
 
 
@@ -396,7 +398,21 @@ class DatasetsClient:
         if card is not None and card.content_hash_bytes != info.content_hash:
             error = f"dataset {dataset_id}'s card names another content hash than the chain's"
         sources = [(self.source_kind(src), src) for src in self.registry.sources(dataset_id)]
-        return DatasetView(info, cid, self.registry.split(dataset_id), card, error, sources)
+        return DatasetView(info, cid, self.registry.split(dataset_id), card, error, sources,
+                           self._compute_view(dataset_id))
+
+    def _compute_view(self, dataset_id: int) -> dict[str, Any]:
+        """The dataset's compute-to-data settings on chain (empty where the deployment has none)."""
+        if "data_services" not in self.registry.dep.addresses:
+            return {}
+        from agora.data.services import DataServices, micro_to_epsilon
+
+        services = DataServices(self.registry.dep)
+        node = services.compute_node(dataset_id)
+        budget, spent = services.privacy(dataset_id)
+        policy = services.output_policy(dataset_id)
+        return {"node": node, "epsilon_budget": micro_to_epsilon(budget), "epsilon_spent": micro_to_epsilon(spent),
+                "output_policy": bytes32_to_cid(policy) if any(policy) else None}
 
     # -- provenance -------------------------------------------------------------------------
     def source(self, kind: str, ident: int, *, evidence: Path | str | bytes | None = None) -> Source:
