@@ -29,3 +29,19 @@ def write(name: str, figures: dict[str, float | int | str]) -> Path:
     for k, v in out.items():
         print(f"  {k:<{width}}  {round(v, 3) if isinstance(v, float) else v}")
     return path
+
+
+def number(figures: dict[str, float | int | str], key: str) -> float:
+    """A figure that must be a number."""
+    value = figures[key]
+    assert isinstance(value, int | float), (key, value)
+    return float(value)
+
+
+def report(checks: list[tuple[str, bool]], goals: list[tuple[str, bool]]) -> bool:
+    """Print the checks (the bench measured something real) and the goals; True if every check passed."""
+    for text, ok in checks:
+        print(f"CHECK {'PASS' if ok else 'FAIL'}: {text}")
+    for text, ok in goals:
+        print(f"GOAL {'PASS' if ok else 'MISS'}: {text}")
+    return all(ok for _, ok in checks)

@@ -54,6 +54,9 @@ class Orders:
     def order_dataset(self, order_id):
         return int(sys.argv[3])
 
+    def order_is_for(self, order_id, dataset_id, service_id, consumer):
+        return True
+
 node = AccessNode(sys.argv[1], dev_signer(0), Orders(), chain_id=31337, registry=sys.argv[4])
 sock = bind_socket("127.0.0.1", int(sys.argv[2]))
 uvicorn.Server(uvicorn.Config(create_access_app(node), log_level="warning")).run(sockets=[sock])
@@ -193,6 +196,9 @@ class _NoOrders:
 
     def order_dataset(self, order_id: int) -> int:
         return 0
+
+    def order_is_for(self, order_id: int, dataset_id: int, service_id: int, consumer: str) -> bool:
+        return False
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write  # noqa: E402
+from _common import number, report, write  # noqa: E402
 from _data_download import measure_download  # noqa: E402
 from _data_gas import measure_gas  # noqa: E402
 
@@ -101,9 +101,7 @@ def main() -> None:
     write("data", figures)
 
     def num(key: str) -> float:
-        value = figures[key]
-        assert isinstance(value, int | float)
-        return float(value)
+        return number(figures, key)
 
     # the bench measured something real: receipts of real transactions, bytes really moved
     checks = [
@@ -120,8 +118,6 @@ def main() -> None:
          num("download_file_mb") >= DOWNLOAD_MB and 0 < num("download_mb_per_s") < 1e6
          and 0 < num("static_download_mb_per_s") < 1e6),
     ]
-    for text, ok in checks:
-        print(f"CHECK {'PASS' if ok else 'FAIL'}: {text}")
     goals = [
         (f"publish <= {GOAL_PUBLISH:,} gas: {num('gas_publish'):,.0f} (Ocean {GAS_OCEAN_PUBLISH:,}, "
          f"{GAS_OCEAN_PUBLISH_FIXED_RATE:,} with a fixed price)", num("gas_publish") <= GOAL_PUBLISH),
@@ -134,9 +130,7 @@ def main() -> None:
          f"({num('download_mb_per_s'):.0f} vs {num('static_download_mb_per_s'):.0f} MB/s)",
          num("download_vs_static_ratio") >= GOAL_DOWNLOAD_RATIO),
     ]
-    for text, ok in goals:
-        print(f"GOAL {'PASS' if ok else 'MISS'}: {text}")
-    if not all(ok for _, ok in checks):
+    if not report(checks, goals):
         sys.exit(1)
 
 

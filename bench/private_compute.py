@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write  # noqa: E402
+from _common import number, report, write  # noqa: E402
 from _private_c2d import measure_c2d  # noqa: E402
 from _private_dp import measure_dp  # noqa: E402
 from _private_fl import measure_fl  # noqa: E402
@@ -56,25 +56,21 @@ def main() -> None:
     write("private_compute", figures)
 
     def num(key: str) -> float:
-        value = figures[key]
-        assert isinstance(value, int | float)
-        return float(value)
+        return number(figures, key)
 
     checks = [
         ("a sandboxed run costs more than a plain one", num("c2d_overhead_ms") > 0),
         ("the C2D job's transactions cost more than the intrinsic gas of three", num("gas_c2d_job") > 63_000),
         ("the federated runs reported accuracy in (0, 1]", 0 < num("fl_accuracy") <= 1),
     ]
-    for text, ok in checks:
-        print(f"CHECK {'PASS' if ok else 'FAIL'}: {text}")
     goals = [
         (f"c2d_overhead_ms <= {GOAL_OVERHEAD_MS}: {num('c2d_overhead_ms'):.1f}",
          num("c2d_overhead_ms") <= GOAL_OVERHEAD_MS),
         (f"fl_vs_central_accuracy_ratio >= {GOAL_FL_RATIO}: {num('fl_vs_central_accuracy_ratio'):.3f}",
          num("fl_vs_central_accuracy_ratio") >= GOAL_FL_RATIO),
     ]
-    for text, ok in goals:
-        print(f"GOAL {'PASS' if ok else 'MISS'}: {text}")
+    if not report(checks, goals):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
