@@ -20,6 +20,7 @@ import pytest
 from agora.data.federated import (
     FederatedError,
     FLRound,
+    FLRunResult,
     Holder,
     find_flower_venv,
     parse_rounds,
@@ -27,6 +28,7 @@ from agora.data.federated import (
     run_simulation,
     train_central,
 )
+from agora.sandbox import sandbox_available
 
 #: Held-out accuracy the federated runs must reach (digits, 2 rounds x 5 local epochs; ~0.93 seen).
 ACCURACY_FLOOR = 0.85
@@ -242,28 +244,49 @@ def test_unknown_run_config_key_is_refused(tmp_path: Path) -> None:
 # -- the deployment engine: SuperLink + 3 SuperNodes as real processes on loopback --------------
 
 
-@needs_flower
-def test_deployment_three_supernodes_secaggplus(tmp_path: Path) -> None:
+def _holders_alice_has_a_file(tmp_path: Path) -> tuple[list[Holder], int]:
+    """Three holders; "alice" trains on her own file: every third example of the training split
+    (the server's held-out 25 % is the app's seeded stratified split, left out here too)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    # "alice" trains on her own file: every third example of the training split (the server's
-    # held-out 25 % is the app's seeded stratified split, left out here too)
     data = load_digits()
     x_tr, _, y_tr, _ = train_test_split(
         data.data / 16.0, data.target, test_size=0.25, stratify=data.target, random_state=0
     )
     own = tmp_path / "alice.npz"
     np.savez(own, X=x_tr[::3], y=y_tr[::3])
-    holders = [Holder("alice", own), Holder("bob"), Holder("carol")]
-    seen: list[int] = []
-    result = run_deployment(holders, rounds=2, on_round=lambda r: seen.append(r.round), workdir=tmp_path / "run")
+    return [Holder("alice", own), Holder("bob"), Holder("carol")], len(y_tr[::3])
+
+
+def _check_deployment(result: FLRunResult, seen: list[int], alice_examples: int) -> None:
     assert seen == [1, 2]
     for r in result.rounds:
         assert sorted(r.holders) == ["alice", "bob", "carol"]
         assert len(set(r.participants)) == 3
     alice = result.rounds[0].holders.index("alice")
-    assert result.rounds[0].num_examples[alice] == len(y_tr[::3])
+    assert result.rounds[0].num_examples[alice] == alice_examples
     assert result.final_accuracy >= ACCURACY_FLOOR
     assert result.model_path is not None
     assert _weights_hash(result.model_path) == result.rounds[-1].aggregate_hash
+
+
+@needs_flower
+def test_deployment_three_supernodes_secaggplus(tmp_path: Path) -> None:
+    holders, alice_examples = _holders_alice_has_a_file(tmp_path)
+    seen: list[int] = []
+    result = run_deployment(holders, rounds=2, on_round=lambda r: seen.append(r.round), workdir=tmp_path / "run")
+    _check_deployment(result, seen, alice_examples)
+
+
+@needs_flower
+@pytest.mark.skipif(not sandbox_available()[0], reason=f"no sandbox here: {sandbox_available()[1]}")
+def test_deployment_supernodes_in_the_sandbox(tmp_path: Path) -> None:
+    holders, alice_examples = _holders_alice_has_a_file(tmp_path)
+    seen: list[int] = []
+    work = tmp_path / "run"
+    result = run_deployment(holders, rounds=2, on_round=lambda r: seen.append(r.round), workdir=work, sandbox=True)
+    _check_deployment(result, seen, alice_examples)  # alice's file was read at /data/alice.npz, in her sandbox
+    # each SuperNode installed the app in its own sandbox's scratch folder (FLWR_HOME), not the host's
+    logs = [(work / f"supernode-{i}.log").read_text(errors="replace") for i in range(3)]
+    assert all("/scratch/flwr-home" in log for log in logs), logs[0][-2000:]

@@ -15,12 +15,23 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from agora.sandbox import SCRATCH, Limits, SandboxResult, run, run_python, sandbox_available
+from agora.sandbox import (
+    SCRATCH,
+    Limits,
+    Network,
+    SandboxProcess,
+    SandboxResult,
+    run,
+    run_python,
+    sandbox_available,
+    spawn,
+)
 from agora.sandbox._cgroup import find_cgroup_parents, remove_stale_cgroups
 from agora.sandbox._seccomp import BLOCKED, build_filter
 
@@ -539,3 +550,124 @@ def test_cgroups_left_by_a_killed_node_are_removed() -> None:
     finally:
         if stale.exists():
             stale.rmdir()
+
+
+# --- spawn: a long-running program, optionally on the host's network ---------------------------
+
+_PROBE = """
+import os, socket, sys
+port, secret, outside = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"hello")
+    print("connected")
+except OSError:
+    print("connect-blocked")
+try:
+    open(secret, "rb").read()
+    print("read-secret")
+except OSError:
+    print("read-blocked")
+for path in [outside, "/data/data.csv", "/usr/agora-spawn-test"]:
+    try:
+        with open(path, "a") as f:
+            f.write("x")
+        print("wrote")
+    except OSError:
+        print("write-blocked")
+open("/scratch/ok", "w").write("scratch is writable")
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+print("uid", os.getuid(), "caps", *(status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd")))
+sys.stdout.flush()
+if len(sys.argv) > 4:
+    import time
+    time.sleep(float(sys.argv[4]))
+"""
+
+
+def _spawn_probe(
+    job: dict[str, Path], network: Network, port: int, *extra: str, limits: Limits = LIMITS
+) -> tuple[SandboxProcess, Path, Path]:
+    secret = job["root"] / "secret.txt"
+    secret.write_text("host-secret")
+    outside = job["root"] / f"written-{network}.txt"
+    probe = job["root"] / "probe.py"
+    probe.write_text(_PROBE)
+    log = job["root"] / f"spawn-{network}.log"
+    with log.open("wb") as out:
+        proc = spawn(
+            [sys.executable, "-I", "-B", "-u", "/probe/probe.py", str(port), str(secret), str(outside), *extra],
+            ro_binds={probe: "/probe/probe.py", job["data"]: "/data"},
+            scratch=job["scratch"],
+            limits=limits,
+            network=network,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log, outside
+
+
+@pytest.mark.parametrize("network", ["host", "none"])
+def test_spawn_shares_only_the_network_it_is_given(job: dict[str, Path], network: Network) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10 if network == "host" else 0.5)
+    port = listener.getsockname()[1]
+    try:
+        proc, log, outside = _spawn_probe(job, network, port)
+        got = b""
+        if network == "host":
+            conn, _ = listener.accept()  # the sandboxed program reached the host's loopback
+            with conn:
+                conn.settimeout(5)
+                got = conn.recv(5)
+        else:
+            with pytest.raises(TimeoutError):
+                listener.accept()  # nothing reached the host's loopback
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        listener.close()
+    out = log.read_text().splitlines()
+    assert out[0] == ("connected" if network == "host" else "connect-blocked"), out
+    assert got == (b"hello" if network == "host" else b"")
+    assert out[1:5] == ["read-blocked", "write-blocked", "write-blocked", "write-blocked"], out
+    zero = "0000000000000000"
+    assert out[5] == f"uid 65534 caps {zero} {zero} {zero}", out
+    assert not outside.exists() and not Path("/usr/agora-spawn-test").exists()
+    assert (job["data"] / "data.csv").read_text() == DATASET
+    assert (job["scratch"] / "ok").read_text() == "scratch is writable"
+    assert proc.killed is None
+
+
+def test_spawn_terminate_stops_the_whole_tree(job: dict[str, Path]) -> None:
+    proc, log, _ = _spawn_probe(job, "host", 1, "600")
+    try:
+        time.sleep(1)
+        assert proc.poll() is None, log.read_text()
+        proc.terminate()
+        assert proc.wait(10) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.killed is None
+    survivors = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"/probe/probe.py" in (entry / "cmdline").read_bytes():
+                survivors.append(entry.name)
+        except OSError:
+            pass
+    assert survivors == [], survivors
+
+
+def test_spawn_is_killed_at_its_wall_limit(job: dict[str, Path]) -> None:
+    limits = Limits(cpu_s=60, memory_bytes=512 << 20, max_processes=32, output_bytes=1 << 20, wall_s=1.5)
+    proc, log, _ = _spawn_probe(job, "none", 1, "600", limits=limits)
+    started = time.monotonic()
+    assert proc.wait(20) != 0
+    assert proc.killed == "deadline"
+    assert time.monotonic() - started < 10

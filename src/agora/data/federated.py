@@ -9,7 +9,9 @@ app lives in ``flower/agora_fl`` and runs in Flower's own environment (``.venv-f
   process of ``.venv-flower/bin/python``.
 * :func:`run_deployment` — the deployment engine: a SuperLink and one SuperNode per holder as
   real processes on 127.0.0.1 (free ports, ``--insecure``), the run submitted with
-  ``flwr run <app> <connection> --stream``; every process is stopped by its PID.
+  ``flwr run <app> <connection> --stream``; every process is stopped by its PID. With
+  ``sandbox=True`` each SuperNode (and so each holder's ClientApp processes) runs in the
+  bubblewrap sandbox (:func:`agora.sandbox.spawn`, ``network="host"``) on its own data only.
 * :func:`train_central` — the same model trained on the pooled data here (numpy), the baseline
   of ``fl_vs_central_accuracy_ratio``.
 
@@ -21,10 +23,10 @@ that took part. See ``docs/federated.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -33,12 +35,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from agora.errors import AgoraError
+from agora.sandbox import Limits, SandboxProcess, sandbox_available, spawn
 
 __all__ = [
     "DEFAULT_APP",
@@ -47,6 +50,7 @@ __all__ = [
     "FLRunResult",
     "FederatedError",
     "Holder",
+    "SUPERNODE_LIMITS",
     "find_flower_venv",
     "parse_rounds",
     "run_deployment",
@@ -63,6 +67,13 @@ DEFAULT_FLOWER_VENV = _ROOT / ".venv-flower"
 _FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "PYTHONUNBUFFERED": "1"}
 _LOOPBACK = "127.0.0.1"
 _POLL_S = 0.2
+#: A sandboxed SuperNode's limits (its ClientApp processes included): CPU seconds over the whole
+#: tree, address space per process (gRPC and numpy reserve far more than they touch) and resident
+#: memory of the tree where a memory cgroup is writable, processes and threads, output. Its wall
+#: limit is the run's ``timeout_s`` plus a minute.
+SUPERNODE_LIMITS = Limits(cpu_s=1800, memory_bytes=8 << 30, max_processes=512, output_bytes=256 << 20, wall_s=660)
+#: Where a holder's data file appears inside its SuperNode's sandbox.
+_SANDBOX_DATA = "/data"
 
 OnRound = Callable[["FLRound"], None]
 
@@ -218,10 +229,22 @@ def _path_with(bin_dir: Path) -> str:
     return os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
-    """SIGTERM ``proc`` by its PID, SIGKILL after ``timeout`` s; its exit code."""
+class _Process(Protocol):
+    """A child process: a :class:`subprocess.Popen` or a :class:`agora.sandbox.SandboxProcess`."""
+
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+def _stop(proc: _Process, timeout: float = 10.0) -> int | None:
+    """SIGTERM ``proc`` by its PID (a sandboxed one: every process of its sandbox), SIGKILL after
+    ``timeout`` s; its exit code."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -342,11 +365,58 @@ def _toml_value(v: Any) -> str:
     return json.dumps(str(v))  # a TOML basic string
 
 
-def _node_config(i: int, n: int, holder: Holder) -> str:
+def _node_config(i: int, n: int, holder: Holder, data_path: str | None = None) -> str:
+    """The SuperNode's ``--node-config``; ``data_path``: where its data file is, as it sees it
+    (default: the holder's file on this host)."""
     parts = [f"partition-id={i}", f"num-partitions={n}", f"holder={json.dumps(holder.name)}"]
     if holder.data_path is not None:
-        parts.append(f"data-path={json.dumps(str(Path(holder.data_path).resolve()))}")
+        parts.append(f"data-path={json.dumps(data_path or str(Path(holder.data_path).resolve()))}")
     return " ".join(parts)
+
+
+def _venv_binds(venv: Path) -> dict[Path, str]:
+    """Read-only binds that let a sandboxed process run the Flower environment: the environment at
+    the path its scripts' shebangs name, and the Python installation it was made from (from its
+    ``pyvenv.cfg``), at its own path (nothing under ``/usr``, which the sandbox always has)."""
+    venv = venv.absolute()
+    binds = {venv.resolve(): str(venv)}
+    home = ""
+    with contextlib.suppress(OSError):
+        for line in (venv / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home":
+                home = value.strip()
+    python = Path(os.path.realpath(venv / "bin" / "python"))
+    for folder in (Path(os.path.realpath(home)).parent if home else None, python.parent.parent):
+        if folder is None or str(folder) in ("/", "/usr") or folder.is_relative_to("/usr"):
+            continue
+        if folder.is_relative_to(venv.resolve()) or any(folder.is_relative_to(b) for b in binds):
+            continue
+        binds[folder] = str(folder)
+    return binds
+
+
+def _spawn_supernode(
+    cmd: list[str], *, holder: Holder, venv: Path, scratch: Path, limits: Limits, log: Any
+) -> SandboxProcess:
+    """One SuperNode in the sandbox on the host's network: the Flower environment and the
+    holder's data file read-only, ``FLWR_HOME`` in its scratch folder."""
+    binds = _venv_binds(venv)
+    if holder.data_path is not None:
+        binds[Path(holder.data_path).resolve()] = f"{_SANDBOX_DATA}/{Path(holder.data_path).name}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "flwr-home").mkdir(exist_ok=True)
+    env = {**_FLOWER_ENV, "FLWR_HOME": "/scratch/flwr-home", "PATH": f"{venv.absolute() / 'bin'}:/usr/bin:/bin"}
+    return spawn(
+        cmd,
+        ro_binds=binds,
+        scratch=scratch,
+        limits=limits,
+        env=env,
+        network="host",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def run_deployment(
@@ -359,6 +429,8 @@ def run_deployment(
     flower_venv: Path | None = None,
     app_dir: Path = DEFAULT_APP,
     workdir: Path | None = None,
+    sandbox: bool = False,
+    sandbox_limits: Limits | None = None,
 ) -> FLRunResult:
     """Train across real holder processes on Flower's deployment engine, on loopback.
 
@@ -369,12 +441,33 @@ def run_deployment(
     SuperNodes and the SuperLink by PID (SIGTERM, then SIGKILL; their ``flower-superexec``
     children notice and exit on their own). ``config`` and ``workdir`` as in
     :func:`run_simulation`.
+
+    ``sandbox=True`` starts each SuperNode with :func:`agora.sandbox.spawn` (``network="host"``):
+    it and the ClientApp processes it starts run as uid 65534 with no capabilities, under the
+    seccomp filter and ``sandbox_limits`` (default :data:`SUPERNODE_LIMITS`, its wall limit
+    ``timeout_s`` + 60 s), seeing the Flower environment and only its own holder's data file
+    (read-only, at ``/data/<file name>``, the node config's ``data-path``), writing only its
+    scratch folder (``FLWR_HOME`` is there). It shares the host's network. The SuperLink and
+    ``flwr run`` (the consumer's side) are not sandboxed. Raises :class:`FederatedError` where
+    this machine cannot sandbox.
     """
     venv = find_flower_venv(flower_venv)
     specs = [Holder(f"holder-{i}") for i in range(holders)] if isinstance(holders, int) else list(holders)
     _validate(len(specs), rounds)
+    if sandbox:
+        ok, why = sandbox_available()
+        if not ok:
+            raise FederatedError(f"cannot sandbox the SuperNodes: {why}")
+        base = sandbox_limits or SUPERNODE_LIMITS
+        node_limits = Limits(
+            cpu_s=base.cpu_s,
+            memory_bytes=base.memory_bytes,
+            max_processes=base.max_processes,
+            output_bytes=base.output_bytes,
+            wall_s=base.wall_s if sandbox_limits is not None else timeout_s + 60,
+        )
     bin_dir = venv / "bin"
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[_Process] = []
     with _scratch(keep_on_failure=workdir is None) as tmp:
         work = Path(workdir) if workdir is not None else tmp
         work.mkdir(parents=True, exist_ok=True)
@@ -403,6 +496,12 @@ def run_deployment(
             procs.append(proc)
             return proc
 
+        def start_supernode(i: int, holder: Holder, cmd: list[str]) -> None:
+            out = (work / f"supernode-{i}.log").open("wb")
+            logs.append(out)
+            scratch = tmp / f"supernode-{i}"
+            procs.append(_spawn_supernode(cmd, holder=holder, venv=venv, scratch=scratch, limits=node_limits, log=out))
+
         try:
             link_log = work / "superlink.log"
             link = start(
@@ -412,11 +511,16 @@ def run_deployment(
             )
             _wait_port(link_port, link, min(deadline, time.monotonic() + 60), link_log)
             for i, (holder, port) in enumerate(zip(specs, node_ports, strict=True)):
-                start(
-                    [str(bin_dir / "flower-supernode"), "--insecure", "--superlink", f"{_LOOPBACK}:{link_port}"]
-                    + ["--port", str(port), "--node-config", _node_config(i, len(specs), holder)],
-                    f"supernode-{i}.log",
-                )
+                node_cmd = [str(bin_dir / "flower-supernode"), "--insecure", "--superlink", f"{_LOOPBACK}:{link_port}"]
+                node_cmd += ["--port", str(port)]
+                if sandbox:
+                    inside = None if holder.data_path is None else f"{_SANDBOX_DATA}/{Path(holder.data_path).name}"
+                    node_cmd[0] = str(venv.absolute() / "bin" / "flower-supernode")
+                    node_cmd += ["--node-config", _node_config(i, len(specs), holder, inside)]
+                    start_supernode(i, holder, node_cmd)
+                else:
+                    node_cmd += ["--node-config", _node_config(i, len(specs), holder)]
+                    start(node_cmd, f"supernode-{i}.log")
             run_log = work / "flwr-run.log"
             runner = start(
                 [str(bin_dir / "flwr"), "run", str(app_dir), "agora-local", "--stream", "--run-config", str(overrides)],

@@ -3,7 +3,8 @@
 What the program sees: ``/usr`` (and the ``/bin``, ``/lib*`` links into it) and the Python
 interpreter read-only, the read-only binds it is given, ``/scratch`` (the one writable host
 folder), a fresh ``/tmp``, ``/dev`` (null, zero, random…), and a ``/proc`` of its own pid
-namespace. No network (a loopback of its own, down), nothing of ``/etc``, no home, no keys.
+namespace. No network (a loopback of its own, down; :func:`agora.sandbox.spawn` with
+``network="host"`` keeps the host's instead), nothing of ``/etc``, no home, no keys.
 It runs as uid 65534 in a user namespace of its own, with no capabilities, unable to make new
 user namespaces, under a seccomp filter (:mod:`agora.sandbox._seccomp`), in a new session; it
 dies with its parent. ``/``, ``/dev`` and the machine-wide parts of ``/proc`` are read-only;
@@ -33,14 +34,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Literal
 
 from agora.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents, remove_stale_cgroups
 from agora.sandbox._seccomp import build_filter
 from agora.sandbox.errors import SandboxError, SandboxUnavailable
 from agora.sandbox.limits import Killed, Limits, SandboxResult
 
-__all__ = ["SANDBOX_UID", "SCRATCH", "build_command", "run", "run_python", "sandbox_available"]
+__all__ = ["SANDBOX_UID", "SCRATCH", "Network", "build_command", "run", "run_python", "sandbox_available"]
+
+#: The sandbox's network: ``"none"`` (a network namespace of its own, its loopback down) or
+#: ``"host"`` (the host's network namespace, kept: everything the host can reach, it can).
+Network = Literal["none", "host"]
 
 #: Where the scratch folder appears inside the sandbox (also the working directory and HOME).
 SCRATCH = "/scratch"
@@ -94,11 +99,16 @@ def build_command(
     env: Mapping[str, str] | None = None,
     bwrap: str = "bwrap",
     seccomp_fd: int | None = None,
+    network: Network = "none",
 ) -> list[str]:
     """The bubblewrap command line that runs ``argv`` in the sandbox (see :func:`run`).
 
     ``seccomp_fd``: a file descriptor bubblewrap reads the seccomp filter from (none: no filter).
+    ``network="host"`` keeps the host's network namespace (``--share-net``); every other
+    namespace is still new.
     """
+    if network not in ("none", "host"):
+        raise SandboxError(f"sandbox network {network!r} must be 'none' or 'host'")
     if not argv:
         raise SandboxError("nothing to run in the sandbox: argv is empty")
     if not scratch.is_dir():
@@ -106,6 +116,7 @@ def build_command(
     command = [
         bwrap,
         "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces: no network at all
+        *(["--share-net"] if network == "host" else []),  # ... unless asked: the host's network
         # As root, --unshare-all alone leaves CAP_SYS_ADMIN: the program could remount a
         # read-only bind writable. A user namespace as nobody plus dropping every capability:
         "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
@@ -248,6 +259,23 @@ def _require_sandbox() -> None:
 # --- running ----------------------------------------------------------------------------------
 
 
+def _make_cgroups(limits: Limits) -> RunCgroups | None:
+    """The run's cgroups (None when not root and there is no pids cgroup: RLIMIT_NPROC caps it);
+    raises :class:`SandboxUnavailable` when root cannot cap the processes."""
+    parents = find_cgroup_parents()
+    if parents.pids is not None:
+        try:
+            return create_run_cgroups(parents, max_processes=limits.max_processes, memory_bytes=limits.memory_bytes)
+        except OSError as error:
+            if os.getuid() == 0:
+                reason = f"{_UNAVAILABLE} and a process cap: cannot make a pids cgroup ({error})"
+                raise SandboxUnavailable(reason) from error
+            return None
+    if os.getuid() == 0:
+        raise SandboxUnavailable(f"{_UNAVAILABLE} and a process cap: running as root without a writable pids cgroup")
+    return None
+
+
 def _set_limits(limits: Limits, procs_files: Sequence[Path]) -> Callable[[], None]:
     """What the child does between fork and exec of bubblewrap: join the cgroups, lower rlimits."""
     cpu = max(1, math.ceil(limits.cpu_s))
@@ -336,17 +364,7 @@ def run(
     """
     _require_sandbox()
     bwrap = shutil.which("bwrap") or "bwrap"
-    parents = find_cgroup_parents()
-    cgroups: RunCgroups | None = None
-    if parents.pids is not None:
-        try:
-            cgroups = create_run_cgroups(parents, max_processes=limits.max_processes, memory_bytes=limits.memory_bytes)
-        except OSError as error:
-            if os.getuid() == 0:
-                reason = f"{_UNAVAILABLE} and a process cap: cannot make a pids cgroup ({error})"
-                raise SandboxUnavailable(reason) from error
-    elif os.getuid() == 0:
-        raise SandboxUnavailable(f"{_UNAVAILABLE} and a process cap: running as root without a writable pids cgroup")
+    cgroups = _make_cgroups(limits)
     try:
         with _seccomp_pipe() as seccomp_fd:
             command = build_command(
