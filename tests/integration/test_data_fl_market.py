@@ -96,6 +96,8 @@ def test_agora_fl_run(world, capsys: pytest.CaptureFixture[str], monkeypatch: py
     assert [services.owed(n.address) for n in nodes] == [PAY] * 3
     code, _, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--engine", "cloud")
     assert code == 1 and one_line_error(err) == "error: --engine is simulation or deployment, not 'cloud'"
+    code, _, err = agora(capsys, "--account", "6", "fl", "run", "--datasets", ids, "--sandbox")
+    assert code == 1 and "--sandbox needs --engine deployment" in one_line_error(err)
 
 
 def test_agora_fl_run_with_record_level_dp(world, capsys: pytest.CaptureFixture[str],

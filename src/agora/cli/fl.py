@@ -53,6 +53,9 @@ def run(
     local_epochs: Annotated[int | None, typer.Option("--local-epochs", min=1, max=100, help="Local steps per "
                                                      "round.", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option("--lr", min=0, help="Local learning rate.", show_default=False)] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox/--no-sandbox", help="Run each holder's SuperNode and its "
+                                          "ClientApps in the holder's sandbox (deployment engine; the host's "
+                                          "network stays shared).")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train one model across the holders of the datasets and pay each per round it took part in."""
@@ -62,6 +65,8 @@ def run(
     ids = _datasets(datasets)
     if engine not in ("simulation", "deployment"):
         raise ConfigError(f"--engine is simulation or deployment, not {engine!r}")
+    if sandbox and engine != "deployment":
+        raise ConfigError("--sandbox needs --engine deployment (the simulation engine runs holders in one process)")
     config: dict[str, Any] = {}
     if dp_clip > 0:
         config |= {"dp-clip": dp_clip, "dp-noise-multiplier": dp_noise}
@@ -83,8 +88,9 @@ def run(
             eps = f", record-level epsilon {r.epsilon_record:.2f}" if r.epsilon_record is not None else ""
             update(f"round {r.round}: accuracy {r.accuracy:.3f}, {len(r.participants)} holder(s) paid{eps}")
 
+        extra: dict[str, Any] = {"sandbox": True} if sandbox else {}
         paid = run_paid(services, signer, ids, rounds=rounds, pay_per_round=amount_arg(pay), engine=engine,
-                        config=config or None, on_round=on_round)
+                        config=config or None, on_round=on_round, **extra)
     view = paid.to_json()
     if json_:
         emit_json(view)
