@@ -20,8 +20,8 @@ from agora.data.orders import ChainOrders
 from agora.data.privacy import PrivacyLedger
 from agora.data.services import DataServices
 from agora.protocol import deploy_devnet
-from agora.sandbox import sandbox_available
 from agora.storage import LocalStore, Storage
+from agora.workloads.sandbox import sandbox_available
 
 ONE = 10**18
 MEAN = b'''

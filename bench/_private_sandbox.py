@@ -2,10 +2,10 @@
 
 Helper of the private-compute benchmarks. Each round runs the same script (``print(1)``) with
 the project's interpreter, ``python -I -B``, twice, alternating: plainly through
-``subprocess.run`` (the anchor) and through :func:`agora.sandbox.run_python` (bubblewrap, every
+``subprocess.run`` (the anchor) and through :func:`agora.workloads.sandbox.run_python` (bubblewrap, every
 namespace, cgroups, rlimits, the watchdog). ``c2d_overhead_ms`` is the median sandboxed run minus
 the median plain run, over ``rounds`` (≥ 20) rounds, after a few warm-up runs of each (goal ≤ 50 ms).
-Raises :class:`agora.sandbox.SandboxUnavailable` where this machine cannot sandbox.
+Raises :class:`agora.workloads.sandbox.SandboxUnavailable` where this machine cannot sandbox.
 
 Runnable on its own: ``python bench/_private_sandbox.py`` prints the figures as JSON.
 """
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agora.sandbox import Limits, run_python, sandbox_available
+from agora.workloads.sandbox import Limits, run_python, sandbox_available
 
 ALGORITHM = "import sys\nprint(len(sys.argv))\n"
 

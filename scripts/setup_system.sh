@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the project needs, installed only when missing (Debian's apt):
-#   bubblewrap — the sandbox of compute-to-data and federated learning (agora.sandbox).
+#   bubblewrap — the sandbox of compute-to-data and federated learning (agora.workloads.sandbox).
 # Needs root (or passwordless sudo) only when something is missing; otherwise it changes nothing.
 # Then checks that bubblewrap can make the user namespace the sandbox needs, and says so if not.
 set -euo pipefail

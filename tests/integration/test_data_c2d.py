@@ -24,8 +24,8 @@ from agora.data.orders import ChainOrders
 from agora.data.privacy import PrivacyLedger
 from agora.errors import ConfigError
 from agora.protocol import deploy_devnet
-from agora.sandbox import Limits, sandbox_available
 from agora.storage import LocalStore, Storage
+from agora.workloads.sandbox import Limits, sandbox_available
 
 ONE = 10**18
 

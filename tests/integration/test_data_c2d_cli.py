@@ -17,7 +17,7 @@ import pytest
 from agora.chain import connect
 from agora.devnet.anvil import AnvilProcess, free_port
 from agora.protocol import AddressBook, deploy_devnet
-from agora.sandbox import sandbox_available
+from agora.workloads.sandbox import sandbox_available
 from tests.integration.cli_helpers import agora, one_line_error
 from tests.integration.proc_helpers import terminate
 

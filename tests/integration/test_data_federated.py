@@ -28,7 +28,7 @@ from agora.data.federated import (
     run_simulation,
     train_central,
 )
-from agora.sandbox import sandbox_available
+from agora.workloads.sandbox import sandbox_available
 
 #: Held-out accuracy the federated runs must reach (digits, 2 rounds x 5 local epochs; ~0.93 seen).
 ACCURACY_FLOOR = 0.85

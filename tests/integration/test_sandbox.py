@@ -2,7 +2,7 @@
 
 Each test runs a small Python algorithm in the real sandbox (bubblewrap) and checks that the
 attempt was blocked, and how it was reported. Skipped only where this machine cannot sandbox
-(:func:`agora.sandbox.sandbox_available` says why); never asserts on timings.
+(:func:`agora.workloads.sandbox.sandbox_available` says why); never asserts on timings.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from agora.sandbox import (
+from agora.workloads.sandbox import (
     SCRATCH,
     Limits,
     Network,
@@ -32,8 +32,8 @@ from agora.sandbox import (
     sandbox_available,
     spawn,
 )
-from agora.sandbox._cgroup import find_cgroup_parents, remove_stale_cgroups
-from agora.sandbox._seccomp import BLOCKED, build_filter
+from agora.workloads.sandbox._cgroup import find_cgroup_parents, remove_stale_cgroups
+from agora.workloads.sandbox._seccomp import BLOCKED, build_filter
 
 AVAILABLE, REASON = sandbox_available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"no sandbox here: {REASON}")
@@ -109,7 +109,7 @@ def test_the_project_environment_imports_but_not_agora(job: dict[str, Path]) -> 
         """
         import numpy, sklearn, onnxruntime
         try:
-            import agora.sandbox  # the project's source is not bound: only its environment
+            import agora.workloads.sandbox  # the project's source is not bound: only its environment
         except ImportError:
             print("no-agora")
         """,

@@ -24,7 +24,7 @@ COMPLETE = [
     "agora.chain",
     "agora.storage",
     "agora.workloads",
-    "agora.sandbox",
+    "agora.workloads.sandbox",
     "agora.errors",
     "agora.units",
     "agora.config",

@@ -2,7 +2,7 @@
 
 The rules, by the top-level unit a module belongs to (``agora.compute.market`` belongs to ``agora.compute``):
 
-* a seam (``agora.chain``, ``agora.storage``, ``agora.workloads``, ``agora.sandbox``) imports only
+* a seam (``agora.chain``, ``agora.storage``, ``agora.workloads``, including ``agora.workloads.sandbox``) imports only
   seams and the core;
 * the core (``agora.errors``, ``units``, ``config``, ``layers``, ``protocol``, ``context``) imports
   only seams and the core;
@@ -35,7 +35,7 @@ import pytest
 import agora
 
 SRC = Path(agora.__file__).resolve().parent
-SEAMS = ("agora.chain", "agora.storage", "agora.workloads", "agora.sandbox")
+SEAMS = ("agora.chain", "agora.storage", "agora.workloads")
 CORE = ("agora.errors", "agora.units", "agora.config", "agora.layers", "agora.protocol", "agora.context")
 #: What sits above every layer; ``agora`` itself re-exports the Client.
 ABOVE = ("agora", "agora.client", "agora.demo", "agora.cli", "agora.devnet", "agora.gateway")

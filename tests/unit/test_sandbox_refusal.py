@@ -16,9 +16,18 @@ from pathlib import Path
 import pytest
 
 from agora.errors import AgoraError
-from agora.sandbox import SCRATCH, Limits, SandboxError, SandboxUnavailable, build_command, run, run_python, runner
-from agora.sandbox._cgroup import CgroupParents
-from agora.sandbox._seccomp import BLOCKED, build_filter
+from agora.workloads.sandbox import (
+    SCRATCH,
+    Limits,
+    SandboxError,
+    SandboxUnavailable,
+    build_command,
+    run,
+    run_python,
+    runner,
+)
+from agora.workloads.sandbox._cgroup import CgroupParents
+from agora.workloads.sandbox._seccomp import BLOCKED, build_filter
 
 LIMITS = Limits(cpu_s=1, memory_bytes=64 << 20, max_processes=8, output_bytes=1 << 20, wall_s=1)
 

@@ -441,7 +441,7 @@ def _compute_node(client: Any, node: Any) -> Any:
     jobs accepted before a restart run again. Refused (one line) where the sandbox cannot run."""
     from agora.data.c2d import C2DNode, ChainCompute
     from agora.data.privacy import PrivacyLedger
-    from agora.sandbox import sandbox_available
+    from agora.workloads.sandbox import sandbox_available
 
     ok, why = sandbox_available()
     if not ok:

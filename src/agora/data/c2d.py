@@ -17,7 +17,7 @@ node, and only its result leaves — to that consumer, with the result's hash on
   open and ``DIRECT``; the request and algorithm are the job's; the order is the consumer's, of
   this dataset's compute service, valid; the algorithm is allowed; the ε fits what is left of the
   budget — and declines the job (a full refund) when something is wrong. It decrypts the data
-  into a folder that the sandbox (:mod:`agora.sandbox`: bubblewrap, no network, read-only data,
+  into a folder that the sandbox (:mod:`agora.workloads.sandbox`: bubblewrap, no network, read-only data,
   one scratch folder, limits) sees read-only, runs the algorithm, checks the output against the
   dataset's :class:`OutputPolicy`, commits and reveals the result's sha-256 on chain (paid like a
   ``NONE`` job), records the ε spent on chain, and serves the result only to the consumer
@@ -255,7 +255,7 @@ class ComputeOps(Protocol):
 
 
 #: Runs an algorithm: ``runner(source, ro_binds, scratch, env)`` -> an object with ``returncode``
-#: and ``killed`` (:class:`agora.sandbox.SandboxResult`).
+#: and ``killed`` (:class:`agora.workloads.sandbox.SandboxResult`).
 Runner = Callable[[Path, Mapping[Path, str], Path, Mapping[str, str]], Any]
 
 
@@ -266,7 +266,7 @@ class C2DNode:
     database keeps the jobs), ``ops`` the chain, ``ledger`` the holder's
     :class:`~agora.data.privacy.PrivacyLedger` (None: no job may spend ε), ``policies`` the output
     policy per dataset (default :class:`OutputPolicy`), ``limits`` the sandbox's
-    :class:`agora.sandbox.Limits`. ``runner`` runs an algorithm (default: :func:`agora.sandbox.run_python`).
+    :class:`agora.workloads.sandbox.Limits`. ``runner`` runs an algorithm (default: :func:`agora.workloads.sandbox.run_python`).
     """  # noqa: E501
 
     def __init__(self, node: Any, ops: ComputeOps, *, ledger: Any = None,
@@ -466,7 +466,7 @@ class C2DNode:
     def _sandbox(self, source: Path, binds: Mapping[Path, str], scratch: Path, env: Mapping[str, str]) -> Any:
         if self.runner is not None:
             return self.runner(source, binds, scratch, env)
-        from agora.sandbox import Limits, SandboxUnavailable, run_python
+        from agora.workloads.sandbox import Limits, SandboxUnavailable, run_python
 
         try:
             return run_python(source, ro_binds=binds, scratch=scratch, limits=self.limits or Limits(), env=env)

@@ -197,7 +197,7 @@ def _compute_to_data(chain: Chain, dep: Deployment, dataset: int, data_file: Pat
     from agora.data.client import DatasetsClient
     from agora.data.orders import ChainOrders
     from agora.data.privacy import PrivacyLedger
-    from agora.sandbox import sandbox_available
+    from agora.workloads.sandbox import sandbox_available
 
     ok, why = sandbox_available()
     if not ok:

@@ -11,7 +11,7 @@ app lives in ``flower/agora_fl`` and runs in Flower's own environment (``.venv-f
   real processes on 127.0.0.1 (free ports, ``--insecure``), the run submitted with
   ``flwr run <app> <connection> --stream``; every process is stopped by its PID. With
   ``sandbox=True`` each SuperNode (and so each holder's ClientApp processes) runs in the
-  bubblewrap sandbox (:func:`agora.sandbox.spawn`, ``network="host"``) on its own data only.
+  bubblewrap sandbox (:func:`agora.workloads.sandbox.spawn`, ``network="host"``) on its own data only.
 * :func:`train_central` — the same model trained on the pooled data here (numpy), the baseline
   of ``fl_vs_central_accuracy_ratio``.
 
@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agora.errors import AgoraError
-from agora.sandbox import Limits, SandboxProcess, sandbox_available, spawn
+from agora.workloads.sandbox import Limits, SandboxProcess, sandbox_available, spawn
 
 __all__ = [
     "DEFAULT_APP",
@@ -230,7 +230,7 @@ def _path_with(bin_dir: Path) -> str:
 
 
 class _Process(Protocol):
-    """A child process: a :class:`subprocess.Popen` or a :class:`agora.sandbox.SandboxProcess`."""
+    """A child process: a :class:`subprocess.Popen` or a :class:`agora.workloads.sandbox.SandboxProcess`."""
 
     @property
     def returncode(self) -> int | None: ...
@@ -442,7 +442,7 @@ def run_deployment(
     children notice and exit on their own). ``config`` and ``workdir`` as in
     :func:`run_simulation`.
 
-    ``sandbox=True`` starts each SuperNode with :func:`agora.sandbox.spawn` (``network="host"``):
+    ``sandbox=True`` starts each SuperNode with :func:`agora.workloads.sandbox.spawn` (``network="host"``):
     it and the ClientApp processes it starts run as uid 65534 with no capabilities, under the
     seccomp filter and ``sandbox_limits`` (default :data:`SUPERNODE_LIMITS`, its wall limit
     ``timeout_s`` + 60 s), seeing the Flower environment and only its own holder's data file

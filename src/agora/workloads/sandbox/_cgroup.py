@@ -4,7 +4,7 @@ RLIMIT_NPROC is not enforced for processes whose real uid is root outside every 
 (bubblewrap run by root maps the sandbox's uid 65534 onto uid 0), so as root the process count is
 capped by the kernel's pids controller instead: one child cgroup per run, under the cgroup this
 process lives in, on cgroup v2 (when ``pids`` is delegated to it) or on the v1 ``pids``
-hierarchy. The cgroup counts threads too. Nothing here is public; see :mod:`agora.sandbox`.
+hierarchy. The cgroup counts threads too. Nothing here is public; see :mod:`agora.workloads.sandbox`.
 """
 
 from __future__ import annotations

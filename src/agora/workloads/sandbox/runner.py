@@ -3,14 +3,14 @@
 What the program sees: ``/usr`` (and the ``/bin``, ``/lib*`` links into it) and the Python
 interpreter read-only, the read-only binds it is given, ``/scratch`` (the one writable host
 folder), a fresh ``/tmp``, ``/dev`` (null, zero, random…), and a ``/proc`` of its own pid
-namespace. No network (a loopback of its own, down; :func:`agora.sandbox.spawn` with
+namespace. No network (a loopback of its own, down; :func:`agora.workloads.sandbox.spawn` with
 ``network="host"`` keeps the host's instead), nothing of ``/etc``, no home, no keys.
 It runs as uid 65534 in a user namespace of its own, with no capabilities, unable to make new
-user namespaces, under a seccomp filter (:mod:`agora.sandbox._seccomp`), in a new session; it
+user namespaces, under a seccomp filter (:mod:`agora.workloads.sandbox._seccomp`), in a new session; it
 dies with its parent. ``/``, ``/dev`` and the machine-wide parts of ``/proc`` are read-only;
 ``/tmp`` and ``/dev/shm`` are tmpfs of ``output_bytes`` each.
 
-Its limits (:class:`~agora.sandbox.limits.Limits`) are kernel limits set before bubblewrap
+Its limits (:class:`~agora.workloads.sandbox.limits.Limits`) are kernel limits set before bubblewrap
 starts (RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, 1,024 open files, no core dumps), the size of ``/tmp``,
 a pids cgroup (and a memory cgroup when one is writable), and a watchdog in this process that
 kills the whole run at its deadline, on a refused fork, past its CPU time over all its
@@ -36,10 +36,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
-from agora.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents, remove_stale_cgroups
-from agora.sandbox._seccomp import build_filter
-from agora.sandbox.errors import SandboxError, SandboxUnavailable
-from agora.sandbox.limits import Killed, Limits, SandboxResult
+from agora.workloads.sandbox._cgroup import RunCgroups, create_run_cgroups, find_cgroup_parents, remove_stale_cgroups
+from agora.workloads.sandbox._seccomp import build_filter
+from agora.workloads.sandbox.errors import SandboxError, SandboxUnavailable
+from agora.workloads.sandbox.limits import Killed, Limits, SandboxResult
 
 __all__ = ["SANDBOX_UID", "SCRATCH", "Network", "build_command", "run", "run_python", "sandbox_available"]
 

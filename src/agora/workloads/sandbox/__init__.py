@@ -9,10 +9,18 @@ starts a long-running program (a federated-learning SuperNode) in the same sandb
 :class:`SandboxProcess` handle at once.
 """
 
-from agora.sandbox.errors import SandboxError, SandboxUnavailable
-from agora.sandbox.limits import Killed, Limits, SandboxResult
-from agora.sandbox.process import SandboxProcess, spawn
-from agora.sandbox.runner import SANDBOX_UID, SCRATCH, Network, build_command, run, run_python, sandbox_available
+from agora.workloads.sandbox.errors import SandboxError, SandboxUnavailable
+from agora.workloads.sandbox.limits import Killed, Limits, SandboxResult
+from agora.workloads.sandbox.process import SandboxProcess, spawn
+from agora.workloads.sandbox.runner import (
+    SANDBOX_UID,
+    SCRATCH,
+    Network,
+    build_command,
+    run,
+    run_python,
+    sandbox_available,
+)
 
 __all__ = [
     "SANDBOX_UID",

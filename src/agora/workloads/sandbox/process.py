@@ -1,8 +1,8 @@
 """Start a long-running program in the sandbox and get a handle on it (``spawn``).
 
-:func:`~agora.sandbox.runner.run` waits for its program; a server (a federated-learning
+:func:`~agora.workloads.sandbox.runner.run` waits for its program; a server (a federated-learning
 SuperNode) runs until it is stopped. :func:`spawn` starts ``argv`` under the same bubblewrap
-command line (:func:`~agora.sandbox.runner.build_command`), the same seccomp filter, kernel
+command line (:func:`~agora.workloads.sandbox.runner.build_command`), the same seccomp filter, kernel
 rlimits and per-run pids/memory cgroup, and returns a :class:`SandboxProcess` at once.
 
 A watchdog thread enforces what a kernel limit does not: it kills the whole process tree past
@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from agora.sandbox._cgroup import RunCgroups
-from agora.sandbox.limits import Killed, Limits
-from agora.sandbox.runner import (
+from agora.workloads.sandbox._cgroup import RunCgroups
+from agora.workloads.sandbox.limits import Killed, Limits
+from agora.workloads.sandbox.runner import (
     Network,
     _folder_bytes,
     _make_cgroups,
@@ -182,7 +182,7 @@ def spawn(
     stdout: IO[bytes] | int | None = None,
     stderr: IO[bytes] | int | None = None,
 ) -> SandboxProcess:
-    """Start ``argv`` in the sandbox and return at once (see :func:`~agora.sandbox.runner.run`
+    """Start ``argv`` in the sandbox and return at once (see :func:`~agora.workloads.sandbox.runner.run`
     for ``ro_binds``, ``scratch``, ``limits`` and ``env``).
 
     ``network``: ``"none"`` (default, no network at all) or ``"host"`` (the host's network
@@ -191,7 +191,7 @@ def spawn(
     them. The whole tree is killed past ``limits.wall_s`` (pass the lifetime you allow), and
     dies with the thread that called ``spawn`` (bubblewrap's ``--die-with-parent``): call it
     from a thread that outlives the program. Raises
-    :class:`~agora.sandbox.errors.SandboxUnavailable` where this machine cannot sandbox.
+    :class:`~agora.workloads.sandbox.errors.SandboxUnavailable` where this machine cannot sandbox.
     """
     _require_sandbox()
     bwrap = shutil.which("bwrap") or "bwrap"
