@@ -22,7 +22,7 @@ from agora.data.federated import (
     FLRound,
     FLRunResult,
     Holder,
-    find_flower_venv,
+    flower_available,
     parse_rounds,
     run_deployment,
     run_simulation,
@@ -39,14 +39,6 @@ RATIO_FLOOR = 0.95
 RECORD_DP = {"dp-record-clip": 1.0, "dp-record-noise": 8.0, "lr": 5.0, "local-epochs": 10}
 
 
-def _has_flower() -> bool:
-    try:
-        find_flower_venv()
-    except FederatedError:
-        return False
-    return True
-
-
 _NO_FLOWER = "Flower's environment .venv-flower is missing (run `make setup`)"
 
 
@@ -55,7 +47,7 @@ def needs_flower(test: Callable[..., None]) -> Callable[..., None]:
     for mark in (
         pytest.mark.slow,
         pytest.mark.xdist_group("flower"),
-        pytest.mark.skipif(not _has_flower(), reason=_NO_FLOWER),
+        pytest.mark.skipif(not flower_available(), reason=_NO_FLOWER),
     ):
         test = mark(test)
     return test
@@ -157,7 +149,7 @@ def test_missing_flower_env_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_secaggplus_needs_three_holders() -> None:
-    if not _has_flower():
+    if not flower_available():
         pytest.skip(_NO_FLOWER)
     with pytest.raises(FederatedError, match="at least 3 holders"):
         run_simulation(2)

@@ -9,24 +9,15 @@ import pytest
 
 from agora.chain import connect
 from agora.data import DataRegistry
-from agora.data.federated import FederatedError, find_flower_venv
+from agora.data.federated import flower_available
 from agora.data.fl_market import run_paid
 from agora.data.services import DataServices
 from agora.errors import ConfigError
 from agora.protocol import deploy_devnet
 
-
-def _has_flower() -> bool:
-    try:
-        find_flower_venv()
-    except FederatedError:
-        return False
-    return True
-
-
 PAY = 10**16
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower"),
-              pytest.mark.skipif(not _has_flower(), reason="Flower's environment (.venv-flower) is missing")]
+              pytest.mark.skipif(not flower_available(), reason="Flower's environment (.venv-flower) is missing")]
 
 
 @pytest.fixture

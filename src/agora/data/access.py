@@ -129,23 +129,23 @@ class AccessDenied(AgoraError):
         self.headers = headers or {}
 
 
-def encode_request_header(request: DownloadRequest) -> str:
-    """The value of :data:`REQUEST_HEADER` for a signed request."""
+def encode_request_header(request: Any) -> str:
+    """The value of :data:`REQUEST_HEADER` (or :data:`RESULT_HEADER`) for a signed request."""
     return base64.b64encode(json.dumps(request.to_json(), separators=(",", ":")).encode()).decode()
 
 
-def _decode_request_header(value: str | None) -> DownloadRequest:
+def _decode_request_header(value: str | None, cls: Any = DownloadRequest, header: str = REQUEST_HEADER,
+                           what: str = "download") -> Any:
+    """The signed request (``cls``: a download or a result request) carried in ``header``."""
     if not value:
-        raise AccessDenied(403, "missing_request", f"a download needs a signed request in the {REQUEST_HEADER} header")
+        raise AccessDenied(403, "missing_request", f"a {what} needs a signed request in the {header} header")
     try:
         data = json.loads(base64.b64decode(value, validate=True))
         if not isinstance(data, dict):
             raise ValueError
-        return DownloadRequest.from_json(data)
+        return cls.from_json(data)
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise AccessDenied(
-            400, "bad_request", f"the {REQUEST_HEADER} header is not a signed download request",
-        ) from None
+        raise AccessDenied(400, "bad_request", f"the {header} header is not a signed {what} request") from None
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -476,7 +476,7 @@ def _add_compute_routes(app: FastAPI, node: AccessNode, c2d: Any) -> None:
     """``POST /compute`` (a consumer hands over its job), ``GET /compute/{job}`` (its state),
     ``GET /compute/{job}/result`` (the result, to the job's consumer: a signed ResultRequest)."""
     from agora.data.c2d import C2DError
-    from agora.data.messages import ResultRequest, recover_result_request
+    from agora.data.messages import ResultRequest
 
     def refuse(exc: C2DError) -> JSONResponse:
         return JSONResponse({"error": str(exc), "code": exc.code}, status_code=exc.status)
@@ -518,16 +518,11 @@ def _add_compute_routes(app: FastAPI, node: AccessNode, c2d: Any) -> None:
     @app.get("/compute/{job_id}/result")
     def result(job_id: str, request: Request) -> Response:
         jid = job_id_of(job_id)
-        raw = request.headers.get(RESULT_HEADER)
-        try:
-            data = json.loads(base64.b64decode(raw or "", validate=True))
-            signed = ResultRequest.from_json(data)
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            return _error(AccessDenied(403, "missing_request", f"a result needs a signed request in {RESULT_HEADER}"))
+        signed = _decode_request_header(request.headers.get(RESULT_HEADER), ResultRequest, RESULT_HEADER, "result")
         now = int(node.clock())
         if signed.job_id != jid or not now < signed.expiry <= now + node.max_request_ttl_s:
             return _error(AccessDenied(403, "request_expired", "the result request is for another job or expired"))
-        who = recover_result_request(node.domain, signed)
+        who = signed.recover(node.domain)
         if who is None or who.lower() != signed.consumer.lower():
             return _error(AccessDenied(403, "bad_signature", "the result request is not signed by its consumer"))
         try:

@@ -13,7 +13,6 @@ digest on chain. See :mod:`agora.data.c2d` for the protocol.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -59,12 +58,9 @@ class C2DJob:
 
 
 def _read(source: Path | str | bytes) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"{path} is not a file")
-    return path.read_bytes()
+    from agora.data.client import _read_bytes
+
+    return source if isinstance(source, bytes) else _read_bytes(source)
 
 
 class ComputeToDataClient:
@@ -218,9 +214,9 @@ class ComputeToDataClient:
         domain = access_domain(self.dep.chain.chain_id, self.data.registry.address)
         req = sign_result_request(signer, domain, ResultRequest(job_id, signer.address, secrets.randbits(256),
                                                                 int(time.time()) + 300))
-        header = base64.b64encode(json.dumps(req.to_json(), separators=(",", ":")).encode()).decode()
-        from agora.data.access import RESULT_HEADER
+        from agora.data.access import RESULT_HEADER, encode_request_header
 
+        header = encode_request_header(req)
         resp = self._get(node_url, f"/compute/{job_id}/result", headers={RESULT_HEADER: header})
         data = resp.content
         if "0x" + result_digest(data).hex() != chain_view["result_digest"]:

@@ -52,6 +52,7 @@ __all__ = [
     "Holder",
     "SUPERNODE_LIMITS",
     "find_flower_venv",
+    "flower_available",
     "parse_rounds",
     "run_deployment",
     "run_simulation",
@@ -125,6 +126,15 @@ class Holder:
 
     name: str
     data_path: Path | None = None
+
+
+def flower_available(venv: Path | None = None) -> bool:
+    """Whether Flower's environment is there (``make setup`` makes it)."""
+    try:
+        find_flower_venv(venv)
+    except FederatedError:
+        return False
+    return True
 
 
 def find_flower_venv(venv: Path | None = None) -> Path:

@@ -111,16 +111,8 @@ def run_paid(
             paid.result = run_deployment(holders, rounds=rounds, config=config,
                                          on_round=lambda r: record(r, labels), **flower)
     finally:
-        if not services.run(run_id).closed:
-            services.close_run(run_id, consumer)
-            paid.refund = _refund_of(services, run_id)
+        run = services.run(run_id)
+        if not run.closed:
+            services.close_run(run_id, consumer)     # what is still escrowed goes back to the consumer
+            paid.refund = run.escrow
     return paid
-
-
-def _refund_of(services: DataServices, run_id: int) -> int:
-    """The refund of a closed run, read back from its ``RunClosed`` event."""
-    receipt = services.last_receipt
-    if receipt is None:
-        return 0
-    events = services.contract.events_in(receipt, "RunClosed")
-    return int(events[0].args["refund"]) if events else 0

@@ -15,7 +15,7 @@ nonce with any other order or consumer — even after a restart (its state is du
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agora.chain import Signer
@@ -81,9 +81,51 @@ def typed_data(domain: Domain, primary: str, message: dict[str, Any]) -> dict[st
     }
 
 
+class _SignedRequest:
+    """What the access node's signed requests share: EIP-712 hashing over their fields, in the
+    order of their type, JSON with integers as decimal strings, signing and recovery. A subclass
+    is a frozen dataclass whose fields are its type's fields, then ``signature``."""
+
+    _TYPEHASH: bytes
+    #: (JSON name, attribute, is an address) for each field of the type, in order
+    _FIELDS: tuple[tuple[str, str, bool], ...]
+    signature: bytes
+
+    def struct_hash(self) -> bytes:
+        """The EIP-712 ``hashStruct`` (signature excluded)."""
+        return keccak256(self._TYPEHASH + b"".join(word(getattr(self, attr)) for _, attr, _ in self._FIELDS))
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object."""
+        return {name: getattr(self, attr) for name, attr, _ in self._FIELDS}
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON (integers as decimal strings, the signature as 0x-hex)."""
+        body = {k: (str(v) if isinstance(v, int) else v) for k, v in self.message().items()}
+        return {**body, "signature": "0x" + self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Any:
+        """The request from :meth:`to_json`'s form (``KeyError``/``ValueError`` when malformed)."""
+        values = [str(data[name]) if is_address else int(data[name]) for name, _, is_address in cls._FIELDS]
+        return cls(*values, bytes.fromhex(str(data["signature"]).removeprefix("0x")))  # type: ignore[call-arg]
+
+    def signed(self, signer: Signer, domain: Domain) -> Any:
+        """This request signed by ``signer`` in ``domain``."""
+        return replace(self, signature=signer.sign_hash(domain.digest(self.struct_hash())))  # type: ignore[type-var]
+
+    def recover(self, domain: Domain) -> str | None:
+        """Who signed it in ``domain`` (None for a malformed signature)."""
+        return recover_hash(domain.digest(self.struct_hash()), self.signature)
+
+
 @dataclass(frozen=True)
-class DownloadRequest:
+class DownloadRequest(_SignedRequest):
     """A consumer's signed request to download a dataset under an order."""
+
+    _TYPEHASH = DOWNLOAD_TYPEHASH
+    _FIELDS = (("orderId", "order_id", False), ("consumer", "consumer", True), ("datasetId", "dataset_id", False),
+               ("nonce", "nonce", False), ("expiry", "expiry", False))
 
     order_id: int
     consumer: str
@@ -92,51 +134,25 @@ class DownloadRequest:
     expiry: int
     signature: bytes = b""
 
-    def struct_hash(self) -> bytes:
-        """The EIP-712 ``hashStruct`` (signature excluded)."""
-        return keccak256(
-            DOWNLOAD_TYPEHASH + word(self.order_id) + word(self.consumer) + word(self.dataset_id)
-            + word(self.nonce) + word(self.expiry)
-        )
-
-    def message(self) -> dict[str, Any]:
-        """The EIP-712 ``message`` object."""
-        return {
-            "orderId": self.order_id, "consumer": self.consumer, "datasetId": self.dataset_id,
-            "nonce": self.nonce, "expiry": self.expiry,
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        """The request as JSON (integers as decimal strings, the signature as 0x-hex)."""
-        body = {k: (str(v) if isinstance(v, int) else v) for k, v in self.message().items()}
-        return {**body, "signature": "0x" + self.signature.hex()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DownloadRequest:
-        """The request from :meth:`to_json`'s form (``KeyError``/``ValueError`` when malformed)."""
-        sig = str(data["signature"])
-        return cls(
-            int(data["orderId"]), str(data["consumer"]), int(data["datasetId"]), int(data["nonce"]),
-            int(data["expiry"]), bytes.fromhex(sig[2:] if sig.startswith("0x") else sig),
-        )
-
 
 def sign_download_request(signer: Signer, domain: Domain, request: DownloadRequest) -> DownloadRequest:
     """``request`` signed by ``signer`` (the consumer) in the access node's ``domain``."""
-    return DownloadRequest(
-        request.order_id, request.consumer, request.dataset_id, request.nonce, request.expiry,
-        signer.sign_hash(domain.digest(request.struct_hash())),
-    )
+    signed: DownloadRequest = request.signed(signer, domain)
+    return signed
 
 
 def recover_download_request(domain: Domain, request: DownloadRequest) -> str | None:
     """Who signed ``request`` in ``domain`` (None for a malformed signature)."""
-    return recover_hash(domain.digest(request.struct_hash()), request.signature)
+    return request.recover(domain)
 
 
 @dataclass(frozen=True)
-class ResultRequest:
+class ResultRequest(_SignedRequest):
     """A consumer's signed request for its compute-to-data job's result, in the node's domain."""
+
+    _TYPEHASH = RESULT_TYPEHASH
+    _FIELDS = (("jobId", "job_id", False), ("consumer", "consumer", True), ("nonce", "nonce", False),
+               ("expiry", "expiry", False))
 
     job_id: int
     consumer: str
@@ -144,34 +160,13 @@ class ResultRequest:
     expiry: int
     signature: bytes = b""
 
-    def struct_hash(self) -> bytes:
-        """The EIP-712 ``hashStruct`` (signature excluded)."""
-        return keccak256(RESULT_TYPEHASH + word(self.job_id) + word(self.consumer) + word(self.nonce)
-                         + word(self.expiry))
-
-    def message(self) -> dict[str, Any]:
-        """The EIP-712 ``message`` object."""
-        return {"jobId": self.job_id, "consumer": self.consumer, "nonce": self.nonce, "expiry": self.expiry}
-
-    def to_json(self) -> dict[str, Any]:
-        """The request as JSON (integers as decimal strings, the signature as 0x-hex)."""
-        body = {k: (str(v) if isinstance(v, int) else v) for k, v in self.message().items()}
-        return {**body, "signature": "0x" + self.signature.hex()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ResultRequest:
-        """The request from :meth:`to_json`'s form (``KeyError``/``ValueError`` when malformed)."""
-        sig = str(data["signature"])
-        return cls(int(data["jobId"]), str(data["consumer"]), int(data["nonce"]), int(data["expiry"]),
-                   bytes.fromhex(sig.removeprefix("0x")))
-
 
 def sign_result_request(signer: Signer, domain: Domain, request: ResultRequest) -> ResultRequest:
     """``request`` signed by ``signer`` (the job's consumer) in the access node's ``domain``."""
-    return ResultRequest(request.job_id, request.consumer, request.nonce, request.expiry,
-                         signer.sign_hash(domain.digest(request.struct_hash())))
+    signed: ResultRequest = request.signed(signer, domain)
+    return signed
 
 
 def recover_result_request(domain: Domain, request: ResultRequest) -> str | None:
     """Who signed ``request`` in ``domain`` (None for a malformed signature)."""
-    return recover_hash(domain.digest(request.struct_hash()), request.signature)
+    return request.recover(domain)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
+from agora.data.services import MICRO, epsilon_to_micro
 from agora.errors import AgoraError, ConfigError
 from agora.storage.state import open_state_db
 
@@ -58,8 +59,6 @@ __all__ = [
     "train_dp_sgd",
 ]
 
-#: Micro-ε per ε: the ledger (and a chain record) counts ε as an integer in these units.
-MICRO = 1_000_000
 #: The kinds of aggregate query :func:`run_query` answers.
 QUERY_KINDS = ("count", "sum", "mean", "histogram")
 
@@ -95,7 +94,7 @@ class BudgetExceeded(ConfigError):
 def to_micro_epsilon(epsilon: float) -> int:
     """``epsilon`` in micro-ε, rounded **up** (a spend is never recorded as smaller than it was)."""
     _validate_epsilon(epsilon)
-    return math.ceil(round(epsilon * MICRO, 6))
+    return epsilon_to_micro(epsilon)
 
 
 def _validate_epsilon(epsilon: float, what: str = "ε") -> None:

@@ -15,6 +15,7 @@ took part. Compute-to-data jobs themselves are ``ComputeMarket`` jobs with the `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,12 +33,12 @@ MICRO = 10**6
 
 
 def epsilon_to_micro(epsilon: float) -> int:
-    """Epsilon as the chain's integer micro-epsilon (rounded up: a spend is never under-recorded)."""
-    if not epsilon >= 0:
-        raise ConfigError(f"epsilon must be a number >= 0, not {epsilon!r}")
-    micro = epsilon * MICRO
-    whole = int(micro)
-    return whole if whole == micro else whole + 1
+    """Epsilon as the chain's integer micro-epsilon, rounded up (a spend is never under-recorded)
+    after float noise below 1e-6 micro-epsilon is dropped (1.1 is 1,100,000, not 1,100,001): the
+    one rule the chain, the node's ledger and the clients share."""
+    if not (isinstance(epsilon, int | float) and math.isfinite(epsilon) and epsilon >= 0):
+        raise ConfigError(f"epsilon must be a finite number >= 0, not {epsilon!r}")
+    return math.ceil(round(epsilon * MICRO, 6))
 
 
 def micro_to_epsilon(micro: int) -> float:
