@@ -277,8 +277,22 @@ def test_deployment_supernodes_in_the_sandbox(tmp_path: Path) -> None:
     holders, alice_examples = _holders_alice_has_a_file(tmp_path)
     seen: list[int] = []
     work = tmp_path / "run"
-    result = run_deployment(holders, rounds=2, on_round=lambda r: seen.append(r.round), workdir=work, sandbox=True)
-    _check_deployment(result, seen, alice_examples)  # alice's file was read at /data/alice.npz, in her sandbox
+    gate = tmp_path / "gate"      # each holder's round gate, read in its sandbox (bound read-only)
+    gate.mkdir()
+
+    def recorded(r: FLRound | None) -> None:   # what a chain watcher writes once round r is recorded with everyone
+        if r is not None:
+            seen.append(r.round)
+        for name in ("alice", "bob", "carol"):
+            (gate / f"{name}.json").write_text(json.dumps({"run": 1, "paid": seen, "epsilon_left": None}))
+
+    recorded(None)
+
+    result = run_deployment(holders, rounds=2, on_round=recorded, workdir=work, sandbox=True,
+                            config={"round-gate-dir": str(gate), "round-gate-timeout": 60.0})
+    # alice's file was read at /data/alice.npz, in her sandbox; every holder saw round 1 recorded
+    # in its gate before it trained round 2 (unreadable, all three would have refused round 2)
+    _check_deployment(result, seen, alice_examples)
     # each SuperNode installed the app in its own sandbox's scratch folder (FLWR_HOME), not the host's
     logs = [(work / f"supernode-{i}.log").read_text(errors="replace") for i in range(3)]
     assert all("/scratch/flwr-home" in log for log in logs), logs[0][-2000:]

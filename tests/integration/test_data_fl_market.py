@@ -57,6 +57,67 @@ def test_each_holder_is_paid_per_round_it_took_part_in(world) -> None:
                                                                          for r in paid.recorded]
 
 
+def test_a_holder_refuses_to_train_on_while_its_round_is_unrecorded(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A consumer that records round 1 without holder 0 (who trained in it) gets no more work from
+    holder 0: its ClientApp reads the chain's record (through its watcher) before round 2 and
+    refuses; rounds 2 and 3 go on with the two others, and holder 0 is owed nothing it did not
+    refuse."""
+    import agora.data.fl_market as fl_market
+
+    chain, dep, services, datasets, nodes = world
+    consumer = chain.dev_signers[6]
+    honest = fl_market._indices
+
+    def stiff_holder_0(fl_round, labels):
+        found = honest(fl_round, labels)
+        return tuple(i for i in found if i != 0) if fl_round.round == 1 else found
+
+    monkeypatch.setattr(fl_market, "_indices", stiff_holder_0)
+    paid = run_paid(services, consumer, datasets, rounds=3, pay_per_round=PAY, config={"round-gate-timeout": 3.0})
+    assert [r.participants for r in paid.recorded] == [(1, 2), (1, 2), (1, 2)]
+    # holder 0 trained once (round 1, unpaid), then refused: Flower's log of rounds 2 and 3 lacks it
+    assert paid.result is not None
+    assert [sorted(r.holders) for r in paid.result.rounds[1:]] == [["partition-1", "partition-2"]] * 2
+    assert [services.owed(n.address) for n in nodes] == [0, 3 * PAY, 3 * PAY]
+    assert services.recorded_rounds(paid.run_id) == {1: (1, 2), 2: (1, 2), 3: (1, 2)}
+
+
+RECORD_DP = {"dp-record-clip": 1.0, "dp-record-noise": 8.0, "lr": 5.0, "local-epochs": 10}
+
+
+def test_a_holder_stops_when_its_privacy_budget_cannot_pay_for_the_next_round(world) -> None:
+    """Dataset 0's owner cuts its budget after round 1 to less than two rounds cost: holder 0's
+    ClientApp reads what is left on chain (through its gate) and refuses rounds 2 and 3."""
+    from agora.data.fl_market import planned_epsilon
+
+    chain, dep, services, datasets, nodes = world
+    owner, consumer = chain.dev_signers[1], chain.dev_signers[6]
+    one_round, three = planned_epsilon(RECORD_DP, 1), planned_epsilon(RECORD_DP, 3)
+    assert one_round is not None and three is not None
+    services.set_privacy_budget(datasets[0], three + 0.1, owner)
+
+    def cut(r) -> None:
+        if r.round == 1:
+            services.set_privacy_budget(datasets[0], one_round + 0.01, owner)
+
+    paid = run_paid(services, consumer, datasets, rounds=3, pay_per_round=PAY, config=RECORD_DP, on_round=cut)
+    assert [r.participants for r in paid.recorded] == [(0, 1, 2), (1, 2), (1, 2)]
+    assert paid.epsilon is not None and abs(paid.epsilon - three) < 1e-9
+
+
+def test_a_run_over_a_privacy_budget_is_refused_before_escrow(world) -> None:
+    chain, dep, services, datasets, nodes = world
+    owner, consumer = chain.dev_signers[1], chain.dev_signers[6]
+    services.set_privacy_budget(datasets[1], 2.0, owner)
+    with pytest.raises(ConfigError, match=f"dataset {datasets[1]} has a privacy budget: train on it with record"):
+        run_paid(services, consumer, datasets, rounds=2, pay_per_round=PAY)
+    with pytest.raises(ConfigError, match=r"would spend epsilon .* of dataset \d+, which has 2 left"):
+        run_paid(services, consumer, datasets, rounds=3, pay_per_round=PAY, config=RECORD_DP)
+    with pytest.raises(ConfigError, match="unknown run config keys"):
+        run_paid(services, consumer, datasets, rounds=1, pay_per_round=PAY, config={"dp-clipp": 1.0})
+    assert services.contract.run_count() == 0
+
+
 def test_a_run_needs_three_holders_with_compute_nodes(world) -> None:
     chain, dep, services, datasets, nodes = world
     consumer = chain.dev_signers[6]
@@ -110,3 +171,20 @@ def test_agora_fl_run_with_record_level_dp(world, capsys: pytest.CaptureFixture[
     assert code == 0, err
     rounds = json.loads(out)["rounds"]
     assert 0 < rounds[0]["epsilon_record"] < rounds[1]["epsilon_record"] < 6
+    view = json.loads(out)
+    eps, run_id, ds = view["epsilon_record"], view["run_id"], str(datasets[0])
+    assert eps == rounds[1]["epsilon_record"]
+    # the holder's node records the run's ε against its dataset's budget (set by the owner), once
+    assert agora(capsys, "--account", "1", "data", "budget", ds, "--set", "10")[0] == 0
+    code, _, err = agora(capsys, "--account", "2", "data", "budget", ds, "--spend", str(eps))
+    assert code == 1 and one_line_error(err) == "error: --spend and --run go together"
+    code, out, err = agora(capsys, "--account", "2", "data", "budget", ds, "--spend", str(eps), "--run", str(run_id),
+                           "--json")
+    assert code == 0, err
+    assert json.loads(out)["epsilon_spent"] == pytest.approx(eps, abs=1e-6)
+    code, _, err = agora(capsys, "--account", "2", "data", "budget", ds, "--spend", str(eps), "--run", str(run_id))
+    assert code == 1 and "already spent for this reference" in one_line_error(err)
+    # and withdraws what the two rounds paid it, with the data earnings
+    code, out, err = agora(capsys, "--account", "2", "data", "withdraw", "--json")
+    assert code == 0, err
+    assert json.loads(out)["withdrawn_wei"] == 2 * PAY and services.owed(nodes[0].address) == 0

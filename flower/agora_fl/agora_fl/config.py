@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "dp-record-noise": 0.0,  # sigma / clip per step
     "rounds-log": "",  # path: one JSON line per round
     "model-path": "",  # path: the final weights as .npz (W, b)
+    # the holder's round gate (see client_app): a folder where the holder's chain watcher writes
+    # ``<holder>.json`` = {"paid": [rounds recorded on chain with this holder among the paid]};
+    # before training round r the holder waits up to ``round-gate-timeout`` s for every earlier
+    # round it trained in to be there, and refuses round r otherwise ("" : no gate)
+    "round-gate-dir": "",
+    "round-gate-timeout": 60.0,
     "drop-partition": -1,  # fault injection (tests): this partition fails its training ...
     "drop-round": -1,  # ... in this round (-1: never)
 }

@@ -121,12 +121,21 @@ def budget(
     dataset_id: DatasetArg,
     set_: Annotated[float | None, typer.Option("--set", min=0, help="Set the total budget (epsilon; the owner).",
                                                show_default=False)] = None,
+    spend: Annotated[float | None, typer.Option("--spend", min=0, help="Record what federated run --run spent "
+                                                "(epsilon; the dataset's compute node).", show_default=False)] = None,
+    run_id: Annotated[int | None, typer.Option("--run", min=1, help="The federated run --spend is for.",
+                                               show_default=False)] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """A dataset's privacy budget on chain: epsilon total, spent, left (--set changes the total)."""
+    """A dataset's privacy budget on chain: epsilon total, spent, left (--set changes the total;
+    --spend with --run records a federated run's spend)."""
     c2d = _c2d(ctx)
+    if (spend is None) != (run_id is None):
+        raise ConfigError("--spend and --run go together")
     if set_ is not None:
         c2d.services.set_privacy_budget(dataset_id, set_, c2d.data._require_signer())
+    if spend is not None and run_id is not None:
+        c2d.spend_for_run(dataset_id, run_id, spend)
     view = c2d.budget(dataset_id)
     if json_:
         emit_json(view)

@@ -100,3 +100,6 @@ def run(
         note(f"round {r['round']}: accuracy {r['accuracy']:.3f}, paid datasets {r['participants']}{eps}")
     out.print(f"run {paid.run_id}: {len(view['rounds'])} round(s) recorded on chain, final accuracy "
               f"{view['final_accuracy']:.3f}; refunded {view['refund_wei']:,} units unearned")
+    if paid.epsilon is not None:
+        note(f"each holder spent at most epsilon {paid.epsilon:.3f} (record-level); its node records it: "
+             f"agora data budget DATASET --spend {paid.epsilon:.3f} --run {paid.run_id}")

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from agora.data.access import AccessNode
     from agora.data.compute_client import ComputeToDataClient
     from agora.data.download import DownloadResult
+    from agora.data.services import DataServices
 
 __all__ = [
     "MAX_LISTED",
@@ -175,11 +176,12 @@ class Earnings:
     token: str
     balance: int
     datasets: list[DatasetEarnings] = field(default_factory=list)
+    federated: int = 0      # owed for federated-learning rounds this account's node took part in
 
     @property
     def total(self) -> int:
-        """The balance plus every share."""
-        return self.balance + sum(d.share for d in self.datasets)
+        """The balance plus every share, plus what federated runs owe."""
+        return self.balance + sum(d.share for d in self.datasets) + self.federated
 
     def to_json(self) -> dict[str, Any]:
         """The earnings as JSON (``…_wei`` in the token's base units)."""
@@ -187,6 +189,7 @@ class Earnings:
             "address": self.address, "token": self.token, "balance_wei": self.balance,
             "datasets": [{"dataset_id": d.dataset_id, "bps": d.bps, "pot_wei": d.pot, "share_wei": d.share}
                          for d in self.datasets],
+            "federated_wei": self.federated,
             "total_wei": self.total,
         }
 
@@ -607,16 +610,25 @@ class DatasetsClient:
             for s in split:
                 if s.recipient == who or (s.recipient == OWNER and owner == who):
                     shares.append(DatasetEarnings(dataset_id, s.bps, pot, pot * s.bps // _BPS))
-        return Earnings(who, tok, self.registry.earnings(who, tok), shares)
+        return Earnings(who, tok, self.registry.earnings(who, tok), shares, self._services().owed(who, tok))
+
+    def _services(self) -> DataServices:
+        from agora.data.services import DataServices
+
+        return DataServices(self.registry.dep)
 
     def withdraw(self, token: str | None = None) -> tuple[int, builtins.list[int]]:
         """Split every dataset pot this account shares in, then withdraw its balance in ``token``
-        (default: the protocol token); return the amount (0: nothing, no transaction) and the
-        datasets split."""
+        (default: the protocol token), and what federated runs owe its node; return the amount (0:
+        nothing, no transaction) and the datasets split."""
         signer = self._require_signer()
         tok = to_checksum_address(token or self.token)
-        datasets = [d.dataset_id for d in self.earnings(signer.address, tok).datasets]
-        return self.registry.withdraw(tok, signer, datasets=datasets), datasets
+        earned = self.earnings(signer.address, tok)
+        datasets = [d.dataset_id for d in earned.datasets]
+        amount = self.registry.withdraw(tok, signer, datasets=datasets)
+        if earned.federated:
+            amount += self._services().withdraw(signer, tok)
+        return amount, datasets
 
 
 def _check_pricing(price: int, payment_token: str | None, dispenser_cap: int) -> None:

@@ -23,7 +23,7 @@ import httpx
 from eth_utils.address import to_checksum_address
 
 from agora.data.c2d import C2D_KIND, C2D_SERVICE, POLICY_DIRECT, C2DRequest, OutputPolicy, result_digest
-from agora.data.services import DataServices, epsilon_to_micro, micro_to_epsilon
+from agora.data.services import DataServices, epsilon_to_micro, fl_reference, micro_to_epsilon
 from agora.errors import AgoraError, ConfigError, Reverted
 from agora.storage import cid_digest, cid_for
 
@@ -113,6 +113,15 @@ class ComputeToDataClient:
         total, spent = self.services.privacy(dataset_id)
         return {"dataset_id": dataset_id, "epsilon_budget": micro_to_epsilon(total),
                 "epsilon_spent": micro_to_epsilon(spent), "epsilon_left": micro_to_epsilon(total - spent)}
+
+    def spend_for_run(self, dataset_id: int, run_id: int, epsilon: float) -> dict[str, Any]:
+        """The holder's node records the ε a federated run spent of its dataset's budget (once per
+        run; never past the budget) and returns the budget as :meth:`budget` does."""
+        if epsilon <= 0:
+            raise ConfigError("the epsilon spent is above 0")
+        self.services.spend_privacy(dataset_id, fl_reference(run_id), epsilon_to_micro(epsilon),
+                                    self.data._require_signer())
+        return self.budget(dataset_id)
 
     # -- the consumer ----------------------------------------------------------------------------
     def submit(self, dataset_id: int, algorithm: Path | str | bytes, *, node_url: str,

@@ -36,7 +36,7 @@ import numpy as np
 from agora.chain import Chain, Signer
 from agora.data.files import content_hash
 from agora.data.registry import DataRegistry
-from agora.data.services import DataServices, epsilon_to_micro
+from agora.data.services import DataServices, epsilon_to_micro, fl_reference
 from agora.errors import AgoraError, ConfigError
 from agora.protocol import Deployment, fund_account
 from agora.storage import LocalStore, Storage, cid_digest
@@ -54,9 +54,6 @@ RECORD_DP: dict[str, Any] = {"dp-record-clip": 1.0, "dp-record-noise": 8.0, "lr"
 #: Each dataset's budget is the federated run's ε rounded up plus this (what queries may spend).
 BUDGET_EPSILON = 2.0
 QUERY_EPSILON = 1.5
-#: The reference a hospital records the run's ε under: the run id with this bit set, apart from
-#: the compute jobs' ids (a reference is spent once per dataset).
-FL_REFERENCE = 1 << 128
 PHONE_HOME = b"import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n"
 NOT_ALLOWED = b"import json\njson.dump({'count': 0}, open('out/result.json', 'w'))\n"
 #: A differentially private count of the records (OpenDP's Laplace mechanism at the job's epsilon).
@@ -131,7 +128,7 @@ def _budgets(services: DataServices, datasets: list[int], hospitals: tuple[Signe
     for ds, hospital in zip(datasets, hospitals, strict=True):
         services.set_privacy_budget(ds, budget, hospital)
         if fl_eps is not None:
-            services.spend_privacy(ds, FL_REFERENCE | int(fl["run_id"]), epsilon_to_micro(fl_eps), hospital)
+            services.spend_privacy(ds, fl_reference(int(fl["run_id"])), epsilon_to_micro(fl_eps), hospital)
         spent = epsilon_to_micro(fl_eps) if fl_eps is not None else 0
         _check(services.privacy(ds) == (epsilon_to_micro(budget), spent),
                f"dataset {ds}'s budget and the run's spend are on chain")

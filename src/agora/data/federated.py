@@ -31,6 +31,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from agora.errors import AgoraError
+from agora.errors import AgoraError, ConfigError
 from agora.workloads.sandbox import Limits, SandboxProcess, sandbox_available, spawn
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "FLRound",
     "FLRunResult",
     "FederatedError",
+    "app_config",
     "Holder",
     "SUPERNODE_LIMITS",
     "find_flower_venv",
@@ -191,6 +193,19 @@ class _RoundTail:
             self.rounds.append(fl_round)
             if self.on_round is not None:
                 self.on_round(fl_round)
+
+
+def app_config(config: Mapping[str, Any] | None = None, app_dir: Path = DEFAULT_APP) -> dict[str, Any]:
+    """The Flower app's run config: its defaults (``[tool.flwr.app.config]`` of its
+    ``pyproject.toml``) overlaid with ``config``; an unknown key is refused here, before a run."""
+    try:
+        defaults = tomllib.loads((app_dir / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise FederatedError(f"cannot read the Flower app's config in {app_dir}: {exc}") from None
+    unknown = sorted(set(config or {}) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown run config keys: {unknown}")
+    return {**defaults, **(config or {})}
 
 
 def _validate(num_holders: int, rounds: int) -> None:
@@ -407,11 +422,14 @@ def _venv_binds(venv: Path) -> dict[Path, str]:
 
 
 def _spawn_supernode(
-    cmd: list[str], *, holder: Holder, venv: Path, scratch: Path, limits: Limits, log: Any
+    cmd: list[str], *, holder: Holder, venv: Path, scratch: Path, limits: Limits, log: Any, gate_dir: str = ""
 ) -> SandboxProcess:
-    """One SuperNode in the sandbox on the host's network: the Flower environment and the
-    holder's data file read-only, ``FLWR_HOME`` in its scratch folder."""
+    """One SuperNode in the sandbox on the host's network: the Flower environment, the holder's
+    data file and its round gate's folder (public chain facts) read-only, ``FLWR_HOME`` in its
+    scratch folder."""
     binds = _venv_binds(venv)
+    if gate_dir:
+        binds[Path(gate_dir).resolve()] = str(Path(gate_dir).resolve())
     if holder.data_path is not None:
         binds[Path(holder.data_path).resolve()] = f"{_SANDBOX_DATA}/{Path(holder.data_path).name}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -510,7 +528,8 @@ def run_deployment(
             out = (work / f"supernode-{i}.log").open("wb")
             logs.append(out)
             scratch = tmp / f"supernode-{i}"
-            procs.append(_spawn_supernode(cmd, holder=holder, venv=venv, scratch=scratch, limits=node_limits, log=out))
+            procs.append(_spawn_supernode(cmd, holder=holder, venv=venv, scratch=scratch, limits=node_limits, log=out,
+                                          gate_dir=str(cfg.get("round-gate-dir") or "")))
 
         try:
             link_log = work / "superlink.log"

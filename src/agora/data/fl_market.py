@@ -9,16 +9,31 @@ of its aggregate, the unearned rest refunded when the run closes).
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agora.data.federated import FLRound, FLRunResult, Holder, run_deployment, run_simulation
-from agora.data.services import DataServices
+from agora.data.federated import FLRound, FLRunResult, Holder, app_config, run_deployment, run_simulation
+from agora.data.privacy import gaussian_steps_epsilon
+from agora.data.services import DataServices, epsilon_to_micro, fl_reference, micro_to_epsilon
 from agora.errors import ConfigError
 
-__all__ = ["PaidRound", "PaidRun", "holder_label", "run_paid"]
+__all__ = ["PaidRound", "PaidRun", "RoundGate", "fl_reference", "holder_label", "planned_epsilon", "run_paid"]
+
+
+def planned_epsilon(config: Mapping[str, Any] | None, rounds: int) -> float | None:
+    """The record-level ε a holder spends training every round of a run with ``config`` (the
+    Flower app's defaults filled in); None when the run is not record-level DP."""
+    cfg = app_config(config)
+    if float(cfg["dp-record-clip"]) <= 0:
+        return None
+    return gaussian_steps_epsilon(rounds * int(cfg["local-epochs"]), float(cfg["dp-record-noise"]),
+                                  float(cfg["dp-delta"]))
 
 
 def holder_label(dataset_id: int) -> str:
@@ -47,6 +62,7 @@ class PaidRun:
     result: FLRunResult | None = None
     recorded: list[PaidRound] = field(default_factory=list)
     refund: int = 0
+    epsilon: float | None = None      # record-level ε each holder spent (an upper bound); None: no DP
 
     def to_json(self) -> dict[str, Any]:
         """The run as JSON."""
@@ -57,7 +73,44 @@ class PaidRun:
                         "accuracy": r.accuracy, "aggregate": r.aggregate_hash, "tx": r.tx,
                         "epsilon_record": r.epsilon_record} for r in self.recorded],
             "refund_wei": self.refund,
+            "epsilon_record": self.epsilon,
         }
+
+
+class RoundGate:
+    """The holders' chain watcher: what each holder's ClientApp checks before it trains again.
+
+    It reads the run's ``RoundRecorded`` events from the chain (not the consumer's word) and
+    writes, for each holder, ``<folder>/<label>.json`` = ``{"run": id, "paid": [rounds recorded
+    with it among the paid]}`` (atomically). A holder's ClientApp (``round-gate-dir``) refuses
+    round r while a round it trained in is missing there (see ``flower/agora_fl``). Here one
+    watcher serves every holder of a run on this machine; a holder elsewhere runs its own against
+    its own chain endpoint.
+    """
+
+    def __init__(self, services: DataServices, run_id: int, labels: Sequence[str], folder: Path,
+                 datasets: Sequence[int] = ()) -> None:
+        self.services, self.run_id, self.labels = services, run_id, list(labels)
+        self.datasets = list(datasets)
+        self.folder = Path(folder).resolve()
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def refresh(self) -> dict[str, list[int]]:
+        """Read the chain and rewrite every holder's file; label -> rounds paid. With the run's
+        ``datasets``, each file also holds ``epsilon_left``: what is left of the dataset's privacy
+        budget on chain (None where it has none)."""
+        recorded = self.services.recorded_rounds(self.run_id)
+        paid = {label: sorted(r for r, who in recorded.items() if i in who) for i, label in enumerate(self.labels)}
+        for i, (label, rounds) in enumerate(paid.items()):
+            left: float | None = None
+            if i < len(self.datasets):
+                budget, spent = self.services.privacy(self.datasets[i])
+                left = micro_to_epsilon(budget - spent) if budget > 0 else None
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{label}.")
+            with os.fdopen(fd, "w") as f:
+                json.dump({"run": self.run_id, "paid": rounds, "epsilon_left": left}, f)
+            os.replace(tmp, self.folder / f"{label}.json")
+        return paid
 
 
 def _indices(fl_round: FLRound, labels: Mapping[str, int]) -> tuple[int, ...]:
@@ -85,9 +138,28 @@ def run_paid(
     for ds in datasets:
         if services.compute_node(ds) is None:
             raise ConfigError(f"dataset {ds} has no compute node: its holder cannot be paid")
+    epsilon = planned_epsilon(config, rounds)
+    for ds in datasets:       # refused here, before anything is escrowed (each holder checks again)
+        budget, spent = services.privacy(ds)
+        if budget == 0:
+            continue
+        if epsilon is None:
+            raise ConfigError(f"dataset {ds} has a privacy budget: train on it with record-level DP "
+                              "(dp-record-clip and dp-record-noise)")
+        if epsilon_to_micro(epsilon) > budget - spent:
+            raise ConfigError(f"the run would spend epsilon {epsilon:.3f} of dataset {ds}, which has "
+                              f"{micro_to_epsilon(budget - spent):g} left of its privacy budget")
     deadline = services.chain.timestamp() + deadline_s
     run_id = services.open_run(list(datasets), rounds, pay_per_round, deadline, consumer)
     paid = PaidRun(run_id, list(datasets))
+    if engine == "simulation":
+        labels = {f"partition-{i}": i for i in range(len(datasets))}
+    else:
+        labels = {holder_label(ds): i for i, ds in enumerate(datasets)}
+    gate_dir = Path(tempfile.mkdtemp(prefix="agora-fl-gate-"))
+    gate = RoundGate(services, run_id, list(labels), gate_dir, datasets)
+    gate.refresh()
+    run_config = {**(config or {}), "round-gate-dir": str(gate.folder)}
 
     def record(fl_round: FLRound, labels: Mapping[str, int]) -> None:
         indices = _indices(fl_round, labels)
@@ -98,19 +170,20 @@ def run_paid(
         paid.recorded.append(done)
         if on_round is not None:
             on_round(done)
+        gate.refresh()
 
     try:
         if engine == "simulation":
-            labels = {f"partition-{i}": i for i in range(len(datasets))}
-            paid.result = run_simulation(len(datasets), rounds=rounds, config=config,
+            paid.result = run_simulation(len(datasets), rounds=rounds, config=run_config,
                                          on_round=lambda r: record(r, labels), **flower)
         else:
             data = list(holder_data) if holder_data is not None else [None] * len(datasets)
             holders = [Holder(holder_label(ds), path) for ds, path in zip(datasets, data, strict=True)]
-            labels = {h.name: i for i, h in enumerate(holders)}
-            paid.result = run_deployment(holders, rounds=rounds, config=config,
+            paid.result = run_deployment(holders, rounds=rounds, config=run_config,
                                          on_round=lambda r: record(r, labels), **flower)
+        paid.epsilon = paid.result.rounds[-1].epsilon_record if paid.result.rounds else None
     finally:
+        shutil.rmtree(gate_dir, ignore_errors=True)
         run = services.run(run_id)
         if not run.closed:
             services.close_run(run_id, consumer)     # what is still escrowed goes back to the consumer

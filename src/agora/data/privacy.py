@@ -53,6 +53,7 @@ __all__ = [
     "QueryResult",
     "Reservation",
     "Spend",
+    "gaussian_steps_epsilon",
     "load_column",
     "run_query",
     "to_micro_epsilon",
@@ -89,6 +90,16 @@ _DELTA_SLACK = 1e-12
 
 class BudgetExceeded(ConfigError):
     """A job asked for more ε (or δ) than its dataset's budget has left; nothing was run."""
+
+
+def gaussian_steps_epsilon(steps: int, noise_multiplier: float, delta: float) -> float:
+    """ε after ``steps`` full-batch Gaussian mechanisms of noise multiplier σ (sensitivity 1 after
+    clipping): each is 1/(2σ²)-zCDP, zCDP adds up, and ρ-zCDP is (ρ + 2√(ρ ln(1/δ)), δ)-DP (Bun &
+    Steinke 2016). The same accountant as the Flower app's (``flower/agora_fl``), which logs it."""
+    if steps < 0 or noise_multiplier <= 0 or not 0 < delta < 1:
+        raise ConfigError("steps >= 0, a noise multiplier > 0 and 0 < delta < 1, please")
+    rho = steps / (2 * noise_multiplier**2)
+    return rho + 2 * math.sqrt(rho * math.log(1 / delta))
 
 
 def to_micro_epsilon(epsilon: float) -> int:

@@ -26,10 +26,19 @@ from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
 from agora.storage import cid_digest
 
-__all__ = ["MICRO", "DataServices", "FLRun", "epsilon_to_micro", "micro_to_epsilon"]
+__all__ = ["MICRO", "DataServices", "FLRun", "epsilon_to_micro", "fl_reference", "micro_to_epsilon"]
 
 #: Micro-epsilon per epsilon: budgets and spends are integers on chain.
 MICRO = 10**6
+
+
+#: A federated run's privacy spends are recorded under this reference bit (job ids stay below it).
+_FL_REFERENCE = 1 << 128
+
+
+def fl_reference(run_id: int) -> int:
+    """The reference a holder records federated run ``run_id``'s ε under (``spend_privacy``)."""
+    return _FL_REFERENCE | run_id
 
 
 def epsilon_to_micro(epsilon: float) -> int:
@@ -158,6 +167,16 @@ class DataServices:
         for i in participants:
             bits |= 1 << i
         return self._sent(self.contract.record_round(run_id, round_, bits, aggregate, sender=sender))
+
+    def recorded_rounds(self, run_id: int, from_block: int = 0) -> dict[int, tuple[int, ...]]:
+        """The run's rounds recorded on chain (from its ``RoundRecorded`` events): round -> the
+        indices (in the run's order) of the holders paid for it."""
+        where: list[bytes | None] = [run_id.to_bytes(32, "big")]
+        out: dict[int, tuple[int, ...]] = {}
+        for ev in self.contract.get_events("RoundRecorded", from_block, where=where):
+            bits = int(ev.args["participants"])
+            out[int(ev.args["round"])] = tuple(i for i in range(bits.bit_length()) if bits >> i & 1)
+        return out
 
     def close_run(self, run_id: int, sender: Signer) -> TxReceipt:
         """Close the run; what was not earned is credited back to its consumer."""
