@@ -27,6 +27,9 @@ MASK96: constant(uint256) = (1 << 96) - 1
 MASK128: constant(uint256) = (1 << 128) - 1
 MASK160: constant(uint256) = (1 << 160) - 1
 
+# Half the secp256k1 group order: a signature's s above it is malleable (EIP-2) and refused.
+HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+
 # Limits shared across a call (an interface's array bounds).
 # Workload kinds (a 16-bit bitmap): ProviderRegistry and ComputeMarket.
 MAX_KINDS: constant(uint256) = 16

@@ -160,7 +160,6 @@ QUOTE_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Quote(uint256 dataset,uint256 serviceId,address consumer,address provider,address feeToken,uint256 fee,uint256 validUntil,uint256 nonce)"
 )
 # secp256k1n / 2: signatures with a higher s are malleable copies (EIP-2)
-_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 _HAS_MARKET: constant(uint256) = 1
 _HAS_SOURCES: constant(uint256) = 2
 #: The most sources a dataset may name.
@@ -1079,7 +1078,7 @@ def _start_order(
     if quote.provider != empty(address):
         assert block.timestamp <= quote.valid_until, "DataRegistry: quote expired"
         s: uint256 = convert(quote.s, uint256)
-        assert s <= _HALF_N, "DataRegistry: bad quote signature"
+        assert s <= constants.HALF_N, "DataRegistry: bad quote signature"
         digest: bytes32 = eip712_domain_separator._hash_typed_data_v4(keccak256(abi_encode(
             QUOTE_TYPEHASH, dataset, service_id, consumer, quote.provider, quote.fee_token, quote.fee,
             quote.valid_until, quote.nonce,

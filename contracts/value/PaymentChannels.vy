@@ -90,7 +90,6 @@ CHEQUE_TYPEHASH: public(constant(bytes32)) = keccak256("Cheque(uint256 channelId
 MAX_BATCH: public(constant(uint256)) = 64
 MAX_WITHDRAW_MODELS: public(constant(uint256)) = 32
 # secp256k1n / 2: signatures with a higher s are malleable copies (EIP-2)
-_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 _LOW255: constant(uint256) = (1 << 255) - 1
 # the word without its deposit / its claimed amount and nonce / its expiry
 _NOT_DEPOSIT: constant(uint256) = constants.MASK160
@@ -532,7 +531,7 @@ def _check_cheque(separator: bytes32, channel_id: uint256, nonce: uint256, amoun
     signer is the id's top 160 bits); a high s (a malleable copy, EIP-2) is refused. `claim`
     and `claim_many` both check cheques here. (The digest is built in place, not by a helper:
     `claim_many` runs this per channel, and a nested call costs gas each time.)"""
-    assert s <= _HALF_N, "PaymentChannels: bad signature"
+    assert s <= constants.HALF_N, "PaymentChannels: bad signature"
     digest: bytes32 = keccak256(concat(x"1901", separator, keccak256(abi_encode(CHEQUE_TYPEHASH, channel_id, nonce, amount))))
     signer: address = ecrecover(digest, v, r, s)
     assert signer != empty(address) and signer == convert(channel_id >> 96, address), "PaymentChannels: bad signature"

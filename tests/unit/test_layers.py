@@ -40,7 +40,7 @@ def fake_layers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def test_the_shipped_layers_are_found_in_order() -> None:
     names = [layer.name for layer in load_layers()]
-    assert names[:3] == ["compute", "data", "value"]
+    assert names[:4] == ["compute", "data", "subnet", "value"]
     assert get_layer("value").facade == ("models", "agora.value.layer:build_facade")
     with pytest.raises(ConfigError, match="no layer named 'nope'"):
         get_layer("nope")
