@@ -151,6 +151,14 @@ _shares: HashMap[uint256, HashMap[address, HashMap[address, uint256]]]
 _uid_stake: HashMap[uint256, HashMap[uint256, uint256]]
 _ckpt: HashMap[uint256, HashMap[uint256, HashMap[uint256, uint256]]]
 _ckpt_n: HashMap[uint256, HashMap[uint256, uint256]]
+# each UID's weight rows over time, for settlement disputes: index -> the block of a reveal (or of
+# a new registration, which clears the row) and the row's digest keccak256(abi_encode(words)) of
+# its 16 packed words (UID u's u16 at word u >> 4, bits 16 * (u & 15)); 0 when cleared
+_wck_block: HashMap[uint256, HashMap[uint256, HashMap[uint256, uint256]]]
+_wck_digest: HashMap[uint256, HashMap[uint256, HashMap[uint256, bytes32]]]
+_wck_n: HashMap[uint256, HashMap[uint256, uint256]]
+# where each hotkey's neuron serves (miners' endpoints)
+_endpoint: HashMap[uint256, HashMap[address, String[256]]]
 
 
 # --- events ---------------------------------------------------------------------
@@ -211,6 +219,13 @@ event WeightsCommitted:
     uid: indexed(uint256)
     epoch: uint256
     commit_hash: bytes32
+
+event NeuronServing:
+    netuid: indexed(uint256)
+    uid: indexed(uint256)
+    hotkey: indexed(address)
+    endpoint: String[256]
+
 
 event WeightsRevealed:
     netuid: indexed(uint256)
@@ -362,6 +377,8 @@ def register(netuid: uint256, hotkey: address, max_burn: uint256) -> uint256:
         self._commit_meta[netuid][uid] = 0
         if self._prune[netuid] == uid + 1:
             self._prune[netuid] = 0
+    if replaced != empty(address):
+        self._push_row(netuid, uid, empty(bytes32))
     self._uid1[netuid][hotkey] = uid + 1
     self._neuron[netuid][uid] = convert(hotkey, uint256) | (self._epoch[netuid] >> 64) << 224
     sh: uint256 = (uid & 3) << 6
@@ -582,7 +599,66 @@ def reveal_weights(netuid: uint256, uids: DynArray[uint16, MAX_UIDS], values: Dy
             self._w[netuid][uid << 4 | j] = 0
     self._neuron[netuid][uid] = (word & ~(MASK48 << 160 | constants.MASK16 << 208)) | block.number << 160 | mask << 208
     self._commit_meta[netuid][uid] = meta & constants.MASK128
+    self._push_row(netuid, uid, keccak256(abi_encode(words)))
     log WeightsRevealed(netuid=netuid, uid=uid, epoch=ce, uids=uids, values=values)
+
+
+@external
+def serve(netuid: uint256, endpoint: String[256]):
+    """
+    @notice Announces where the caller's neuron serves (a registered hotkey;
+            a miner's URL). A new registration of the UID starts without one.
+    @param netuid The 32-byte subnet id.
+    @param endpoint The endpoint, e.g. an http(s) URL (at most 256 bytes).
+    """
+    uid: uint256 = self._uid_of(netuid, msg.sender)
+    self._endpoint[netuid][msg.sender] = endpoint
+    log NeuronServing(netuid=netuid, uid=uid, hotkey=msg.sender, endpoint=endpoint)
+
+
+@view
+@external
+def endpoint_of(netuid: uint256, uid: uint256) -> String[256]:
+    """
+    @notice Where a UID's neuron serves ("" if it never said).
+    @param netuid The 32-byte subnet id.
+    @param uid The UID (< size).
+    @return String The endpoint.
+    """
+    word: uint256 = self._neuron_word(netuid, uid)
+    return self._endpoint[netuid][convert(convert(word & constants.MASK160, uint160), address)]
+
+
+@view
+@external
+def weights_at(netuid: uint256, uid: uint256, blk: uint256) -> (bytes32, uint256):
+    """
+    @notice The weight row that stood for a UID at the end of block `blk`:
+            the digest keccak256(abi_encode(words)) of its 16 packed words
+            (UID u's u16 weight at word u >> 4, bits 16 * (u & 15)) and the
+            reveal's block, or (0, 0) if none stood (never revealed, or
+            cleared by a new registration).
+    @param netuid The 32-byte subnet id.
+    @param uid The UID.
+    @param blk A block number.
+    @return (bytes32, uint256) The row's digest and the block it was revealed in.
+    """
+    lo: uint256 = 0
+    hi: uint256 = self._wck_n[netuid][uid]
+    for _: uint256 in range(64):
+        if lo >= hi:
+            break
+        mid: uint256 = (lo + hi) >> 1
+        if self._wck_block[netuid][uid][mid] > blk:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo == 0:
+        return empty(bytes32), 0
+    digest: bytes32 = self._wck_digest[netuid][uid][lo - 1]
+    if digest == empty(bytes32):
+        return empty(bytes32), 0
+    return digest, self._wck_block[netuid][uid][lo - 1]
 
 
 # ===========================================================================
@@ -948,6 +1024,18 @@ def _prune_target(netuid: uint256, n: uint256) -> uint256:
             best_uid = uid
     assert best != max_value(uint256), "SubnetRegistry: every UID is immune"
     return best_uid
+
+
+@internal
+def _push_row(netuid: uint256, uid: uint256, digest: bytes32):
+    """Checkpoints the UID's weight row (a reveal's digest, or 0 when cleared); one per block."""
+    n: uint256 = self._wck_n[netuid][uid]
+    if n != 0 and self._wck_block[netuid][uid][n - 1] == block.number:
+        self._wck_digest[netuid][uid][n - 1] = digest
+        return
+    self._wck_block[netuid][uid][n] = block.number
+    self._wck_digest[netuid][uid][n] = digest
+    self._wck_n[netuid][uid] = n + 1
 
 
 @internal

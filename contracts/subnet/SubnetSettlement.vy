@@ -58,6 +58,7 @@ interface ISubnetRegistry:
     def uid_of(netuid: uint256, hotkey: address) -> uint256: view
     def coldkey_of(netuid: uint256, uid: uint256) -> address: view
     def registered_at(netuid: uint256, uid: uint256) -> uint256: view
+    def weights_at(netuid: uint256, uid: uint256, blk: uint256) -> (bytes32, uint256): view
     def size(netuid: uint256) -> uint256: view
     def slash(netuid: uint256, hotkey: address, bps: uint256, to: address) -> uint256: nonpayable
     def set_prune_candidate(netuid: uint256, uid: uint256): nonpayable
@@ -75,6 +76,9 @@ struct EpochClaim:
     total: uint256          # the sum of the leaves
     prune_uid: uint256      # the non-immune UID with the lowest emission (NO_PRUNE: none)
     state: bytes32          # the digest of the state carried to the next epoch (the bonds, by CID)
+    consensus_root: bytes32 # Merkle root of each UID's (consensus, rank), 1e18 fixed point
+    rank_sum: uint256       # the sum of the ranks (1e18 fixed point)
+    split: uint256          # what the UIDs' share is divided by: 2 (incentive and dividends), 1 (no dividends)
 
 
 struct Posted:
@@ -83,6 +87,11 @@ struct Posted:
     state: bytes32
     size: uint256           # the subnet's size the leaves cover (leaf `size` is the owner's)
     finalized: bool
+    consensus_root: bytes32
+    rank_sum: uint256
+    split: uint256
+    kappa: uint256          # the hyper-parameters the epoch was computed with, as at posting
+    activity_cutoff: uint256
 
 
 # --- constants -----------------------------------------------------------------------
@@ -98,8 +107,16 @@ MAX_VALIDATORS: constant(uint256) = 128
 MAX_LEAVES: constant(uint256) = 257
 #: EIP-712 type of what validators sign.
 EPOCH_TYPEHASH: public(constant(bytes32)) = keccak256(
-    "EpochResult(uint256 netuid,uint256 epoch,bytes32 root,uint256 total,uint256 pruneUid,bytes32 state)"
+    "EpochResult(uint256 netuid,uint256 epoch,bytes32 root,uint256 total,uint256 pruneUid,bytes32 state,"
+    "bytes32 consensusRoot,uint256 rankSum,uint256 split)"
 )
+#: 1.0 in the fixed point of consensus, ranks and weights.
+WAD: constant(uint256) = 10**18
+#: How far a committed consensus or rank may be from the chain's own fixed-point recomputation
+#: (float64 off chain, integers here) before it is wrong: 1e-9, plus 1 unit per voter for ranks.
+TOLERANCE: public(constant(uint256)) = 10**9
+#: What a UID's payment may be off from its incentive share (per 1e9 of the pot, plus 1 unit).
+PAY_TOLERANCE_PPB: constant(uint256) = 1
 
 
 # --- storage -------------------------------------------------------------------------
@@ -268,6 +285,7 @@ def post_epoch(netuid: uint256, epoch: uint256, claim: EpochClaim, signatures: D
         "SubnetSettlement: total above the epoch's emission"
     size: uint256 = staticcall registry.size(netuid)
     assert claim.prune_uid < size or claim.prune_uid == NO_PRUNE, "SubnetSettlement: bad prune UID"
+    assert claim.split <= 2, "SubnetSettlement: bad split"
     # the stakes that count: at the end of the block before the epoch began (final, and past)
     blk: uint256 = staticcall registry.epoch_block(netuid, epoch) - 1
     permits: uint256 = staticcall registry.permits_at(netuid, epoch)
@@ -295,7 +313,9 @@ def post_epoch(netuid: uint256, epoch: uint256, claim: EpochClaim, signatures: D
     settlement._post(key, claim.root, claim.total, window)
     self.pool[netuid] -= claim.total
     self._posted[key] = Posted(signers=keccak256(abi_encode(signers)), prune_uid=claim.prune_uid, state=claim.state,
-                               size=size, finalized=False)
+                               size=size, finalized=False, consensus_root=claim.consensus_root,
+                               rank_sum=claim.rank_sum, split=claim.split, kappa=self._param(netuid, 3),
+                               activity_cutoff=self._param(netuid, 9))
     log EpochPosted(netuid=netuid, epoch=epoch, root=claim.root, total=claim.total, prune_uid=claim.prune_uid,
                     state=claim.state, signers=signers, signed_stake=signed, permitted_stake=permitted)
 
@@ -320,20 +340,126 @@ def dispute_leaves(netuid: uint256, epoch: uint256, accounts: DynArray[address, 
     @return String The reason the result is wrong.
     """
     key: bytes32 = self._key(netuid, epoch)
-    p: Posted = self._posted[key]
-    assert settlement._status(key) == settlement.STATUS_PENDING and not settlement._is_final(key), \
-        "SubnetSettlement: no pending result"
-    assert keccak256(abi_encode(signers)) == p.signers, "SubnetSettlement: not the posted signers"
+    p: Posted = self._pending(key, signers)
     assert len(accounts) == len(amounts) and len(accounts) != 0, "SubnetSettlement: bad leaves"
     total: uint256 = settlement._amounts[key] & constants.MASK128
     assert self._root_of(accounts, amounts) == settlement._root[key], "SubnetSettlement: leaves do not match the root"
     reason: String[64] = self._wrong(netuid, epoch, p, total, accounts, amounts)
     assert reason != "", "SubnetSettlement: the result checks out"
-    settlement._reject(key)
-    self.pool[netuid] += total
-    for hotkey: address in signers:
-        extcall registry.slash(netuid, hotkey, SLASH_BPS, msg.sender)
-    log EpochDisputed(netuid=netuid, epoch=epoch, by=msg.sender, reason=reason)
+    self._reject_and_slash(netuid, epoch, key, signers, reason)
+    return reason
+
+
+@external
+def dispute_consensus(netuid: uint256, epoch: uint256, uid: uint256, consensus: uint256, rank: uint256,
+                      proof: DynArray[bytes32, merkle.MAX_PROOF], rows: DynArray[uint256[16], MAX_VALIDATORS],
+                      signers: DynArray[address, MAX_VALIDATORS]) -> String[64]:
+    """
+    @notice Proves a pending result's consensus or rank of one UID wrong
+            by recomputing them on chain, exactly as Yuma does, from the
+            weights that stood at the epoch's block (each validator's row,
+            checked against the registry's record of it), the stakes and
+            the permits: the stake-weighted median at kappa of the UID's
+            column, and its rank, the stake-weighted sum of the weights
+            clipped at that median. A proven result is rejected and its
+            signers slashed, as `dispute_leaves`. Reverts if both check out
+            (within `TOLERANCE`).
+    @param netuid The 32-byte subnet id.
+    @param epoch The 32-byte epoch.
+    @param uid The UID whose column is recomputed.
+    @param consensus Its committed consensus (1e18 fixed point).
+    @param rank Its committed rank (1e18 fixed point).
+    @param proof The proof of (consensus, rank) at index `uid` in the consensus root.
+    @param rows Each previous-epoch permit holder's weight row at the epoch
+           (16 packed words, as `SubnetRegistry.weights_at` digests them), in ascending UID order.
+    @param signers The result's signers, as its `EpochPosted` event lists them.
+    @return String The reason the result is wrong.
+    """
+    key: bytes32 = self._key(netuid, epoch)
+    p: Posted = self._pending(key, signers)
+    assert merkle._verify(p.consensus_root, uid, keccak256(abi_encode(consensus, rank)), proof), \
+        "SubnetSettlement: bad consensus proof"
+    blk: uint256 = staticcall registry.epoch_block(netuid, epoch)
+    assert uid < p.size and staticcall registry.registered_at(netuid, uid) <= blk, \
+        "SubnetSettlement: UID replaced since the epoch"
+    col: DynArray[uint256, 128] = []
+    stk: DynArray[uint256, 128] = []
+    col, stk = self._column(netuid, epoch, blk, uid, p, rows)
+    reason: String[64] = ""
+    if not self._is_median(col, stk, consensus, p.kappa):
+        reason = "the consensus is not the stake-weighted median"
+    else:
+        total: uint256 = 0
+        for x: uint256 in stk:
+            total += x
+        r: uint256 = 0
+        if total != 0:
+            for i: uint256 in range(len(col), bound=128):
+                r += stk[i] * WAD // total * min(col[i], consensus) // WAD
+        if r + TOLERANCE + len(col) < rank or rank + TOLERANCE + len(col) < r:
+            reason = "the rank is not the clipped weighted sum"
+    assert reason != "", "SubnetSettlement: the consensus checks out"
+    self._reject_and_slash(netuid, epoch, key, signers, reason)
+    return reason
+
+
+@external
+def dispute_incentive(netuid: uint256, epoch: uint256, consensus: DynArray[uint256, 256],
+                      ranks: DynArray[uint256, 256], accounts: DynArray[address, MAX_LEAVES],
+                      amounts: DynArray[uint256, MAX_LEAVES], signers: DynArray[address, MAX_VALIDATORS]) -> String[64]:
+    """
+    @notice Proves from the whole consensus list and the whole leaf list
+            (each must rebuild its root) that a pending result pays a UID
+            other than its incentive: the ranks must sum to `rank_sum`, a
+            UID without a permit in the previous epoch (a miner: no bonds,
+            no dividends) is paid exactly its share of the pot after the
+            owner's cut, rank / rank_sum / split, and a validator at least
+            that. A proven result is rejected and its signers slashed.
+    @param netuid The 32-byte subnet id.
+    @param epoch The 32-byte epoch.
+    @param consensus Every UID's committed consensus.
+    @param ranks Every UID's committed rank.
+    @param accounts Every leaf's account.
+    @param amounts Every leaf's amount.
+    @param signers The result's signers, as posted.
+    @return String The reason the result is wrong.
+    """
+    key: bytes32 = self._key(netuid, epoch)
+    p: Posted = self._pending(key, signers)
+    n: uint256 = p.size
+    assert len(consensus) == n and len(ranks) == n, "SubnetSettlement: not one consensus per UID"
+    assert len(accounts) == n + 1 and len(amounts) == n + 1, "SubnetSettlement: not one leaf per UID plus the owner's"
+    digests: DynArray[bytes32, MAX_LEAVES] = []
+    for i: uint256 in range(n, bound=256):
+        digests.append(keccak256(abi_encode(consensus[i], ranks[i])))
+    assert self._root_of_digests(digests) == p.consensus_root, "SubnetSettlement: consensus does not match its root"
+    assert self._root_of(accounts, amounts) == settlement._root[key], "SubnetSettlement: leaves do not match the root"
+    reason: String[64] = ""
+    total_rank: uint256 = 0
+    for r: uint256 in ranks:
+        total_rank += r
+    if total_rank != p.rank_sum:
+        reason = "the ranks do not sum to the rank sum"
+    elif p.split != 0:
+        total: uint256 = settlement._amounts[key] & constants.MASK128
+        pot: uint256 = total - total * OWNER_CUT_BPS // constants.BPS
+        slack: uint256 = pot * PAY_TOLERANCE_PPB // 10**9 + 1
+        prev: uint256 = 0
+        if epoch > 1:
+            prev = staticcall registry.permits_at(netuid, epoch - 1)
+        for i: uint256 in range(n, bound=256):
+            share: uint256 = 0
+            if total_rank != 0:
+                share = pot * ranks[i] // total_rank // p.split
+            if (prev >> i) & 1 == 0:
+                if amounts[i] + slack < share or share + slack < amounts[i]:
+                    reason = "a miner is not paid its incentive"
+                    break
+            elif amounts[i] + slack < share:
+                reason = "a validator is paid less than its incentive"
+                break
+    assert reason != "", "SubnetSettlement: the incentive checks out"
+    self._reject_and_slash(netuid, epoch, key, signers, reason)
     return reason
 
 
@@ -352,8 +478,8 @@ def dispute_equivocation(netuid: uint256, epoch: uint256, other: EpochClaim, sig
     assert settlement._status(key) != settlement.STATUS_NONE, "SubnetSettlement: nothing posted"
     p: Posted = self._posted[key]
     assert other.root != settlement._root[key] or other.total != settlement._amounts[key] & constants.MASK128 \
-        or other.prune_uid != p.prune_uid \
-        or other.state != p.state, "SubnetSettlement: the same result"
+        or other.prune_uid != p.prune_uid or other.state != p.state or other.consensus_root != p.consensus_root \
+        or other.rank_sum != p.rank_sum or other.split != p.split, "SubnetSettlement: the same result"
     hotkey: address = self._recover(self._digest(netuid, epoch, other), sig)
     assert not self._equivocated[key][hotkey], "SubnetSettlement: already slashed"
     assert staticcall registry.is_registered(netuid, hotkey), "SubnetSettlement: signer not registered"
@@ -411,7 +537,7 @@ def _key(netuid: uint256, epoch: uint256) -> bytes32:
 @view
 def _digest(netuid: uint256, epoch: uint256, c: EpochClaim) -> bytes32:
     return eip712_domain_separator._hash_typed_data_v4(keccak256(abi_encode(
-        EPOCH_TYPEHASH, netuid, epoch, c.root, c.total, c.prune_uid, c.state,
+        EPOCH_TYPEHASH, netuid, epoch, c.root, c.total, c.prune_uid, c.state, c.consensus_root, c.rank_sum, c.split,
     )))
 
 
@@ -425,12 +551,131 @@ def _recover(digest: bytes32, sig: Signature) -> address:
 
 
 @internal
+@view
+def _pending(key: bytes32, signers: DynArray[address, MAX_VALIDATORS]) -> Posted:
+    """The pending result under `key` (still in its window), posted by exactly `signers`."""
+    assert settlement._status(key) == settlement.STATUS_PENDING and not settlement._is_final(key), \
+        "SubnetSettlement: no pending result"
+    p: Posted = self._posted[key]
+    assert keccak256(abi_encode(signers)) == p.signers, "SubnetSettlement: not the posted signers"
+    return p
+
+
+@internal
+def _reject_and_slash(netuid: uint256, epoch: uint256, key: bytes32, signers: DynArray[address, MAX_VALIDATORS],
+                      reason: String[64]):
+    """Rejects the result, returns its total to the pool, slashes each signer to the disputer."""
+    settlement._reject(key)
+    self.pool[netuid] += settlement._amounts[key] & constants.MASK128
+    for hotkey: address in signers:
+        extcall registry.slash(netuid, hotkey, SLASH_BPS, msg.sender)
+    log EpochDisputed(netuid=netuid, epoch=epoch, by=msg.sender, reason=reason)
+
+
+@internal
+@view
+def _column(netuid: uint256, epoch: uint256, blk: uint256, uid: uint256, p: Posted,
+            rows: DynArray[uint256[16], MAX_VALIDATORS]) -> (DynArray[uint256, 128], DynArray[uint256, 128]):
+    """
+    @dev Each voter's normalised weight on `uid` (1e18) and stake, as Yuma
+         sees them at the epoch: the previous epoch's permit holders that
+         set weights within the activity cutoff, with stake; each row as
+         revealed (checked against the registry), without its self-weight
+         and the entries older than their UID's registration, normalised.
+    """
+    col: DynArray[uint256, 128] = []
+    stk: DynArray[uint256, 128] = []
+    prev: uint256 = 0
+    if epoch > 1:
+        prev = staticcall registry.permits_at(netuid, epoch - 1)
+    row: uint256 = 0
+    for i: uint256 in range(256):
+        if prev >> i == 0:
+            break
+        if (prev >> i) & 1 == 0:
+            continue
+        assert row < len(rows), "SubnetSettlement: a voter's row is missing"
+        words: uint256[16] = rows[row]
+        row += 1
+        digest: bytes32 = empty(bytes32)
+        updated: uint256 = 0
+        digest, updated = staticcall registry.weights_at(netuid, i, blk)
+        if updated == 0:
+            assert keccak256(abi_encode(words)) == keccak256(abi_encode(empty(uint256[16]))), \
+                "SubnetSettlement: a row that was never revealed"
+        else:
+            assert keccak256(abi_encode(words)) == digest, "SubnetSettlement: a row is not the one revealed"
+        stake: uint256 = staticcall registry.stake_at(netuid, i, blk - 1)
+        if updated + p.activity_cutoff < blk or stake == 0:
+            continue
+        total: uint256 = 0
+        mine: uint256 = 0
+        for j: uint256 in range(p.size, bound=256):
+            v: uint256 = (words[j >> 4] >> ((j & 15) << 4)) & constants.MASK16
+            if j == i or v == 0:
+                continue
+            reg: uint256 = staticcall registry.registered_at(netuid, j)
+            assert reg <= blk, "SubnetSettlement: UID replaced since the epoch"
+            if updated <= reg:
+                continue
+            total += v
+            if j == uid:
+                mine = v
+        # a voter whose row is empty (or all masked) votes 0 for every UID
+        col.append(mine * WAD // total if total != 0 else 0)
+        stk.append(stake)
+    assert row == len(rows), "SubnetSettlement: rows of non-voters"
+    return col, stk
+
+
+@internal
+@pure
+def _is_median(col: DynArray[uint256, 128], stk: DynArray[uint256, 128], c: uint256, kappa: uint256) -> bool:
+    """
+    @dev Whether `c` is, within `TOLERANCE`, the smallest value v of the
+         column for which the stake of the entries <= v is above the
+         minority (1 - kappa / 65535) of the voters' stake: the column's
+         stake-weighted median at kappa (the column's maximum if none;
+         0 without voters).
+    """
+    total: uint256 = 0
+    top: uint256 = 0
+    for i: uint256 in range(len(col), bound=128):
+        total += stk[i]
+        top = max(top, col[i])
+    if total == 0:
+        return c <= TOLERANCE
+    if kappa == 0:
+        return c + TOLERANCE >= top and c <= top + TOLERANCE
+    minority: uint256 = total * (65_535 - kappa)       # in stake x 65535
+    upto: uint256 = 0       # stake of the entries <= c + TOLERANCE
+    below: uint256 = 0      # stake of the entries < c - TOLERANCE
+    for i: uint256 in range(len(col), bound=128):
+        if col[i] <= c + TOLERANCE:
+            upto += stk[i]
+        if col[i] + TOLERANCE < c:
+            below += stk[i]
+    slack: uint256 = total * 65_535 // 10**9 + 1
+    return upto * 65_535 + slack > minority and below * 65_535 <= minority + slack
+
+
+@internal
 @pure
 def _root_of(accounts: DynArray[address, MAX_LEAVES], amounts: DynArray[uint256, MAX_LEAVES]) -> bytes32:
     """The house Merkle root (`agora.chain.merkle`) of leaves (account, amount)."""
-    level: DynArray[bytes32, MAX_LEAVES + 1] = []
+    digests: DynArray[bytes32, MAX_LEAVES] = []
     for i: uint256 in range(len(accounts), bound=MAX_LEAVES):
-        level.append(merkle._leaf(i, keccak256(abi_encode(accounts[i], amounts[i]))))
+        digests.append(keccak256(abi_encode(accounts[i], amounts[i])))
+    return self._root_of_digests(digests)
+
+
+@internal
+@pure
+def _root_of_digests(digests: DynArray[bytes32, MAX_LEAVES]) -> bytes32:
+    """The house Merkle root over item digests."""
+    level: DynArray[bytes32, MAX_LEAVES + 1] = []
+    for i: uint256 in range(len(digests), bound=MAX_LEAVES):
+        level.append(merkle._leaf(i, digests[i]))
     for _: uint256 in range(10):
         n: uint256 = len(level)
         if n == 1:
@@ -463,7 +708,7 @@ def _wrong(netuid: uint256, epoch: uint256, p: Posted, total: uint256, accounts:
     if accounts[n] != staticcall registry.subnet_owner(netuid) or amounts[n] < cut or amounts[n] > cut + n:
         return "the subnet owner's leaf is wrong"
     blk: uint256 = staticcall registry.epoch_block(netuid, epoch)
-    immunity: uint256 = self._immunity(netuid)
+    immunity: uint256 = self._param(netuid, 2)
     lowest: uint256 = max_value(uint256)
     lowest_uid: uint256 = NO_PRUNE
     for uid: uint256 in range(n, bound=256):
@@ -487,10 +732,10 @@ def _wrong(netuid: uint256, epoch: uint256, p: Posted, total: uint256, accounts:
 
 @internal
 @view
-def _immunity(netuid: uint256) -> uint256:
-    """The subnet's immunity period, from the registry's hyper-parameters (the third word)."""
+def _param(netuid: uint256, word: uint256) -> uint256:
+    """Word `word` of the registry's `Hyperparams` (2: immunity period, 3: kappa, 9: activity cutoff)."""
     res: Bytes[576] = raw_call(
         registry.address, concat(method_id("hyperparams(uint256)"), convert(netuid, bytes32)),
         max_outsize=576, is_static_call=True,
     )
-    return convert(slice(res, 64, 32), uint256)
+    return convert(slice(res, word * 32, 32), uint256)

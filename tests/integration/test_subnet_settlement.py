@@ -182,3 +182,77 @@ def test_leaves_split_the_total_exactly() -> None:
         epoch_leaves(["0x" + "11" * 20], "0x" + "44" * 20, [0.0], 5)
     assert epoch_leaves(["0x" + "11" * 20], "0x" + "44" * 20, [0.0], 0)[1] == [0, 0]
     assert TEMPO > 0
+
+
+def _repost(s, netuid, owner, validators, settled, *, consensus=None, ranks=None, amounts=None):
+    """Post a result built from altered lists (signed by every validator)."""
+    from agora.subnet.settlement import consensus_root
+
+    cs, rs = list(consensus or settled.consensus), list(ranks or settled.ranks)
+    am = list(amounts or settled.amounts)
+    c = settled.claim
+    claim = EpochClaim(leaves_root(settled.accounts, am), c.total, c.prune_uid, c.state, consensus_root(cs, rs),
+                       sum(rs), c.split)
+    s.post_epoch(netuid, 3, claim, _signed(s, netuid, 3, claim, validators), owner)
+    return cs, rs, am
+
+
+def test_the_chain_recomputes_every_column_as_yuma_does(subnet) -> None:
+    """An honest result survives a consensus dispute on every UID: the contract's integer
+    recomputation of each column's weighted median and rank agrees with Yuma's float one."""
+    chain, dep, s, netuid, owner, validators, miners = subnet
+    settled = s.compute_epoch(netuid, 3)
+    s.post_epoch(netuid, 3, settled.claim, _signed(s, netuid, 3, settled.claim, validators), owner)
+    for uid in range(6):
+        with pytest.raises(Reverted, match="the consensus checks out"):
+            s.dispute_consensus(netuid, 3, settled, uid, owner)
+    with pytest.raises(Reverted, match="the incentive checks out"):
+        s.dispute_incentive(netuid, 3, settled.consensus, settled.ranks, settled.accounts, settled.amounts, owner)
+    # rows that are not the ones revealed are refused
+    rows = s.voter_rows(netuid, 3)
+    rows[0][0] ^= 1
+    with pytest.raises(Reverted, match="a row is not the one revealed"):
+        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4], settled.ranks[4], settled.consensus_proof(4),
+                                       rows, s.signers(netuid, 3), sender=owner)
+    with pytest.raises(Reverted, match="a voter's row is missing"):
+        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4], settled.ranks[4], settled.consensus_proof(4),
+                                       s.voter_rows(netuid, 3)[:2], s.signers(netuid, 3), sender=owner)
+    with pytest.raises(Reverted, match="bad consensus proof"):
+        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4] + 1, settled.ranks[4],
+                                       settled.consensus_proof(4), s.voter_rows(netuid, 3), s.signers(netuid, 3),
+                                       sender=owner)
+
+
+@pytest.mark.parametrize("case", ["consensus", "rank", "miner paid", "rank sum"])
+def test_a_wrong_yuma_result_is_proven_on_chain(subnet, case: str) -> None:
+    chain, dep, s, netuid, owner, validators, miners = subnet
+    settled = s.compute_epoch(netuid, 3)
+    cs, rs, am = list(settled.consensus), list(settled.ranks), list(settled.amounts)
+    disputer = chain.dev_signers[9]
+    if case == "consensus":           # miner 4's consensus inflated (its rank unchanged)
+        cs[4] += 10**17
+        cs, rs, am = _repost(s, netuid, owner, validators, settled, consensus=cs)
+        receipt = s.dispute_consensus(netuid, 3, settled, 4, disputer, consensus=cs, ranks=rs)
+        reason = "the consensus is not the stake-weighted median"
+    elif case == "rank":
+        rs[5] += 10**16
+        cs, rs, am = _repost(s, netuid, owner, validators, settled, ranks=rs)
+        receipt = s.dispute_consensus(netuid, 3, settled, 5, disputer, consensus=cs, ranks=rs)
+        reason = "the rank is not the clipped weighted sum"
+    elif case == "miner paid":        # 1 token moved from miner 3 to miner 5: the leaf list alone cannot tell
+        am[3] -= ONE
+        am[5] += ONE
+        cs, rs, am = _repost(s, netuid, owner, validators, settled, amounts=am)
+        with pytest.raises(Reverted, match="the result checks out"):
+            s.dispute_leaves(netuid, 3, settled.accounts, am, disputer)
+        receipt = s.dispute_incentive(netuid, 3, cs, rs, settled.accounts, am, disputer)
+        reason = "a miner is not paid its incentive"
+    else:
+        c = settled.claim
+        claim = EpochClaim(c.root, c.total, c.prune_uid, c.state, c.consensus_root, c.rank_sum + 1, c.split)
+        s.post_epoch(netuid, 3, claim, _signed(s, netuid, 3, claim, validators), owner)
+        receipt = s.dispute_incentive(netuid, 3, cs, rs, settled.accounts, am, disputer)
+        reason = "the ranks do not sum to the rank sum"
+    (ev,) = s.settlement.events_in(receipt, "EpochDisputed")
+    assert ev.args["reason"] == reason
+    assert int(s.settlement.pool(netuid)) == 10 * EMISSION

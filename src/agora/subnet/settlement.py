@@ -30,7 +30,11 @@ __all__ = [
     "OWNER_CUT_BPS",
     "QUORUM_BPS",
     "EpochClaim",
+    "WAD",
     "check_leaves",
+    "consensus_digest",
+    "consensus_proof",
+    "consensus_root",
     "epoch_digest",
     "epoch_leaves",
     "leaf_digest",
@@ -56,7 +60,12 @@ EPOCH_FIELDS: list[dict[str, str]] = [
     {"name": "total", "type": "uint256"},
     {"name": "pruneUid", "type": "uint256"},
     {"name": "state", "type": "bytes32"},
+    {"name": "consensusRoot", "type": "bytes32"},
+    {"name": "rankSum", "type": "uint256"},
+    {"name": "split", "type": "uint256"},
 ]
+#: 1.0 in the fixed point of consensus and ranks.
+WAD = 10**18
 _EPOCH_TYPEHASH = type_hash(EPOCH_FIELDS, "EpochResult")
 
 
@@ -68,10 +77,13 @@ class EpochClaim:
     total: int
     prune_uid: int
     state: bytes = bytes(32)
+    consensus_root: bytes = bytes(32)
+    rank_sum: int = 0
+    split: int = 0
 
-    def as_tuple(self) -> tuple[bytes, int, int, bytes]:
+    def as_tuple(self) -> tuple[bytes, int, int, bytes, bytes, int, int]:
         """The contract's ``EpochClaim`` struct."""
-        return (self.root, self.total, self.prune_uid, self.state)
+        return (self.root, self.total, self.prune_uid, self.state, self.consensus_root, self.rank_sum, self.split)
 
 
 def settlement_domain(chain_id: int, contract: str) -> Domain:
@@ -82,7 +94,8 @@ def settlement_domain(chain_id: int, contract: str) -> Domain:
 def epoch_digest(domain: Domain, netuid: int, epoch: int, claim: EpochClaim) -> bytes:
     """The 32-byte digest a validator signs for ``claim`` (``SubnetSettlement.digest``)."""
     struct = keccak256(_EPOCH_TYPEHASH + word(netuid) + word(epoch) + word(claim.root) + word(claim.total)
-                       + word(claim.prune_uid) + word(claim.state))
+                       + word(claim.prune_uid) + word(claim.state) + word(claim.consensus_root)
+                       + word(claim.rank_sum) + word(claim.split))
     return domain.digest(struct)
 
 
@@ -126,6 +139,23 @@ def prune_candidate(amounts: Sequence[int], registered_at: Sequence[int], epoch_
 def leaf_digest(account: str, amount: int) -> bytes:
     """A leaf's item digest: ``keccak256(abi_encode(account, amount))``."""
     return keccak256(word(account) + word(amount))
+
+
+def consensus_digest(consensus: int, rank: int) -> bytes:
+    """A UID's item digest in the consensus root: ``keccak256(abi_encode(consensus, rank))``."""
+    return keccak256(word(consensus) + word(rank))
+
+
+def consensus_root(consensus: Sequence[int], ranks: Sequence[int]) -> bytes:
+    """The Merkle root over every UID's (consensus, rank), 1e18 fixed point (a zero root for none)."""
+    if not consensus:
+        return bytes(32)
+    return merkle_root([consensus_digest(c, r) for c, r in zip(consensus, ranks, strict=True)])
+
+
+def consensus_proof(consensus: Sequence[int], ranks: Sequence[int], uid: int) -> list[bytes]:
+    """UID ``uid``'s proof in the consensus root."""
+    return merkle_proof([consensus_digest(c, r) for c, r in zip(consensus, ranks, strict=True)], uid)
 
 
 def leaves_root(accounts: Sequence[str], amounts: Sequence[int]) -> bytes:

@@ -33,7 +33,10 @@ from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
 from agora.subnet.settlement import (
     NO_PRUNE,
+    WAD,
     EpochClaim,
+    consensus_proof,
+    consensus_root,
     epoch_digest,
     epoch_leaves,
     leaves_proof,
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
 
     from agora.chain import TxReceipt
 
-__all__ = ["EpochInputs", "Neuron", "SettledEpoch", "Subnets", "weights_commit_hash"]
+__all__ = ["EpochInputs", "Neuron", "SettledEpoch", "Subnets", "pack_row", "weights_commit_hash"]
 
 _U16 = 65_535
 
@@ -58,6 +61,15 @@ def weights_commit_hash(netuid: int, hotkey: str, uids: Sequence[int], values: S
     ``keccak256(abi_encode(netuid, hotkey, uids, values, salt))``."""
     return keccak256(encode(["uint256", "address", "uint16[]", "uint16[]", "bytes32"],
                             [netuid, to_checksum_address(hotkey), list(uids), list(values), salt]))
+
+
+def pack_row(uids: Sequence[int], values: Sequence[int]) -> list[int]:
+    """A weight row as the registry digests it: 16 words, UID u's u16 at word u >> 4, bits
+    16 * (u & 15)."""
+    words = [0] * 16
+    for u, v in zip(uids, values, strict=True):
+        words[u >> 4] |= (v & _U16) << ((u & 15) << 4)
+    return words
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class EpochInputs:
     coldkeys: list[str]
     params: YumaParams
     immunity_period: int
+    rows: dict[int, tuple[list[int], list[int]]]   # each UID's revealed (uids, values) standing at ``block``
 
 
 @dataclass(frozen=True)
@@ -98,10 +111,16 @@ class SettledEpoch:
     accounts: list[str]
     amounts: list[int]
     claim: EpochClaim
+    consensus: list[int]          # each UID's consensus, 1e18 fixed point
+    ranks: list[int]              # each UID's rank: the stake-weighted sum of its clipped weights, 1e18
 
     def proof(self, index: int) -> list[bytes]:
         """Leaf ``index``'s Merkle proof."""
         return leaves_proof(self.accounts, self.amounts, index)
+
+    def consensus_proof(self, uid: int) -> list[bytes]:
+        """UID ``uid``'s proof in the consensus root."""
+        return consensus_proof(self.consensus, self.ranks, uid)
 
 
 class Subnets:
@@ -203,6 +222,7 @@ class Subnets:
         n = self.size(netuid)
         topic = netuid.to_bytes(32, "big")
         rows = np.zeros((n, n), dtype=np.int64)
+        revealed: dict[int, tuple[list[int], list[int]]] = {}
         last = np.zeros(n, dtype=np.int64)
         reg = np.zeros(n, dtype=np.int64)
         coldkeys = [""] * n
@@ -213,11 +233,13 @@ class Subnets:
                 continue
             if ev.name == "NeuronRegistered":
                 rows[uid] = 0
+                revealed.pop(uid, None)
                 last[uid] = 0
                 reg[uid] = ev.block_number
                 coldkeys[uid] = to_checksum_address(ev.args["owner"])
             else:
                 rows[uid] = 0
+                revealed[uid] = ([int(j) for j in ev.args["uids"]], [int(v) for v in ev.args["values"]])
                 for j, v in zip(ev.args["uids"], ev.args["values"], strict=True):
                     if int(j) < n:
                         rows[uid, int(j)] = int(v)
@@ -235,7 +257,7 @@ class Subnets:
             max_allowed_validators=int(hp["max_allowed_validators"]), activity_cutoff=int(hp["activity_cutoff"]),
         )
         return EpochInputs(netuid, e, block, stake, rows, permits, last, reg, coldkeys, params,
-                           int(hp["immunity_period"]))
+                           int(hp["immunity_period"]), revealed)
 
     def compute_epoch(self, netuid: int, e: int, bonds: NDArray[np.int64] | None = None,
                       state: bytes = bytes(32)) -> SettledEpoch:
@@ -254,8 +276,18 @@ class Subnets:
         owner = to_checksum_address(self.registry.subnet_owner(netuid))
         accounts, amounts = epoch_leaves(x.coldkeys, owner, shares, total)
         prune = prune_candidate(amounts[:n], list(x.registered_at), x.block, x.immunity_period) if n else NO_PRUNE
-        claim = EpochClaim(leaves_root(accounts, amounts), total, prune, state)
-        return SettledEpoch(x, result, accounts, amounts, claim)
+        # what the chain can recompute: each UID's consensus and rank (incentive x the rank sum, the
+        # voters' stake-weighted validator trust), and what the shares were divided by
+        active = (x.last_update + x.params.activity_cutoff >= x.block) & x.permits
+        voting = x.stake * active
+        sa = voting / voting.sum() if voting.sum() > 0 else voting
+        rank_sum = float(np.dot(sa, result.validator_trust))
+        consensus = [round(float(c) * WAD) for c in result.consensus]
+        ranks = [round(float(i) * rank_sum * WAD) for i in result.incentive]
+        split = round(float(result.incentive.sum() + result.dividends.sum()))
+        claim = EpochClaim(leaves_root(accounts, amounts), total, prune, state, consensus_root(consensus, ranks),
+                           sum(ranks), split)
+        return SettledEpoch(x, result, accounts, amounts, claim, consensus, ranks)
 
     # -- settlement ---------------------------------------------------------------------
     def sign(self, netuid: int, e: int, claim: EpochClaim, validator: Signer) -> tuple[str, bytes]:
@@ -281,6 +313,26 @@ class Subnets:
         """Prove a pending result wrong from its whole leaf list (reverts if it checks out)."""
         return self.settlement.dispute_leaves(netuid, e, list(accounts), list(amounts), self.signers(netuid, e),
                                               sender=sender)
+
+    def voter_rows(self, netuid: int, e: int) -> list[list[int]]:
+        """The rows ``dispute_consensus`` takes: each previous-epoch permit holder's weight row
+        standing at epoch ``e``'s block, as 16 packed words, in ascending UID order."""
+        x = self.epoch_inputs(netuid, e)
+        return [pack_row(*x.rows.get(u, ([], []))) for u in range(len(x.permits)) if x.permits[u]]
+
+    def dispute_consensus(self, netuid: int, e: int, settled: SettledEpoch, uid: int, sender: Signer,
+                          consensus: Sequence[int] | None = None, ranks: Sequence[int] | None = None) -> TxReceipt:
+        """Prove UID ``uid``'s committed consensus or rank wrong (``consensus``/``ranks``: the lists
+        the posted root was built from, default ``settled``'s); reverts if they check out."""
+        cs, rs = list(consensus or settled.consensus), list(ranks or settled.ranks)
+        return self.settlement.dispute_consensus(netuid, e, uid, cs[uid], rs[uid], consensus_proof(cs, rs, uid),
+                                                 self.voter_rows(netuid, e), self.signers(netuid, e), sender=sender)
+
+    def dispute_incentive(self, netuid: int, e: int, consensus: Sequence[int], ranks: Sequence[int],
+                          accounts: Sequence[str], amounts: Sequence[int], sender: Signer) -> TxReceipt:
+        """Prove from the whole consensus and leaf lists that a UID is not paid its incentive."""
+        return self.settlement.dispute_incentive(netuid, e, list(consensus), list(ranks), list(accounts),
+                                                 list(amounts), self.signers(netuid, e), sender=sender)
 
     def claim(self, netuid: int, e: int, settled: SettledEpoch, index: int, sender: Signer) -> int:
         """Pay leaf ``index`` of a final result to its account; the amount (0 if already claimed)."""
