@@ -588,6 +588,11 @@ def _column(netuid: uint256, epoch: uint256, blk: uint256, uid: uint256, p: Post
     prev: uint256 = 0
     if epoch > 1:
         prev = staticcall registry.permits_at(netuid, epoch - 1)
+    # every UID's registration block, read once (each must be the neuron of the epoch)
+    regs: DynArray[uint256, 256] = []
+    for j: uint256 in range(p.size, bound=256):
+        reg: uint256 = staticcall registry.registered_at(netuid, j)
+        regs.append(reg)
     row: uint256 = 0
     for i: uint256 in range(256):
         if prev >> i == 0:
@@ -614,9 +619,8 @@ def _column(netuid: uint256, epoch: uint256, blk: uint256, uid: uint256, p: Post
             v: uint256 = (words[j >> 4] >> ((j & 15) << 4)) & constants.MASK16
             if j == i or v == 0:
                 continue
-            reg: uint256 = staticcall registry.registered_at(netuid, j)
-            assert reg <= blk, "SubnetSettlement: UID replaced since the epoch"
-            if updated <= reg:
+            assert regs[j] <= blk, "SubnetSettlement: UID replaced since the epoch"
+            if updated <= regs[j]:
                 continue
             total += v
             if j == uid:
