@@ -140,6 +140,8 @@ struct Submission:
 # --- constants ----------------------------------------------------------------
 #: The most a model's return may differ from its stake: 5%.
 BAND_BPS: public(constant(uint256)) = 500
+#: How long after a root is final its gains stay claimable before `sweep` may return them.
+CLAIM_PERIOD: public(constant(uint256)) = 30 * 86_400
 
 # Submission states.
 SUB_NONE: constant(uint256) = 0
@@ -243,6 +245,11 @@ event Released:
     round: indexed(uint256)
     creator_amount: uint256
     resolver_amount: uint256
+
+
+event Swept:
+    round: indexed(uint256)
+    amount: uint256
 
 
 @deploy
@@ -642,6 +649,31 @@ def release(round_id: uint256):
     if to_resolver != 0:
         transfers._transfer_out(IERC20(token), r.resolver, to_resolver)
     log Released(round=round_id, creator_amount=to_creator, resolver_amount=to_resolver)
+
+
+@external
+def sweep(round_id: uint256) -> uint256:
+    """
+    @notice `CLAIM_PERIOD` after the round's root became final, and once
+            released: returns to the creator what the root's gains still
+            reserve (gains never claimed, or given up by `exit_round`).
+            Anyone may. A later claim still gets its stake back, without
+            the gain.
+    @param round_id The 32-byte round id.
+    @return uint256 The AGR returned to the creator.
+    """
+    self._check_round(round_id)
+    r: Round = self._rounds[round_id]
+    key: bytes32 = convert(round_id, bytes32)
+    assert r.released and settlement._is_final(key), "Tournament: not released"
+    assert block.timestamp >= settlement._final_at(key) + CLAIM_PERIOD, "Tournament: claims still open"
+    amount: uint256 = r.pool
+    self._rounds[round_id].pool = 0
+    self._rounds[round_id].gain_left = 0
+    if amount != 0:
+        transfers._transfer_out(IERC20(token), r.creator, amount)
+    log Swept(round=round_id, amount=amount)
+    return amount
 
 
 # --- views --------------------------------------------------------------------------------------

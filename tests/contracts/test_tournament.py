@@ -621,3 +621,27 @@ def test_a_model_left_out_of_the_tree_exits_at_the_floor(tw):
         tw.act(m0, t.exit_round, rid)
     with boa.reverts("Tournament: root not final"):
         tw.act(m2, t.exit_round, 99)
+
+
+def test_gains_never_claimed_are_swept_back_to_the_creator(tw):
+    """A model that exits instead of claiming its gain (or never claims) leaves that gain reserved;
+    CLAIM_PERIOD after the root is final, anyone sweeps it back to the creator: nothing is stuck."""
+    t = tw.t
+    rid, tree, used, burn = play(tw, [STAKE] * 2, MODELS[:2], {MODELS[0]: 300, MODELS[1]: -200})
+    post(tw, rid, tree, used, burn)
+    final = now() + WINDOW
+    tw.goto(final)
+    with boa.reverts("Tournament: not released"):
+        tw.act(STRANGER, t.sweep, rid)
+    tw.act(STRANGER, t.release, rid)
+    tw.act(MODELS[1], t.claim, rid, 1, tree.leaves[1][1], tree.proof(1))
+    tw.act(MODELS[0], t.exit_round, rid)               # gives up its gain: 95 % of the stake back
+    assert t.round(rid).pool > 0 and balance(tw, t.address) == t.round(rid).pool
+    with boa.reverts("Tournament: claims still open"):
+        tw.act(STRANGER, t.sweep, rid)
+    tw.goto(final + t.CLAIM_PERIOD())
+    before = balance(tw, CREATOR)
+    left = t.round(rid).pool
+    tw.act(STRANGER, t.sweep, rid)
+    assert balance(tw, CREATOR) == before + left and balance(tw, t.address) == 0
+    assert t.round(rid).pool == 0 and t.round(rid).gain_left == 0
