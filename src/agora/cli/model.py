@@ -463,3 +463,7 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
     out.print(st)
     out.print(kv_table("", [("reconciled", "shares add up to the claimed total, to the wei; "
                                           "deposits = claimed + still in the channels")]))
+    if "tournament" in v:
+        from agora.cli.tournament import print_tournament_story
+
+        print_tournament_story(v["tournament"], symbol)

@@ -226,7 +226,14 @@ def demo_chapter(demo: DemoContext) -> dict[str, Any]:
     s = demo.chain.dev_signers
     data = demo.chapters.get("data", {})
     datasets = [int(data["dataset_id"])] if "dataset_id" in data else []
-    return run_value_chapter(
+    summary = run_value_chapter(
         demo.chain, demo.deployment, owner=s[7], data_owner=s[8], compute_provider=s[3], clients=[s[9], s[2]],
         compute_job=1 if "compute" in demo.chapters else 0, datasets=datasets, workdir=demo.workdir, step=demo.step,
     )
+    # then a staked prediction round, as Numerai's (agora.value.demo_tournament)
+    from agora.value.demo_tournament import tournament_story
+
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = Storage(LocalStore(Path(demo.workdir or tmp) / "tournament-blobs"))
+        summary["tournament"] = tournament_story(demo.chain, demo.deployment, storage, demo.step)
+    return summary

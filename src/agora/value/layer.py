@@ -11,7 +11,14 @@ if TYPE_CHECKING:
     from agora.context import Context
     from agora.value.client import ModelsClient
 
-__all__ = ["LAYER", "build_facade"]
+__all__ = ["LAYER", "VALUE_PARAMS", "build_facade"]
+
+#: Default value-layer contract parameters (18-decimal token amounts, seconds): a tournament
+#: root is open to dispute for a day and posted with a bond of at least 10 AGR.
+VALUE_PARAMS: dict[str, int] = {
+    "tournament_challenge_window": 86_400,
+    "tournament_min_bond": 10 * 10**18,
+}
 
 
 def build_facade(ctx: Context) -> ModelsClient:
@@ -37,12 +44,21 @@ LAYER = Layer(
         # the implementation that each model's payee (x402 `exact` payTo) is a proxy of
         ContractSpec("model_payee", "ModelPayee"),
         ContractSpec("channels", "PaymentChannels", lambda a, d: (a["token"], a["models"], a["model_payee"])),
+        # staked prediction rounds (as Numerai's), settled by a bonded, disputable Merkle root
+        ContractSpec(
+            "tournament", "Tournament",
+            lambda a, d: (
+                a["token"], VALUE_PARAMS["tournament_challenge_window"], VALUE_PARAMS["tournament_min_bond"],
+            ),
+        ),
     ),
     # the data layer's registry must exist first: ModelRegistry checks dataset ids against it (linked
     # by address and ids only; this layer imports nothing of the data layer)
     requires=("data",),
+    params=VALUE_PARAMS,
     facade=("models", "agora.value.layer:build_facade"),
-    cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app"},
+    cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app",
+         "tournament": "agora.cli.tournament:app"},
     demo="agora.value.demo:demo_chapter",
     demo_view="agora.cli.model:print_demo_chapter",
     bench="bench/value.py",
