@@ -59,7 +59,9 @@
      that the stake of an epoch's block is the one its permits were
      computed from, a UID's stake cannot change in the block in which
      its subnet's epoch advanced (after `advance_epoch`): such calls
-     revert with "stake frozen until the next block".
+     revert with "stake frozen until the next block" — except the
+     settler's slash, so that no one can block a dispute by advancing
+     the epoch in its block.
 """
 
 
@@ -384,7 +386,7 @@ def register(netuid: uint256, hotkey: address, max_burn: uint256) -> uint256:
     sh: uint256 = (uid & 3) << 6
     self._reg[netuid][uid >> 2] = (self._reg[netuid][uid >> 2] & ~(constants.MASK64 << sh)) | block.number << sh
     self._coldkey[netuid][uid] = msg.sender
-    self._set_uid_stake(netuid, uid, self._stake[netuid][hotkey])
+    self._set_uid_stake(netuid, uid, self._stake[netuid][hotkey], False)
     rise: uint256 = burn * (constants.BPS + self._hp[netuid].burn_rise_bps) // constants.BPS
     self._burn[netuid] = block.number << 128 | min(rise, self._hp[netuid].max_burn)
     if burn != 0:
@@ -427,7 +429,7 @@ def add_stake(netuid: uint256, hotkey: address, amount: uint256) -> uint256:
     self._shares[netuid][hotkey][msg.sender] = mine + shares
     self._pool_shares[netuid][hotkey] = pool + shares
     self._stake[netuid][hotkey] = stake + amount
-    self._set_uid_stake(netuid, uid, stake + amount)
+    self._set_uid_stake(netuid, uid, stake + amount, False)
     transfers._transfer_in(token, msg.sender, amount)
     log StakeAdded(netuid=netuid, hotkey=hotkey, staker=msg.sender, amount=amount, shares=shares)
     return shares
@@ -459,7 +461,7 @@ def remove_stake(netuid: uint256, hotkey: address, shares: uint256) -> uint256:
     self._stake[netuid][hotkey] = stake - amount
     uid1: uint256 = self._uid1[netuid][hotkey]
     if uid1 != 0:
-        self._set_uid_stake(netuid, uid1 - 1, stake - amount)
+        self._set_uid_stake(netuid, uid1 - 1, stake - amount, False)
     if amount != 0:
         transfers._transfer_out(token, msg.sender, amount)
     log StakeRemoved(netuid=netuid, hotkey=hotkey, staker=msg.sender, amount=amount, shares=shares)
@@ -489,7 +491,7 @@ def slash(netuid: uint256, hotkey: address, bps: uint256, to: address) -> uint25
         self._pool_shares[netuid][hotkey] = ((self._pool_shares[netuid][hotkey] >> 224) + 1) << 224
     uid1: uint256 = self._uid1[netuid][hotkey]
     if uid1 != 0:
-        self._set_uid_stake(netuid, uid1 - 1, stake - amount)
+        self._set_uid_stake(netuid, uid1 - 1, stake - amount, True)
     if amount != 0:
         if to == empty(address):
             extcall IBurnable(token.address).burn(amount)
@@ -518,7 +520,8 @@ def advance_epoch(netuid: uint256) -> uint256:
     e: uint256 = (word >> 64) + 1
     permits: uint256 = self._top_k(netuid, self._size[netuid], self._hp[netuid].max_allowed_validators)
     self._epoch[netuid] = e << 64 | block.number
-    self._epoch_block[netuid][e] = block.number
+    # the epoch's block, and the subnet's size then (the UIDs its settlement covers)
+    self._epoch_block[netuid][e] = self._size[netuid] << 64 | block.number
     self._permits[netuid][e] = permits
     log EpochAdvanced(netuid=netuid, epoch=e, block=block.number, permits=permits)
     return e
@@ -925,7 +928,19 @@ def epoch_block(netuid: uint256, e: uint256) -> uint256:
     @param e The epoch number.
     @return uint256 The block number.
     """
-    return self._epoch_block[netuid][e]
+    return self._epoch_block[netuid][e] & constants.MASK64
+
+
+@view
+@external
+def epoch_size(netuid: uint256, e: uint256) -> uint256:
+    """
+    @notice How many UIDs the subnet had when epoch `e` began (0 for epoch 0).
+    @param netuid The 32-byte subnet id.
+    @param e The epoch number.
+    @return uint256 The size.
+    """
+    return self._epoch_block[netuid][e] >> 64
 
 
 @view
@@ -1039,14 +1054,17 @@ def _push_row(netuid: uint256, uid: uint256, digest: bytes32):
 
 
 @internal
-def _set_uid_stake(netuid: uint256, uid: uint256, stake: uint256):
-    """Sets the stake counted for `uid` and checkpoints it (nothing if unchanged)."""
+def _set_uid_stake(netuid: uint256, uid: uint256, stake: uint256, settler: bool):
+    """Sets the stake counted for `uid` and checkpoints it (nothing if unchanged). The settler's
+    slash is never frozen: a dispute must get through in any block of its window (the settlement
+    counts stakes at the block before an epoch's, which no later change touches)."""
     sh: uint256 = (uid & 1) << 7
     word: uint256 = self._uid_stake[netuid][uid >> 1]
     if (word >> sh) & constants.MASK128 == stake:
         return
     e: uint256 = self._epoch[netuid]
-    assert e >> 64 == 0 or e & constants.MASK64 != block.number, "SubnetRegistry: stake frozen until the next block"
+    assert settler or e >> 64 == 0 or e & constants.MASK64 != block.number, \
+        "SubnetRegistry: stake frozen until the next block"
     self._uid_stake[netuid][uid >> 1] = (word & ~(constants.MASK128 << sh)) | stake << sh
     k: uint256 = self._ckpt_n[netuid][uid]
     if k != 0 and self._ckpt[netuid][uid][k - 1] >> 128 == block.number:

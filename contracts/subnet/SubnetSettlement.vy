@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy off
+# pragma optimize codesize
 """
 @title Subnet epoch settlement: a quorum of validators signs, anyone may prove it wrong, claims by proof
 @custom:contract-name SubnetSettlement
@@ -9,7 +10,7 @@
         of the subnet's on-chain weights and stakes, and committed here as
         one Merkle root of per-UID payments (`common/settlement.vy`):
         - `post_epoch` records the root once validators holding at least
-          `QUORUM_BPS` of the epoch's permitted stake (as it stood at the
+          2/3 of the epoch's permitted stake (as it stood at the
           end of the block before the epoch began) have signed it
           (EIP-712 `EpochResult`); the epoch's emission is reserved from
           the subnet's pool;
@@ -31,7 +32,9 @@
      its emission per epoch; anyone funds a subnet's pool, posts a signed
      result, disputes or claims. Money: the token balance is the sum of
      the pools plus, for every posted result not rejected, what is not
-     yet claimed of its total.
+     yet claimed of its total. Compiled for code size: with its
+     immutables it is ~190 bytes under the 24,576-byte limit (a new
+     dispute belongs in a verifier contract of its own).
 """
 
 from ethereum.ercs import IERC20
@@ -59,7 +62,7 @@ interface ISubnetRegistry:
     def coldkey_of(netuid: uint256, uid: uint256) -> address: view
     def registered_at(netuid: uint256, uid: uint256) -> uint256: view
     def weights_at(netuid: uint256, uid: uint256, blk: uint256) -> (bytes32, uint256): view
-    def size(netuid: uint256) -> uint256: view
+    def epoch_size(netuid: uint256, e: uint256) -> uint256: view
     def slash(netuid: uint256, hotkey: address, bps: uint256, to: address) -> uint256: nonpayable
     def set_prune_candidate(netuid: uint256, uid: uint256): nonpayable
 
@@ -85,7 +88,7 @@ struct Posted:
     signers: bytes32        # keccak256(abi_encode(signer hotkeys, ascending))
     prune_uid: uint256
     state: bytes32
-    size: uint256           # the subnet's size the leaves cover (leaf `size` is the owner's)
+    size: uint256           # the subnet's size at the epoch: the UIDs the leaves cover (leaf `size` is the owner's)
     finalized: bool
     consensus_root: bytes32
     rank_sum: uint256
@@ -95,18 +98,21 @@ struct Posted:
 
 
 # --- constants -----------------------------------------------------------------------
-#: Share of the epoch's permitted stake that must sign a result (basis points).
-QUORUM_BPS: public(constant(uint256)) = 6_667
+#: The share of the epoch's permitted stake that must sign a result: at least 2/3.
+QUORUM_NUMERATOR: constant(uint256) = 2
+QUORUM_DENOMINATOR: constant(uint256) = 3
 #: The subnet owner's cut of each epoch's emission (basis points), as subtensor's 18 %.
 OWNER_CUT_BPS: public(constant(uint256)) = 1_800
 #: Share of each signer's stake slashed for a result proven wrong, or for equivocating.
 SLASH_BPS: public(constant(uint256)) = 1_000
 #: `prune_uid` when no UID may be pruned (every one is immune).
-NO_PRUNE: public(constant(uint256)) = 65_535
+NO_PRUNE: constant(uint256) = 65_535
 MAX_VALIDATORS: constant(uint256) = 128
+#: How long a final result's leaves stay claimable before `sweep` returns the rest to the pool.
+CLAIM_PERIOD: public(constant(uint256)) = 30 * 86_400
 MAX_LEAVES: constant(uint256) = 257
 #: EIP-712 type of what validators sign.
-EPOCH_TYPEHASH: public(constant(bytes32)) = keccak256(
+EPOCH_TYPEHASH: constant(bytes32) = keccak256(
     "EpochResult(uint256 netuid,uint256 epoch,bytes32 root,uint256 total,uint256 pruneUid,bytes32 state,"
     "bytes32 consensusRoot,uint256 rankSum,uint256 split)"
 )
@@ -114,7 +120,7 @@ EPOCH_TYPEHASH: public(constant(bytes32)) = keccak256(
 WAD: constant(uint256) = 10**18
 #: How far a committed consensus or rank may be from the chain's own fixed-point recomputation
 #: (float64 off chain, integers here) before it is wrong: 1e-9, plus 1 unit per voter for ranks.
-TOLERANCE: public(constant(uint256)) = 10**9
+TOLERANCE: constant(uint256) = 10**9
 #: What a UID's payment may be off from its incentive share (per 1e9 of the pot, plus 1 unit).
 PAY_TOLERANCE_PPB: constant(uint256) = 1
 
@@ -170,6 +176,12 @@ event Equivocated:
     by: address
 
 
+event EpochSwept:
+    netuid: indexed(uint256)
+    epoch: indexed(uint256)
+    amount: uint256
+
+
 event EpochFinalized:
     netuid: indexed(uint256)
     epoch: indexed(uint256)
@@ -219,43 +231,7 @@ def set_emission(netuid: uint256, per_epoch: uint256):
     log EmissionSet(netuid=netuid, per_epoch=per_epoch)
 
 
-@external
-@view
-def epoch_emission(netuid: uint256) -> uint256:
-    """
-    @notice What the next posted epoch may emit: the rate, or the pool if smaller.
-    @param netuid The 32-byte subnet id.
-    @return uint256 The amount.
-    """
-    return min(self.emission_per_epoch[netuid], self.pool[netuid])
-
-
 # --- posting -------------------------------------------------------------------------
-@external
-@view
-def key_of(netuid: uint256, epoch: uint256) -> bytes32:
-    """
-    @notice The settlement key of a subnet's epoch.
-    @param netuid The 32-byte subnet id.
-    @param epoch The 32-byte epoch number.
-    @return bytes32 keccak256(abi_encode(netuid, epoch)).
-    """
-    return self._key(netuid, epoch)
-
-
-@external
-@view
-def digest(netuid: uint256, epoch: uint256, claim: EpochClaim) -> bytes32:
-    """
-    @notice The EIP-712 digest a validator signs for a result.
-    @param netuid The 32-byte subnet id.
-    @param epoch The 32-byte epoch number.
-    @param claim The result (root, total, prune UID, state).
-    @return bytes32 The digest.
-    """
-    return self._digest(netuid, epoch, claim)
-
-
 @external
 @view
 def posted(netuid: uint256, epoch: uint256) -> Posted:
@@ -272,7 +248,7 @@ def posted(netuid: uint256, epoch: uint256) -> Posted:
 def post_epoch(netuid: uint256, epoch: uint256, claim: EpochClaim, signatures: DynArray[Signature, MAX_VALIDATORS]):
     """
     @notice Records epoch `epoch`'s result, signed by validators with permits
-            in that epoch holding at least `QUORUM_BPS` of their stake (at
+            in that epoch holding at least 2/3 of their stake (at
             the epoch's block); reserves its total from the pool. Anyone may
             send it. Signatures in strictly ascending order of signer.
     @param netuid The 32-byte subnet id.
@@ -283,7 +259,7 @@ def post_epoch(netuid: uint256, epoch: uint256, claim: EpochClaim, signatures: D
     assert epoch != 0 and epoch <= staticcall registry.epoch(netuid), "SubnetSettlement: epoch not started"
     assert claim.total <= min(self.emission_per_epoch[netuid], self.pool[netuid]), \
         "SubnetSettlement: total above the epoch's emission"
-    size: uint256 = staticcall registry.size(netuid)
+    size: uint256 = staticcall registry.epoch_size(netuid, epoch)
     assert claim.prune_uid < size or claim.prune_uid == NO_PRUNE, "SubnetSettlement: bad prune UID"
     assert claim.split <= 2, "SubnetSettlement: bad split"
     # the stakes that count: at the end of the block before the epoch began (final, and past)
@@ -308,7 +284,8 @@ def post_epoch(netuid: uint256, epoch: uint256, claim: EpochClaim, signatures: D
             break
         if (permits >> uid) & 1 == 1:
             permitted += staticcall registry.stake_at(netuid, uid, blk)
-    assert permitted != 0 and signed * constants.BPS >= permitted * QUORUM_BPS, "SubnetSettlement: below the quorum"
+    assert permitted != 0 and signed * QUORUM_DENOMINATOR >= permitted * QUORUM_NUMERATOR, \
+        "SubnetSettlement: below the quorum"
     key: bytes32 = self._key(netuid, epoch)
     settlement._post(key, claim.root, claim.total, window)
     self.pool[netuid] -= claim.total
@@ -524,6 +501,29 @@ def finalize(netuid: uint256, epoch: uint256):
     if p.prune_uid != NO_PRUNE and epoch == staticcall registry.epoch(netuid):
         extcall registry.set_prune_candidate(netuid, p.prune_uid)
     log EpochFinalized(netuid=netuid, epoch=epoch, prune_uid=p.prune_uid)
+
+
+@external
+def sweep(netuid: uint256, epoch: uint256) -> uint256:
+    """
+    @notice `CLAIM_PERIOD` after an epoch's result became final, returns
+            what was never claimed of its total to the subnet's pool
+            (anyone): leaves nobody claimed, or a remainder no leaf can
+            reach. Later claims of that result are refused.
+    @param netuid The 32-byte subnet id.
+    @param epoch The 32-byte epoch.
+    @return uint256 The amount returned to the pool.
+    """
+    key: bytes32 = self._key(netuid, epoch)
+    assert settlement._is_final(key), "SubnetSettlement: result not final"
+    assert block.timestamp >= settlement._final_at(key) + CLAIM_PERIOD, "SubnetSettlement: claims still open"
+    a: uint256 = settlement._amounts[key]
+    total: uint256 = a & constants.MASK128
+    left: uint256 = total - (a >> 128)
+    settlement._amounts[key] = total << 128 | total
+    self.pool[netuid] += left
+    log EpochSwept(netuid=netuid, epoch=epoch, amount=left)
+    return left
 
 
 # --- internals -----------------------------------------------------------------------

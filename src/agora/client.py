@@ -23,6 +23,7 @@ from agora.layers import load_layers, resolve
 if TYPE_CHECKING:  # the facades of the layers that ship with Agora, for type checkers and editors
     from agora.compute.requester import ComputeClient
     from agora.data.client import DatasetsClient
+    from agora.subnet.client import SubnetsClient
     from agora.value.client import ModelsClient
 
 __all__ = ["Client", "resolve_signer"]
@@ -40,6 +41,7 @@ class Client(Context):
         compute: ComputeClient
         data: DatasetsClient
         models: ModelsClient
+        subnets: SubnetsClient
 
     def __getattr__(self, name: str) -> Any:
         # only called for names the instance does not have: a layer's facade, built once

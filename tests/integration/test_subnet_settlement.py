@@ -25,7 +25,7 @@ def test_only_the_subnet_owner_sets_the_emission_and_funding_needs_a_subnet(subn
         s.fund(99, ONE, owner)
     with pytest.raises(Reverted, match="zero amount"):
         s.settlement.fund(netuid, 0, sender=owner)
-    assert int(s.settlement.epoch_emission(netuid)) == EMISSION
+    assert s.epoch_emission(netuid) == EMISSION
 
 
 def test_post_refusals(subnet) -> None:
@@ -171,6 +171,17 @@ def test_claims_and_finalize(subnet) -> None:
     with pytest.raises(Reverted, match="already finalized"):
         s.finalize(netuid, 3, owner)
     assert tuple(s.registry.prune_candidate(netuid)) == (True, settled.claim.prune_uid)
+    # leaves never claimed go back to the pool after the claim period; later claims are refused
+    with pytest.raises(Reverted, match="claims still open"):
+        s.settlement.sweep(netuid, 3, sender=owner)
+    with pytest.raises(Reverted, match="result not final"):
+        s.settlement.sweep(netuid, 2, sender=owner)
+    pool = int(s.settlement.pool(netuid))
+    chain.advance_time(30 * 86_400)
+    s.settlement.sweep(netuid, 3, sender=owner)
+    assert int(s.settlement.pool(netuid)) == pool + settled.claim.total - settled.amounts[3]
+    with pytest.raises(Reverted, match="above the total"):
+        s.settlement.claim(netuid, 3, 4, settled.accounts[4], settled.amounts[4], settled.proof(4), sender=owner)
 
 
 def test_leaves_split_the_total_exactly() -> None:

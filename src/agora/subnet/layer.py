@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from agora.layers import ContractSpec, Layer
 
 if TYPE_CHECKING:
+    from agora.context import Context
     from agora.protocol import Deployment
+    from agora.subnet.client import SubnetsClient
 
-__all__ = ["LAYER", "SUBNET_PARAMS"]
+__all__ = ["LAYER", "SUBNET_PARAMS", "build_facade"]
 
 #: Default parameters: the challenge window of an epoch's result, in seconds (see docs/subnets.md).
 SUBNET_PARAMS: dict[str, int] = {"challenge_window": 3_600}
@@ -25,6 +27,14 @@ def _wire_settler(dep: Deployment) -> list[dict[str, Any]]:
     return [registry.set_settler.build(settlement)]
 
 
+def build_facade(ctx: Context) -> SubnetsClient:
+    """``Client.subnets``: create subnets, register, stake, set weights, settle epochs, claim, and
+    run miners and validators."""
+    from agora.subnet.client import SubnetsClient
+
+    return SubnetsClient(ctx.deployment, ctx.signer, ctx.state_dir("subnet"))
+
+
 LAYER = Layer(
     name="subnet",
     summary="subnets: validators score miners, Yuma consensus shares the emission, settled on chain by Merkle root",
@@ -35,5 +45,8 @@ LAYER = Layer(
     ),
     wiring=_wire_settler,
     params=SUBNET_PARAMS,
+    facade=("subnets", "agora.subnet.layer:build_facade"),
+    cli={"subnet": "agora.cli.subnet:app"},
+    bench="bench/incentives.py",
     docs="docs/subnets.md",
 )

@@ -28,7 +28,7 @@ __all__ = [
     "EPOCH_FIELDS",
     "NO_PRUNE",
     "OWNER_CUT_BPS",
-    "QUORUM_BPS",
+    "QUORUM",
     "EpochClaim",
     "WAD",
     "check_leaves",
@@ -36,6 +36,7 @@ __all__ = [
     "consensus_proof",
     "consensus_root",
     "epoch_digest",
+    "epoch_key",
     "epoch_leaves",
     "leaf_digest",
     "leaves_proof",
@@ -46,8 +47,8 @@ __all__ = [
 
 #: The subnet owner's cut of each epoch (basis points), as ``SubnetSettlement.OWNER_CUT_BPS``.
 OWNER_CUT_BPS = 1_800
-#: Share of the epoch's permitted stake whose signatures a result needs (basis points).
-QUORUM_BPS = 6_667
+#: The share of the epoch's permitted stake whose signatures a result needs: at least 2/3.
+QUORUM = (2, 3)
 #: ``prune_uid`` when every UID is immune.
 NO_PRUNE = 65_535
 _BPS = 10_000
@@ -89,6 +90,11 @@ class EpochClaim:
 def settlement_domain(chain_id: int, contract: str) -> Domain:
     """The EIP-712 domain of a ``SubnetSettlement`` deployment."""
     return Domain("Agora SubnetSettlement", "1", chain_id, contract)
+
+
+def epoch_key(netuid: int, epoch: int) -> bytes:
+    """The settlement key of a subnet's epoch: ``keccak256(abi_encode(netuid, epoch))``."""
+    return keccak256(word(netuid) + word(epoch))
 
 
 def epoch_digest(domain: Domain, netuid: int, epoch: int, claim: EpochClaim) -> bytes:

@@ -38,6 +38,7 @@ from agora.subnet.settlement import (
     consensus_proof,
     consensus_root,
     epoch_digest,
+    epoch_key,
     epoch_leaves,
     leaves_proof,
     leaves_root,
@@ -219,7 +220,7 @@ class Subnets:
         if not 1 <= e <= self.current_epoch(netuid):
             raise ConfigError(f"subnet {netuid} has no epoch {e} yet (current: {self.current_epoch(netuid)})")
         block = int(self.registry.epoch_block(netuid, e))
-        n = self.size(netuid)
+        n = int(self.registry.epoch_size(netuid, e))      # the UIDs of the epoch (later ones are not in it)
         topic = netuid.to_bytes(32, "big")
         rows = np.zeros((n, n), dtype=np.int64)
         revealed: dict[int, tuple[list[int], list[int]]] = {}
@@ -246,6 +247,10 @@ class Subnets:
                 last[uid] = ev.block_number
         # stakes as they stood at the end of the block before the epoch began (final; what the
         # settlement's quorum counts)
+        for uid in range(n):              # replaced since the epoch: the new neuron's record (its leaf is not checked)
+            if not coldkeys[uid]:
+                coldkeys[uid] = to_checksum_address(self.registry.coldkey_of(netuid, uid))
+                reg[uid] = int(self.registry.registered_at(netuid, uid))
         stake = np.array([float(self.registry.stake_at(netuid, uid, block - 1)) for uid in range(n)])
         prev = int(self.registry.permits_at(netuid, e - 1)) if e > 1 else 0
         permits = np.array([bool(prev >> uid & 1) for uid in range(n)])
@@ -272,7 +277,7 @@ class Subnets:
         shares = [float(s + v) for s, v in zip(result.server_emission, result.validator_emission, strict=True)]
         if sum(shares) > 1:
             shares = [s / sum(shares) for s in shares]
-        total = int(self.settlement.epoch_emission(netuid)) if sum(shares) > 0 else 0
+        total = self.epoch_emission(netuid) if sum(shares) > 0 else 0
         owner = to_checksum_address(self.registry.subnet_owner(netuid))
         accounts, amounts = epoch_leaves(x.coldkeys, owner, shares, total)
         prune = prune_candidate(amounts[:n], list(x.registered_at), x.block, x.immunity_period) if n else NO_PRUNE
@@ -336,7 +341,7 @@ class Subnets:
 
     def claim(self, netuid: int, e: int, settled: SettledEpoch, index: int, sender: Signer) -> int:
         """Pay leaf ``index`` of a final result to its account; the amount (0 if already claimed)."""
-        key = self.settlement.key_of(netuid, e)
+        key = epoch_key(netuid, e)
         if self.settlement.claimed(key, index):
             return 0
         self.settlement.claim(netuid, e, index, settled.accounts[index], settled.amounts[index], settled.proof(index),
@@ -358,10 +363,14 @@ class Subnets:
         """Set the emission per epoch (the subnet's owner)."""
         return self.settlement.set_emission(netuid, per_epoch, sender=owner)
 
+    def epoch_emission(self, netuid: int) -> int:
+        """What the next posted epoch may emit: the subnet's rate, or its pool if smaller."""
+        return min(int(self.settlement.emission_per_epoch(netuid)), int(self.settlement.pool(netuid)))
+
     def is_final(self, netuid: int, e: int) -> bool:
         """Whether epoch ``e``'s result is final (claims open)."""
         try:
-            return bool(self.settlement.is_final(self.settlement.key_of(netuid, e)))
+            return bool(self.settlement.is_final(epoch_key(netuid, e)))
         except Reverted:
             return False
 
