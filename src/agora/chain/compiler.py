@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -202,15 +203,21 @@ def _compile(name: str, path: Path, evm_version: str, source_hash: str) -> Artif
     inside = path.is_relative_to(root)
     search = [*(() if inside else (path.parent,)), root, *(Path(p) for p in sys.path if p and Path(p).is_dir())]
     bundle = FilesystemInputBundle(search)
+    from vyper.warnings import ContractSizeLimit
+
     try:
-        out = vyper.compile_code(
-            path.read_text(),
-            contract_path=path.relative_to(root) if inside else Path(path.name),
-            resolved_path=path,
-            input_bundle=bundle,
-            settings=Settings(evm_version=evm_version),
-            output_formats=["abi", "bytecode", "bytecode_runtime"],
-        )
+        # a contract over EIP-170's limit still compiles: its size is reported (``runtime_size``,
+        # ``agora contracts build``), and deploying it fails where the limit applies
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ContractSizeLimit)
+            out = vyper.compile_code(
+                path.read_text(),
+                contract_path=path.relative_to(root) if inside else Path(path.name),
+                resolved_path=path,
+                input_bundle=bundle,
+                settings=Settings(evm_version=evm_version),
+                output_formats=["abi", "bytecode", "bytecode_runtime"],
+            )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"compiling {path.name} failed: {first}") from exc

@@ -26,6 +26,10 @@ def list_contracts(ctx: typer.Context, json_: JsonOpt = False) -> None:
         out.print(kv_table("contracts", list(found.items())))
 
 
+#: EIP-170: the most runtime code a contract may have (immutables included, which add a little).
+EIP170_LIMIT = 24_576
+
+
 @app.command("build")
 def build(
     ctx: typer.Context,
@@ -39,9 +43,11 @@ def build(
     rows = {}
     for name in find_contracts():
         art = compile_contract(name, evm_version)
-        rows[name] = {"runtime_bytes": art.runtime_size, "source_hash": art.source_hash[:16]}
+        rows[name] = {"runtime_bytes": art.runtime_size, "source_hash": art.source_hash[:16],
+                      "over_size_limit": art.runtime_size > EIP170_LIMIT}
     if json_:
         emit_json(rows)
     else:
         out.print(kv_table(f"compiled for {evm_version}", [
-            (n, f"{r['runtime_bytes']:,} bytes") for n, r in rows.items()]))
+            (n, f"{r['runtime_bytes']:,} bytes" + (" — over EIP-170's 24,576: cannot deploy for this EVM version"
+                                                   if r["over_size_limit"] else "")) for n, r in rows.items()]))
