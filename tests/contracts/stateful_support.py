@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import boa
 from hypothesis import HealthCheck, settings
@@ -69,3 +70,24 @@ def fixed_addresses(seed: str) -> Iterator[None]:
         yield
     finally:
         boa.env._random = saved
+
+
+class CountingMachine(RuleBasedStateMachine):
+    """A machine that counts what its rules reached (``self.dep.stats``, a Counter its coverage
+    guards read) and runs calls that must succeed or revert with a given reason."""
+
+    dep: Any
+
+    def _count(self, what: str) -> None:
+        self.dep.stats[what] += 1
+
+    def _expect(self, reason: str | None, fn: Callable[..., Any], *args: Any, who: str) -> Any:
+        """``fn(*args)`` sent by ``who``: its result when ``reason`` is None; else it must revert
+        with ``reason``, which is counted as ``"revert: <reason>"``."""
+        if reason is None:
+            with boa.env.prank(who):
+                return fn(*args)
+        with boa.reverts(reason), boa.env.prank(who):
+            fn(*args)
+        self._count(f"revert: {reason}")
+        return None

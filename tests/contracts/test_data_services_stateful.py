@@ -13,10 +13,10 @@ import boa
 import pytest
 from data_fixtures import DAY, account, digest_of, now
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
 from mock_tokens import FALSE_TOKEN, TRANSFER_FAILED
 from services_fixtures import ServicesWorld, deploy_services
-from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
+from stateful_support import CountingMachine, fixed_addresses, run_reproducibly, stateful_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:casted bytecode does not match compiled bytecode:UserWarning")
 
@@ -75,7 +75,7 @@ jumps = st.sampled_from([1, 60, 600, 3600, DAY // 2, 2 * DAY])
 eps = st.sampled_from([1, 10**5, 10**6, 2 * 10**6, 3 * 10**6])
 
 
-class ServicesMachine(RuleBasedStateMachine):
+class ServicesMachine(CountingMachine):
     def __init__(self, dep: Deployment):
         super().__init__()
         self.dep = dep
@@ -95,17 +95,6 @@ class ServicesMachine(RuleBasedStateMachine):
             self.dep.false_token.set_fail(False)
             self._anchor.__exit__(None, None, None)
 
-    def _count(self, what: str) -> None:
-        self.dep.stats[what] += 1
-
-    def _expect(self, reason, fn, *args, who):
-        if reason is None:
-            with boa.env.prank(who):
-                return fn(*args)
-        with boa.reverts(reason), boa.env.prank(who):
-            fn(*args)
-        self._count(f"revert: {reason}")
-        return None
 
     @rule(c=pick, d=pick, n=st.integers(1, 4), rounds=rounds_, pay=pays, tok=st.sampled_from(["agr", "false"]),
           fail=st.booleans())

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import boa
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
+from hypothesis.stateful import initialize, invariant, rule
+from stateful_support import CountingMachine, fixed_addresses, run_reproducibly, stateful_settings
 from subnet_fixtures import (
     ONE,
     U16_MAX,
@@ -89,7 +89,7 @@ blocks = st.sampled_from([1, 1, 2, 3, 5, 9])
 weights_ = st.lists(st.integers(1, 4), min_size=2, max_size=MAX_UIDS)
 
 
-class SubnetMachine(RuleBasedStateMachine):
+class SubnetMachine(CountingMachine):
     def __init__(self, dep: Deployment):
         super().__init__()
         self.dep = dep
@@ -123,17 +123,6 @@ class SubnetMachine(RuleBasedStateMachine):
             self._anchor.__exit__(None, None, None)
 
     # --- helpers -------------------------------------------------------------------------------
-    def _count(self, what: str) -> None:
-        self.dep.stats[what] += 1
-
-    def _expect(self, reason, fn, *args, who):
-        if reason is None:
-            with boa.env.prank(who):
-                return fn(*args)
-        with boa.reverts(reason), boa.env.prank(who):
-            fn(*args)
-        self._count(f"revert: {reason}")
-        return None
 
     def _frozen(self) -> bool:
         return self.epoch > 0 and self.epoch_blk == block_number()

@@ -23,8 +23,8 @@ import pytest
 from data_fixtures import account, now
 from eth_utils import keccak
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
+from hypothesis.stateful import initialize, invariant, rule
+from stateful_support import CountingMachine, fixed_addresses, run_reproducibly, stateful_settings
 from subnet_fixtures import ONE, SUPPLY
 from subnet_settlement_fixtures import (
     EMISSION,
@@ -122,7 +122,7 @@ signer_sets = st.integers(0, 15)
 weights_ = st.lists(st.integers(0, 4), min_size=SIZE, max_size=SIZE)
 
 
-class SettlementMachine(RuleBasedStateMachine):
+class SettlementMachine(CountingMachine):
     def __init__(self, dep: Deployment):
         super().__init__()
         self.dep = dep
@@ -157,20 +157,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def _payees(self):
         return sorted({*self.dep.coldkey_of, self.sw.subnet_owner, self.dep.stranger})
 
-    def _count(self, what: str) -> None:
-        self.dep.stats[what] += 1
 
-    def _expect(self, reason, fn, *args, who):
-        if reason is None:
-            with boa.env.prank(who):
-                return fn(*args)
-        with boa.reverts(reason), boa.env.prank(who):
-            fn(*args)
-        self._count(f"revert: {reason}")
-        return None
-
-    def _key(self, e):
-        return keccak(self.net.to_bytes(32, "big") + e.to_bytes(32, "big"))
 
     def _pending(self, m) -> bool:
         return m is not None and m["status"] == 1 and now() < m["final_at"]
@@ -641,7 +628,7 @@ class SettlementMachine(RuleBasedStateMachine):
         s, r, token, net = self.s, self.r, self.sw.token, self.net
         owed = 0
         for e, m in sorted(self.results.items()):
-            res = s.result(self._key(e))
+            res = s.result(epoch_key(self.net, e))
             assert (res.root, res.total, res.paid, res.status, res.final_at) == (
                 m["claim"].root,
                 m["claim"].total,
@@ -666,7 +653,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 assert token.balanceOf(a) == self.balance0[a] + self.paid_out[a]
             for e, m in self.results.items():
                 for j in range(len(m["amounts"]) + 1):
-                    assert s.claimed(self._key(e), j) == (j in m["claimed"])
+                    assert s.claimed(epoch_key(self.net, e), j) == (j in m["claimed"])
 
 
 def test_subnet_settlement_keeps_the_books(deployment):

@@ -15,8 +15,8 @@ import boa
 import pytest
 from data_fixtures import ZERO, account, digest_of, now
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from stateful_support import fixed_addresses, run_reproducibly, stateful_settings
+from hypothesis.stateful import initialize, invariant, rule
+from stateful_support import CountingMachine, fixed_addresses, run_reproducibly, stateful_settings
 from tournament_fixtures import (
     BAND_BPS,
     BPS,
@@ -89,7 +89,7 @@ def within_band(amount, stake):
     return amount < 2**128 and stake * (BPS - BAND_BPS) <= amount * BPS <= stake * (BPS + BAND_BPS)
 
 
-class TournamentMachine(RuleBasedStateMachine):
+class TournamentMachine(CountingMachine):
     def __init__(self, dep: Deployment):
         super().__init__()
         self.dep = dep
@@ -107,17 +107,6 @@ class TournamentMachine(RuleBasedStateMachine):
             self._anchor.__exit__(None, None, None)
 
     # --- plumbing --------------------------------------------------------------------
-    def _count(self, what: str) -> None:
-        self.dep.stats[what] += 1
-
-    def _expect(self, reason, fn, *args, who):
-        if reason is None:
-            with boa.env.prank(who):
-                return fn(*args)
-        with boa.reverts(reason), boa.env.prank(who):
-            fn(*args)
-        self._count(f"revert: {reason}")
-        return None
 
     def _pick(self, r):
         """One of this example's rounds."""
