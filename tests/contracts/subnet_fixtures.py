@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import boa
 from data_fixtures import MAX_UINT256, ROOT, TOKEN, ZERO, account, events, pin_chain
-from eth_abi import encode
-from eth_utils import keccak
+
+from agora.subnet.subnets import weights_commit_hash
 
 REGISTRY_PATH = ROOT / "contracts/subnet/SubnetRegistry.vy"
 REGISTRY = boa.load_partial(str(REGISTRY_PATH))
@@ -31,16 +31,9 @@ __all__ = ["BPS", "ONE", "REGISTRY", "REGISTRY_PATH", "SUPPLY", "U16_MAX", "ZERO
 
 
 def commit_hash(netuid: int, hotkey: str, uids: Sequence[int], values: Sequence[int], salt: bytes) -> bytes:
-    """The hash ``commit_weights`` takes and ``reveal_weights`` checks.
-
-    ``keccak256(abi_encode(netuid, hotkey, uids, values, salt))`` with the types
-    ``(uint256, address, uint16[], uint16[], bytes32)``: the standard ABI encoding of that
-    tuple (head words, then each array's length and its elements, one 32-byte word each),
-    exactly what Vyper's ``abi_encode`` of the five arguments produces.
-    """
-    data = encode(["uint256", "address", "uint16[]", "uint16[]", "bytes32"],
-                  [netuid, str(hotkey), list(uids), list(values), salt])
-    return keccak(data)
+    """The hash ``commit_weights`` takes and ``reveal_weights`` checks:
+    ``keccak256(abi_encode(netuid, hotkey, uids, values, salt))`` (the SDK's own function)."""
+    return weights_commit_hash(netuid, str(hotkey), uids, values, salt)
 
 
 def mine(blocks: int = 1) -> None:

@@ -32,7 +32,6 @@ repeats nothing and loses nothing. The file is locked for the validator's lifeti
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -65,7 +64,7 @@ from agora.subnet.settlement import (
     leaves_proof,
     leaves_root,
 )
-from agora.subnet.subnets import EpochInputs, SettledEpoch, Subnets, weights_commit_hash
+from agora.subnet.subnets import SettledEpoch, Subnets, weights_commit_hash
 from agora.subnet.weights import U16_MAX, normalize_max_weight, weights_to_u16
 from agora.workloads.digits import load_digits_arrays
 
@@ -153,36 +152,12 @@ def _jlog(event: str, **kw: Any) -> None:
     log.info(json.dumps({"event": event, **kw}, default=str, separators=(",", ":")))
 
 
-def _covering_new_uids(subnets: Subnets) -> Subnets:
-    """``subnets`` whose ``epoch_inputs`` also covers UIDs registered after the epoch's block.
-
-    :meth:`Subnets.epoch_inputs` knows a UID's owner from its ``NeuronRegistered`` event up to the
-    epoch's block, so a UID that joined later (the subnet grew since) has none, and
-    ``compute_epoch`` cannot build its leaf. Such a UID earns nothing in that epoch and the
-    settlement does not check whom its leaf pays; it gets its current owner, as every validator
-    reads it."""
-    clone = copy.copy(subnets)
-    original = subnets.epoch_inputs
-
-    def epoch_inputs(netuid: int, e: int) -> EpochInputs:
-        x = original(netuid, e)
-        if all(x.coldkeys):
-            return x
-        owners = [
-            c or str(to_checksum_address(subnets.registry.coldkey_of(netuid, uid))) for uid, c in enumerate(x.coldkeys)
-        ]
-        return replace(x, coldkeys=owners)
-
-    setattr(clone, "epoch_inputs", epoch_inputs)  # noqa: B010 - an instance attribute shadows the method
-    return clone
-
-
 def compute_settled(subnets: Subnets, netuid: int, e: int, carried: NDArray[Any] | None) -> SettledEpoch:
     """Epoch ``e`` as every honest validator computes it: :meth:`Subnets.compute_epoch` with the
     bonds ``carried`` from epoch ``e - 1``, its claim's ``state`` the digest of the bonds it carries
-    on (:func:`bonds_digest`); UIDs registered since the epoch's block get a leaf too (of 0)."""
+    on (:func:`bonds_digest`)."""
     bonds = None if carried is None else np.asarray(carried, dtype=np.int64)
-    settled = _covering_new_uids(subnets).compute_epoch(netuid, e, bonds)
+    settled = subnets.compute_epoch(netuid, e, bonds)
     return replace(settled, claim=replace(settled.claim, state=bonds_digest(np.asarray(settled.result.bonds))))
 
 
