@@ -1047,7 +1047,7 @@ class Tournaments:
         if balance < amount:
             raise ConfigError(f"{owner.address} holds {balance} wei of AGR, less than {what} ({amount} wei)")
         if int(self.token.allowance(owner.address, self.address)) < amount:
-            self.token.approve(self.address, 2**256 - 1, sender=owner)
+            self.token.approve(self.address, amount, sender=owner)  # exactly what this call pulls, never more
 
     def _posted_settlement(self, round_id: int, info: RoundInfo) -> Settlement:
         rebuilt = self.score(round_id).settlement if self.storage is not None else None
