@@ -101,6 +101,7 @@ class EpochInputs:
     params: YumaParams
     immunity_period: int
     rows: dict[int, tuple[list[int], list[int]]]   # each UID's revealed (uids, values) standing at ``block``
+    tempo: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ class Subnets:
             max_allowed_validators=int(hp["max_allowed_validators"]), activity_cutoff=int(hp["activity_cutoff"]),
         )
         return EpochInputs(netuid, e, block, stake, rows, permits, last, reg, coldkeys, params,
-                           int(hp["immunity_period"]), revealed)
+                           int(hp["immunity_period"]), revealed, int(hp["tempo"]))
 
     def compute_epoch(self, netuid: int, e: int, bonds: NDArray[np.int64] | None = None,
                       state: bytes = bytes(32)) -> SettledEpoch:
@@ -271,7 +272,7 @@ class Subnets:
         x = self.epoch_inputs(netuid, e)
         n = len(x.stake)
         b = np.zeros((n, n), dtype=np.int64) if bonds is None else _fit(bonds, n)
-        tempo = int(self.hyperparams(netuid)["tempo"])
+        tempo = x.tempo
         result = epoch(x.stake, x.weights, b, x.permits, x.last_update, x.registered_at, block=x.block,
                        last_tempo=max(0, x.block - tempo), params=x.params)
         shares = [float(s + v) for s, v in zip(result.server_emission, result.validator_emission, strict=True)]
