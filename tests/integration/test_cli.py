@@ -39,12 +39,17 @@ def test_demo_json_summary_reconciles(capsys: pytest.CaptureFixture[str]) -> Non
     # the value chapter's model is trained on the data chapter's dataset, and its lineage names the owner
     data_owner = next(r["address"] for r in s["data"]["split"] if r["recipient"] == "owner")
     assert s["value"]["datasets"] == [{"id": s["data"]["dataset_id"], "owner": data_owner}]
+    # the subnet chapter: the cheater's emission fell to next to nothing and a newcomer replaced it
+    sub = s["subnet"]
+    assert sub["reconciled"] is True and sub["claimed_wei"] == sub["emitted_wei"] == 4 * sub["emission_per_epoch_wei"]
+    assert sub["epochs"][-1]["amounts_wei"][sub["cheater_uid"]] < sub["emission_per_epoch_wei"] // 1_000
 
 
 def test_demo_human_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = agora(capsys, "demo")
     assert code == 0
     assert "protocol deployed" in out and "reconciled" in out and "bafkrei" in out
+    assert "an inference subnet" in out and "miner (cheats from epoch 2)" in out
 
 
 # -- the error messages of the issue ----------------------------------------------------

@@ -78,3 +78,14 @@ def test_the_python_check_agrees_with_the_contract(subnet) -> None:
     shifted = list(settled.amounts)
     shifted[-1] += 1
     assert check_leaves(settled.accounts, shifted, **args) == "the leaves do not sum to the total"
+
+
+def test_a_posted_epoch_recomputed_after_the_emission_changed_gives_the_posted_root(subnet) -> None:
+    chain, _dep, s, netuid, owner, validators, _miners = subnet
+    settled = s.compute_epoch(netuid, 3)
+    assert settled.claim.total == EMISSION
+    s.post_epoch(netuid, 3, settled.claim, [s.sign(netuid, 3, settled.claim, v) for v in validators], owner)
+    s.set_emission(netuid, EMISSION // 3, owner)   # what later epochs may emit changes (or the pool runs low)
+    assert s.epoch_emission(netuid) == EMISSION // 3
+    again = s.compute_epoch(netuid, 3)
+    assert again.claim == settled.claim and again.amounts == settled.amounts

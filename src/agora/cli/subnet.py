@@ -389,3 +389,37 @@ def validator(
     stop_on_signals(v.stop)
     out.print(f"validator ({mode}) of {client.address} in subnet {netuid}; signatures at {v.url}")
     v.run()
+
+
+def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
+    """Print the subnet chapter of ``agora demo`` (``agora.subnet.demo``'s summary) as chapter ``number``."""
+    from rich.table import Table
+
+    from agora.units import format_amount
+
+    cheater, dishonest = v["cheater_uid"], v["dishonest_validator_uid"]
+    out.print(f"\n[bold]{number}. an inference subnet[/bold] — subnet {v['netuid']}: 3 validators stake, 6 miners "
+              f"serve the digits classifier, {format_amount(v['emission_per_epoch_wei'], symbol=symbol)} an epoch "
+              "shared by Yuma consensus")
+
+    def role(uid: int) -> str:
+        if uid < 3:
+            return f"validator{' (away from consensus)' if uid == dishonest else ''}"
+        return f"miner{' (cheats from epoch ' + str(v['cheater_from_epoch']) + ')' if uid == cheater else ''}"
+
+    table = Table("UID", "role", *(f"epoch {ep['epoch']}" for ep in v["epochs"]), box=None, pad_edge=False)
+    n = len(v["epochs"][0]["amounts_wei"]) - 1
+    for uid in range(n):
+        table.add_row(str(uid), role(uid), *(f"{ep['amounts_wei'][uid] / 10**18:,.3f}" for ep in v["epochs"]))
+    table.add_row("-", "subnet owner", *(f"{ep['amounts_wei'][n] / 10**18:,.3f}" for ep in v["epochs"]))
+    out.print(table)
+    out.print(kv_table("", [
+        ("settled", "each epoch's Merkle root computed by every validator, signed by 2/3 of the permitted stake, "
+                    "posted by one and agreed by the others, final after the challenge window; every leaf claimed "
+                    "by Merkle proof"),
+        ("the cheater", f"UID {cheater}: {v['cheater_last_share']:.4%} of the last epoch's emission, named the "
+                        f"prune candidate, replaced by the next registration ({_short(v['replaced_by'])})"),
+        ("burns", "registrations burned " + ", ".join(f"{b / 10**18:.2f}" for b in v["burns_wei"]) + f" {symbol}"),
+        ("reconciled", f"{format_amount(v['claimed_wei'], symbol=symbol)} claimed = emitted; the pool, every "
+                       "account and the supply moved by exactly that, to the wei"),
+    ]))

@@ -47,6 +47,8 @@ LAYER = Layer(
     params=SUBNET_PARAMS,
     facade=("subnets", "agora.subnet.layer:build_facade"),
     cli={"subnet": "agora.cli.subnet:app"},
+    demo="agora.subnet.demo:demo_chapter",
+    demo_view="agora.cli.subnet:print_demo_chapter",
     bench="bench/incentives.py",
     docs="docs/subnets.md",
 )

@@ -19,6 +19,7 @@ are the one input carried between epochs off chain (each validator keeps its own
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ import numpy as np
 from eth_abi import encode
 from eth_utils.address import to_checksum_address
 
-from agora.chain import Contract, Signer
+from agora.chain import Contract, Event, Signer
 from agora.chain.eip712 import keccak256
 from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
@@ -135,6 +136,10 @@ class Subnets:
         self.registry: Contract = dep.contract("subnet_registry")
         self.settlement: Contract = dep.contract("subnet_settlement")
         self.domain = settlement_domain(self.chain.chain_id, self.settlement.address)
+        # each subnet's registrations and reveals read so far: (next block, hash of the block
+        # before it, events); read forward only, so epoch after epoch costs what is new
+        self._history: dict[int, tuple[int, str, list[Event]]] = {}
+        self._history_lock = threading.Lock()
 
     # -- subnets and neurons ------------------------------------------------------------
     def create(self, owner: Signer, *, tempo: int = 100, max_uids: int = 64, immunity_period: int = 200,
@@ -222,14 +227,13 @@ class Subnets:
             raise ConfigError(f"subnet {netuid} has no epoch {e} yet (current: {self.current_epoch(netuid)})")
         block = int(self.registry.epoch_block(netuid, e))
         n = int(self.registry.epoch_size(netuid, e))      # the UIDs of the epoch (later ones are not in it)
-        topic = netuid.to_bytes(32, "big")
         rows = np.zeros((n, n), dtype=np.int64)
         revealed: dict[int, tuple[list[int], list[int]]] = {}
         last = np.zeros(n, dtype=np.int64)
         reg = np.zeros(n, dtype=np.int64)
         coldkeys = [""] * n
-        logs = self.registry.get_events(["NeuronRegistered", "WeightsRevealed"], 0, block, where=[topic])
-        for ev in logs:                   # in chain order: a registration clears the UID's row
+        # in chain order: a registration clears the UID's row
+        for ev in self._neuron_history(netuid, block):
             uid = int(ev.args["uid"])
             if uid >= n:
                 continue
@@ -265,6 +269,21 @@ class Subnets:
         return EpochInputs(netuid, e, block, stake, rows, permits, last, reg, coldkeys, params,
                            int(hp["immunity_period"]), revealed, int(hp["tempo"]))
 
+    def _neuron_history(self, netuid: int, block: int) -> list[Event]:
+        """Subnet ``netuid``'s ``NeuronRegistered`` and ``WeightsRevealed`` events up to ``block``,
+        in chain order. Logs are read once: later calls read only the blocks added since (and
+        start again if the last block read is no longer on the chain)."""
+        with self._history_lock:
+            next_block, seen_hash, events = self._history.get(netuid, (0, "", []))
+            if next_block and self.chain.get_block(next_block - 1).hash != seen_hash:
+                next_block, events = 0, []
+            head = self.chain.block_number()
+            if next_block <= head:
+                events = events + self.registry.get_events(["NeuronRegistered", "WeightsRevealed"], next_block,
+                                                           head, where=[netuid.to_bytes(32, "big")])
+                self._history[netuid] = (head + 1, self.chain.get_block(head).hash, events)
+        return [ev for ev in events if ev.block_number <= block]
+
     def compute_epoch(self, netuid: int, e: int, bonds: NDArray[np.int64] | None = None,
                       state: bytes = bytes(32)) -> SettledEpoch:
         """Run Yuma on epoch ``e``'s on-chain inputs (and the bonds carried from epoch ``e - 1``),
@@ -278,7 +297,7 @@ class Subnets:
         shares = [float(s + v) for s, v in zip(result.server_emission, result.validator_emission, strict=True)]
         if sum(shares) > 1:
             shares = [s / sum(shares) for s in shares]
-        total = self.epoch_emission(netuid) if sum(shares) > 0 else 0
+        total = self.epoch_total(netuid, e) if sum(shares) > 0 else 0
         owner = to_checksum_address(self.registry.subnet_owner(netuid))
         accounts, amounts = epoch_leaves(x.coldkeys, owner, shares, total)
         prune = prune_candidate(amounts[:n], list(x.registered_at), x.block, x.immunity_period) if n else NO_PRUNE
@@ -367,6 +386,15 @@ class Subnets:
     def epoch_emission(self, netuid: int) -> int:
         """What the next posted epoch may emit: the subnet's rate, or its pool if smaller."""
         return min(int(self.settlement.emission_per_epoch(netuid)), int(self.settlement.pool(netuid)))
+
+    def epoch_total(self, netuid: int, e: int) -> int:
+        """What epoch ``e`` emits: the total of its posted result (standing, pending or final), else
+        what the next posted epoch may emit now. (Recomputing an epoch after later ones drew on the
+        pool gives the root that was posted.)"""
+        posted = self.settlement.result(epoch_key(netuid, e))
+        if int(posted[5]) == 1:
+            return int(posted[1])
+        return self.epoch_emission(netuid)
 
     def is_final(self, netuid: int, e: int) -> bool:
         """Whether epoch ``e``'s result is final (claims open)."""
