@@ -61,3 +61,50 @@ def _verify(root: bytes32, index: uint256, digest: bytes32, proof: DynArray[byte
             node = keccak256(concat(sib, node))
         idx >>= 1
     return node == root
+
+
+# The most items `_root` builds a tree of (a subnet's 256 UIDs and its owner).
+MAX_ITEMS: constant(uint256) = 257
+
+
+@internal
+@pure
+def _root(digests: DynArray[bytes32, MAX_ITEMS]) -> bytes32:
+    """
+    @dev The root of the tree over items with these digests, in order (at
+         least one): what `agora.chain.merkle` builds off chain.
+    @param digests The 32-byte item digests (at most `MAX_ITEMS`).
+    @return bytes32 The root.
+    """
+    level: DynArray[bytes32, MAX_ITEMS + 1] = []
+    for i: uint256 in range(len(digests), bound=MAX_ITEMS):
+        level.append(self._leaf(i, digests[i]))
+    for _: uint256 in range(10):
+        n: uint256 = len(level)
+        if n == 1:
+            break
+        if n % 2 == 1:
+            level.append(empty(bytes32))
+            n += 1
+        nxt: DynArray[bytes32, MAX_ITEMS + 1] = []
+        for j: uint256 in range(0, n // 2, bound=(MAX_ITEMS + 1) // 2 + 1):
+            nxt.append(keccak256(concat(level[2 * j], level[2 * j + 1])))
+        level = nxt
+    return level[0]
+
+
+@internal
+@pure
+def _payments_root(accounts: DynArray[address, MAX_ITEMS], amounts: DynArray[uint256, MAX_ITEMS]) -> bytes32:
+    """
+    @dev The root of payment leaves (account, amount), item digest
+         keccak256(abi_encode(account, amount)) (as `common/settlement.vy`
+         claims them); `accounts` and `amounts` of one length.
+    @param accounts The 20-byte accounts, in leaf order.
+    @param amounts The 32-byte amounts, in leaf order.
+    @return bytes32 The root.
+    """
+    digests: DynArray[bytes32, MAX_ITEMS] = []
+    for i: uint256 in range(len(accounts), bound=MAX_ITEMS):
+        digests.append(keccak256(abi_encode(accounts[i], amounts[i])))
+    return self._root(digests)

@@ -1,6 +1,5 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy off
-# pragma optimize codesize
 """
 @title Subnet epoch settlement: a quorum of validators signs, anyone may prove it wrong, claims by proof
 @custom:contract-name SubnetSettlement
@@ -19,22 +18,23 @@
           the subnet owner's cut, the prune candidate) rejects the root,
           returns its emission to the pool and slashes every signer;
           `dispute_equivocation` slashes a validator that signed two
-          different results for one epoch;
+          different results for one epoch; the verifier
+          (`SubnetVerifier`: Yuma's consensus, ranks and incentives
+          recomputed on chain) rejects through `reject_proven`;
         - then each leaf is claimed once by Merkle proof (`claim`), and
           `finalize` hands the registry the epoch's prune candidate.
         Leaf i < n pays UID i's owner (coldkey) its server and validator
-        emission; leaf n pays the subnet owner its cut. What the root's
-        Yuma arithmetic itself says (consensus, bonds, dividends) is not
-        re-executed on chain: see `docs/subnets.md` for exactly what an
-        honest minority can and cannot enforce.
+        emission; leaf n pays the subnet owner its cut. Bonds and the
+        dividend split are not re-executed on chain: see `docs/subnets.md`
+        for exactly what an honest minority can and cannot enforce.
 @dev Roles: the registry's owner wires this contract as its settler (it
      alone may slash and set the prune candidate); a subnet's owner sets
      its emission per epoch; anyone funds a subnet's pool, posts a signed
      result, disputes or claims. Money: the token balance is the sum of
      the pools plus, for every posted result not rejected, what is not
-     yet claimed of its total. Compiled for code size: with its
-     immutables it is ~190 bytes under the 24,576-byte limit (a new
-     dispute belongs in a verifier contract of its own).
+     yet claimed of its total. The disputes that re-execute Yuma live in
+     `SubnetVerifier`, so that this contract stays well under the
+     24,576-byte limit on every EVM version.
 """
 
 from ethereum.ercs import IERC20
@@ -61,7 +61,6 @@ interface ISubnetRegistry:
     def uid_of(netuid: uint256, hotkey: address) -> uint256: view
     def coldkey_of(netuid: uint256, uid: uint256) -> address: view
     def registered_at(netuid: uint256, uid: uint256) -> uint256: view
-    def weights_at(netuid: uint256, uid: uint256, blk: uint256) -> (bytes32, uint256): view
     def epoch_size(netuid: uint256, e: uint256) -> uint256: view
     def slash(netuid: uint256, hotkey: address, bps: uint256, to: address) -> uint256: nonpayable
     def set_prune_candidate(netuid: uint256, uid: uint256): nonpayable
@@ -110,19 +109,12 @@ NO_PRUNE: constant(uint256) = 65_535
 MAX_VALIDATORS: constant(uint256) = 128
 #: How long a final result's leaves stay claimable before `sweep` returns the rest to the pool.
 CLAIM_PERIOD: public(constant(uint256)) = 30 * 86_400
-MAX_LEAVES: constant(uint256) = 257
+MAX_LEAVES: constant(uint256) = merkle.MAX_ITEMS
 #: EIP-712 type of what validators sign.
 EPOCH_TYPEHASH: constant(bytes32) = keccak256(
     "EpochResult(uint256 netuid,uint256 epoch,bytes32 root,uint256 total,uint256 pruneUid,bytes32 state,"
     "bytes32 consensusRoot,uint256 rankSum,uint256 split)"
 )
-#: 1.0 in the fixed point of consensus, ranks and weights.
-WAD: constant(uint256) = 10**18
-#: How far a committed consensus or rank may be from the chain's own fixed-point recomputation
-#: (float64 off chain, integers here) before it is wrong: 1e-9, plus 1 unit per voter for ranks.
-TOLERANCE: constant(uint256) = 10**9
-#: What a UID's payment may be off from its incentive share (per 1e9 of the pot, plus 1 unit).
-PAY_TOLERANCE_PPB: constant(uint256) = 1
 
 
 # --- storage -------------------------------------------------------------------------
@@ -130,6 +122,8 @@ token: public(immutable(IERC20))
 registry: public(immutable(ISubnetRegistry))
 #: The challenge window of every result, in seconds.
 window: public(immutable(uint256))
+#: The contract that recomputes Yuma's arithmetic on chain and may have a result rejected (`reject_proven`).
+verifier: public(immutable(address))
 #: The blocks a new neuron is immune from pruning, per subnet, as its registry says (read at post).
 pool: public(HashMap[uint256, uint256])
 emission_per_epoch: public(HashMap[uint256, uint256])
@@ -189,17 +183,20 @@ event EpochFinalized:
 
 
 @deploy
-def __init__(token_: address, registry_: address, window_: uint256):
+def __init__(token_: address, registry_: address, window_: uint256, verifier_: address):
     """
-    @notice Binds the settlement to the stake token and a subnet registry.
+    @notice Binds the settlement to the stake token, a subnet registry and a verifier.
     @param token_ The 20-byte token emissions are paid in.
     @param registry_ The 20-byte `SubnetRegistry` (which must name this contract its settler).
     @param window_ The challenge window in seconds (> 0).
+    @param verifier_ The 20-byte `SubnetVerifier` whose proofs reject results.
     """
     assert window_ != 0, "SubnetSettlement: zero window"
+    assert verifier_ != empty(address), "SubnetSettlement: no verifier"
     token = IERC20(token_)
     registry = ISubnetRegistry(registry_)
     window = window_
+    verifier = verifier_
     eip712_domain_separator.__init__("Agora SubnetSettlement", "1")
 
 
@@ -320,124 +317,32 @@ def dispute_leaves(netuid: uint256, epoch: uint256, accounts: DynArray[address, 
     p: Posted = self._pending(key, signers)
     assert len(accounts) == len(amounts) and len(accounts) != 0, "SubnetSettlement: bad leaves"
     total: uint256 = settlement._amounts[key] & constants.MASK128
-    assert self._root_of(accounts, amounts) == settlement._root[key], "SubnetSettlement: leaves do not match the root"
+    assert merkle._payments_root(accounts, amounts) == settlement._root[key], "SubnetSettlement: leaves do not match the root"
     reason: String[64] = self._wrong(netuid, epoch, p, total, accounts, amounts)
     assert reason != "", "SubnetSettlement: the result checks out"
-    self._reject_and_slash(netuid, epoch, key, signers, reason)
+    self._reject_and_slash(netuid, epoch, key, signers, msg.sender, reason)
     return reason
 
 
 @external
-def dispute_consensus(netuid: uint256, epoch: uint256, uid: uint256, consensus: uint256, rank: uint256,
-                      proof: DynArray[bytes32, merkle.MAX_PROOF], rows: DynArray[uint256[16], MAX_VALIDATORS],
-                      signers: DynArray[address, MAX_VALIDATORS]) -> String[64]:
+def reject_proven(netuid: uint256, epoch: uint256, signers: DynArray[address, MAX_VALIDATORS], by: address,
+                  reason: String[64]):
     """
-    @notice Proves a pending result's consensus or rank of one UID wrong
-            by recomputing them on chain, exactly as Yuma does, from the
-            weights that stood at the epoch's block (each validator's row,
-            checked against the registry's record of it), the stakes and
-            the permits: the stake-weighted median at kappa of the UID's
-            column, and its rank, the stake-weighted sum of the weights
-            clipped at that median. A proven result is rejected and its
-            signers slashed, as `dispute_leaves`. Reverts if both check out
-            (within `TOLERANCE`).
+    @notice Rejects a pending result that the verifier (`SubnetVerifier`:
+            Yuma's consensus, ranks and incentives recomputed on chain)
+            proved wrong; each signer loses `SLASH_BPS` of its stake to
+            `by`, the disputer. Only the verifier this settlement was
+            deployed with.
     @param netuid The 32-byte subnet id.
     @param epoch The 32-byte epoch.
-    @param uid The UID whose column is recomputed.
-    @param consensus Its committed consensus (1e18 fixed point).
-    @param rank Its committed rank (1e18 fixed point).
-    @param proof The proof of (consensus, rank) at index `uid` in the consensus root.
-    @param rows Each previous-epoch permit holder's weight row at the epoch
-           (16 packed words, as `SubnetRegistry.weights_at` digests them), in ascending UID order.
-    @param signers The result's signers, as its `EpochPosted` event lists them.
-    @return String The reason the result is wrong.
-    """
-    key: bytes32 = self._key(netuid, epoch)
-    p: Posted = self._pending(key, signers)
-    assert merkle._verify(p.consensus_root, uid, keccak256(abi_encode(consensus, rank)), proof), \
-        "SubnetSettlement: bad consensus proof"
-    blk: uint256 = staticcall registry.epoch_block(netuid, epoch)
-    assert uid < p.size and staticcall registry.registered_at(netuid, uid) <= blk, \
-        "SubnetSettlement: UID replaced since the epoch"
-    col: DynArray[uint256, 128] = []
-    stk: DynArray[uint256, 128] = []
-    col, stk = self._column(netuid, epoch, blk, uid, p, rows)
-    reason: String[64] = ""
-    if not self._is_median(col, stk, consensus, p.kappa):
-        reason = "the consensus is not the stake-weighted median"
-    else:
-        total: uint256 = 0
-        for x: uint256 in stk:
-            total += x
-        r: uint256 = 0
-        if total != 0:
-            for i: uint256 in range(len(col), bound=128):
-                r += stk[i] * WAD // total * min(col[i], consensus) // WAD
-        if r + TOLERANCE + len(col) < rank or rank + TOLERANCE + len(col) < r:
-            reason = "the rank is not the clipped weighted sum"
-    assert reason != "", "SubnetSettlement: the consensus checks out"
-    self._reject_and_slash(netuid, epoch, key, signers, reason)
-    return reason
-
-
-@external
-def dispute_incentive(netuid: uint256, epoch: uint256, consensus: DynArray[uint256, 256],
-                      ranks: DynArray[uint256, 256], accounts: DynArray[address, MAX_LEAVES],
-                      amounts: DynArray[uint256, MAX_LEAVES], signers: DynArray[address, MAX_VALIDATORS]) -> String[64]:
-    """
-    @notice Proves from the whole consensus list and the whole leaf list
-            (each must rebuild its root) that a pending result pays a UID
-            other than its incentive: the ranks must sum to `rank_sum`, a
-            UID without a permit in the previous epoch (a miner: no bonds,
-            no dividends) is paid exactly its share of the pot after the
-            owner's cut, rank / rank_sum / split, and a validator at least
-            that. A proven result is rejected and its signers slashed.
-    @param netuid The 32-byte subnet id.
-    @param epoch The 32-byte epoch.
-    @param consensus Every UID's committed consensus.
-    @param ranks Every UID's committed rank.
-    @param accounts Every leaf's account.
-    @param amounts Every leaf's amount.
     @param signers The result's signers, as posted.
-    @return String The reason the result is wrong.
+    @param by The 20-byte disputer.
+    @param reason Why the result is wrong.
     """
+    assert msg.sender == verifier, "SubnetSettlement: not the verifier"
     key: bytes32 = self._key(netuid, epoch)
-    p: Posted = self._pending(key, signers)
-    n: uint256 = p.size
-    assert len(consensus) == n and len(ranks) == n, "SubnetSettlement: not one consensus per UID"
-    assert len(accounts) == n + 1 and len(amounts) == n + 1, "SubnetSettlement: not one leaf per UID plus the owner's"
-    digests: DynArray[bytes32, MAX_LEAVES] = []
-    for i: uint256 in range(n, bound=256):
-        digests.append(keccak256(abi_encode(consensus[i], ranks[i])))
-    assert self._root_of_digests(digests) == p.consensus_root, "SubnetSettlement: consensus does not match its root"
-    assert self._root_of(accounts, amounts) == settlement._root[key], "SubnetSettlement: leaves do not match the root"
-    reason: String[64] = ""
-    total_rank: uint256 = 0
-    for r: uint256 in ranks:
-        total_rank += r
-    if total_rank != p.rank_sum:
-        reason = "the ranks do not sum to the rank sum"
-    elif p.split != 0:
-        total: uint256 = settlement._amounts[key] & constants.MASK128
-        pot: uint256 = total - total * OWNER_CUT_BPS // constants.BPS
-        slack: uint256 = pot * PAY_TOLERANCE_PPB // 10**9 + 1
-        prev: uint256 = 0
-        if epoch > 1:
-            prev = staticcall registry.permits_at(netuid, epoch - 1)
-        for i: uint256 in range(n, bound=256):
-            share: uint256 = 0
-            if total_rank != 0:
-                share = pot * ranks[i] // total_rank // p.split
-            if (prev >> i) & 1 == 0:
-                if amounts[i] + slack < share or share + slack < amounts[i]:
-                    reason = "a miner is not paid its incentive"
-                    break
-            elif amounts[i] + slack < share:
-                reason = "a validator is paid less than its incentive"
-                break
-    assert reason != "", "SubnetSettlement: the incentive checks out"
-    self._reject_and_slash(netuid, epoch, key, signers, reason)
-    return reason
+    self._pending(key, signers)
+    self._reject_and_slash(netuid, epoch, key, signers, by, reason)
 
 
 @external
@@ -563,135 +468,13 @@ def _pending(key: bytes32, signers: DynArray[address, MAX_VALIDATORS]) -> Posted
 
 @internal
 def _reject_and_slash(netuid: uint256, epoch: uint256, key: bytes32, signers: DynArray[address, MAX_VALIDATORS],
-                      reason: String[64]):
-    """Rejects the result, returns its total to the pool, slashes each signer to the disputer."""
+                      by: address, reason: String[64]):
+    """Rejects the result, returns its total to the pool, slashes each signer to the disputer `by`."""
     settlement._reject(key)
     self.pool[netuid] += settlement._amounts[key] & constants.MASK128
     for hotkey: address in signers:
-        extcall registry.slash(netuid, hotkey, SLASH_BPS, msg.sender)
-    log EpochDisputed(netuid=netuid, epoch=epoch, by=msg.sender, reason=reason)
-
-
-@internal
-@view
-def _column(netuid: uint256, epoch: uint256, blk: uint256, uid: uint256, p: Posted,
-            rows: DynArray[uint256[16], MAX_VALIDATORS]) -> (DynArray[uint256, 128], DynArray[uint256, 128]):
-    """
-    @dev Each voter's normalised weight on `uid` (1e18) and stake, as Yuma
-         sees them at the epoch: the previous epoch's permit holders that
-         set weights within the activity cutoff, with stake; each row as
-         revealed (checked against the registry), without its self-weight
-         and the entries older than their UID's registration, normalised.
-    """
-    col: DynArray[uint256, 128] = []
-    stk: DynArray[uint256, 128] = []
-    prev: uint256 = 0
-    if epoch > 1:
-        prev = staticcall registry.permits_at(netuid, epoch - 1)
-    # every UID's registration block, read once (each must be the neuron of the epoch)
-    regs: DynArray[uint256, 256] = []
-    for j: uint256 in range(p.size, bound=256):
-        reg: uint256 = staticcall registry.registered_at(netuid, j)
-        regs.append(reg)
-    row: uint256 = 0
-    for i: uint256 in range(256):
-        if prev >> i == 0:
-            break
-        if (prev >> i) & 1 == 0:
-            continue
-        assert row < len(rows), "SubnetSettlement: a voter's row is missing"
-        words: uint256[16] = rows[row]
-        row += 1
-        digest: bytes32 = empty(bytes32)
-        updated: uint256 = 0
-        digest, updated = staticcall registry.weights_at(netuid, i, blk)
-        if updated == 0:
-            assert keccak256(abi_encode(words)) == keccak256(abi_encode(empty(uint256[16]))), \
-                "SubnetSettlement: a row that was never revealed"
-        else:
-            assert keccak256(abi_encode(words)) == digest, "SubnetSettlement: a row is not the one revealed"
-        stake: uint256 = staticcall registry.stake_at(netuid, i, blk - 1)
-        if updated + p.activity_cutoff < blk or stake == 0:
-            continue
-        total: uint256 = 0
-        mine: uint256 = 0
-        for j: uint256 in range(p.size, bound=256):
-            v: uint256 = (words[j >> 4] >> ((j & 15) << 4)) & constants.MASK16
-            if j == i or v == 0:
-                continue
-            assert regs[j] <= blk, "SubnetSettlement: UID replaced since the epoch"
-            if updated <= regs[j]:
-                continue
-            total += v
-            if j == uid:
-                mine = v
-        # a voter whose row is empty (or all masked) votes 0 for every UID
-        col.append(mine * WAD // total if total != 0 else 0)
-        stk.append(stake)
-    assert row == len(rows), "SubnetSettlement: rows of non-voters"
-    return col, stk
-
-
-@internal
-@pure
-def _is_median(col: DynArray[uint256, 128], stk: DynArray[uint256, 128], c: uint256, kappa: uint256) -> bool:
-    """
-    @dev Whether `c` is, within `TOLERANCE`, the smallest value v of the
-         column for which the stake of the entries <= v is above the
-         minority (1 - kappa / 65535) of the voters' stake: the column's
-         stake-weighted median at kappa (the column's maximum if none;
-         0 without voters).
-    """
-    total: uint256 = 0
-    top: uint256 = 0
-    for i: uint256 in range(len(col), bound=128):
-        total += stk[i]
-        top = max(top, col[i])
-    if total == 0:
-        return c <= TOLERANCE
-    if kappa == 0:
-        return c + TOLERANCE >= top and c <= top + TOLERANCE
-    minority: uint256 = total * (65_535 - kappa)       # in stake x 65535
-    upto: uint256 = 0       # stake of the entries <= c + TOLERANCE
-    below: uint256 = 0      # stake of the entries < c - TOLERANCE
-    for i: uint256 in range(len(col), bound=128):
-        if col[i] <= c + TOLERANCE:
-            upto += stk[i]
-        if col[i] + TOLERANCE < c:
-            below += stk[i]
-    slack: uint256 = total * 65_535 // 10**9 + 1
-    return upto * 65_535 + slack > minority and below * 65_535 <= minority + slack
-
-
-@internal
-@pure
-def _root_of(accounts: DynArray[address, MAX_LEAVES], amounts: DynArray[uint256, MAX_LEAVES]) -> bytes32:
-    """The house Merkle root (`agora.chain.merkle`) of leaves (account, amount)."""
-    digests: DynArray[bytes32, MAX_LEAVES] = []
-    for i: uint256 in range(len(accounts), bound=MAX_LEAVES):
-        digests.append(keccak256(abi_encode(accounts[i], amounts[i])))
-    return self._root_of_digests(digests)
-
-
-@internal
-@pure
-def _root_of_digests(digests: DynArray[bytes32, MAX_LEAVES]) -> bytes32:
-    """The house Merkle root over item digests."""
-    level: DynArray[bytes32, MAX_LEAVES + 1] = []
-    for i: uint256 in range(len(digests), bound=MAX_LEAVES):
-        level.append(merkle._leaf(i, digests[i]))
-    for _: uint256 in range(10):
-        n: uint256 = len(level)
-        if n == 1:
-            break
-        if n % 2 == 1:
-            level.append(empty(bytes32))
-            n += 1
-        nxt: DynArray[bytes32, MAX_LEAVES + 1] = []
-        for j: uint256 in range(0, n // 2, bound=(MAX_LEAVES + 1) // 2 + 1):
-            nxt.append(keccak256(concat(level[2 * j], level[2 * j + 1])))
-        level = nxt
-    return level[0]
+        extcall registry.slash(netuid, hotkey, SLASH_BPS, by)
+    log EpochDisputed(netuid=netuid, epoch=epoch, by=by, reason=reason)
 
 
 @internal

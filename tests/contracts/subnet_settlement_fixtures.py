@@ -29,6 +29,7 @@ from agora.subnet.settlement import EpochClaim, epoch_digest, settlement_domain
 
 SETTLEMENT_PATH = ROOT / "contracts/subnet/SubnetSettlement.vy"
 SETTLEMENT = boa.load_partial(str(SETTLEMENT_PATH))
+VERIFIER = boa.load_partial(str(ROOT / "contracts/subnet/SubnetVerifier.vy"))
 
 WINDOW = 3_600  # the challenge window (seconds)
 TEMPO = 3
@@ -120,7 +121,8 @@ def deploy_settlement(prefix: str = "ss") -> SettlementWorld:
     validator 1's permit), the emission rate ``EMISSION`` and a pool of ``POOL``; ``EPOCHS`` epochs."""
     w = deploy_subnets(set_settler=False)
     with boa.env.prank(w.owner):
-        s = SETTLEMENT.deploy(w.token.address, w.reg.address, WINDOW)
+        verifier = VERIFIER.deploy()
+        s = SETTLEMENT.deploy(w.token.address, w.reg.address, WINDOW, verifier.address)
         w.reg.set_settler(s.address)
     owner = w.fund(account(f"{prefix}-subnet-owner").address, 10**27)
     with boa.env.prank(owner):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agora.errors import Reverted
-from agora.subnet.settlement import NO_PRUNE, EpochClaim, epoch_leaves, leaves_root
+from agora.subnet.settlement import NO_PRUNE, EpochClaim, epoch_key, epoch_leaves, leaves_root
 from tests.integration.subnet_helpers import EMISSION, ONE, TEMPO, subnet
 
 __all__ = ["subnet"]     # the fixture
@@ -222,16 +222,21 @@ def test_the_chain_recomputes_every_column_as_yuma_does(subnet) -> None:
     # rows that are not the ones revealed are refused
     rows = s.voter_rows(netuid, 3)
     rows[0][0] ^= 1
+    def dispute(uid: int, consensus: int, rows: list, settlement: str = s.settlement.address) -> None:
+        s.verifier.dispute_consensus(settlement, netuid, 3, uid, consensus, settled.ranks[uid],
+                                     settled.consensus_proof(uid), rows, s.signers(netuid, 3), sender=owner)
+
     with pytest.raises(Reverted, match="a row is not the one revealed"):
-        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4], settled.ranks[4], settled.consensus_proof(4),
-                                       rows, s.signers(netuid, 3), sender=owner)
+        dispute(4, settled.consensus[4], rows)
     with pytest.raises(Reverted, match="a voter's row is missing"):
-        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4], settled.ranks[4], settled.consensus_proof(4),
-                                       s.voter_rows(netuid, 3)[:2], s.signers(netuid, 3), sender=owner)
+        dispute(4, settled.consensus[4], s.voter_rows(netuid, 3)[:2])
     with pytest.raises(Reverted, match="bad consensus proof"):
-        s.settlement.dispute_consensus(netuid, 3, 4, settled.consensus[4] + 1, settled.ranks[4],
-                                       settled.consensus_proof(4), s.voter_rows(netuid, 3), s.signers(netuid, 3),
-                                       sender=owner)
+        dispute(4, settled.consensus[4] + 1, s.voter_rows(netuid, 3))
+    # the settlement rejects only on its own verifier's word
+    assert s.settlement.verifier() == s.verifier.address
+    with pytest.raises(Reverted, match="SubnetSettlement: not the verifier"):
+        s.settlement.reject_proven(netuid, 3, s.signers(netuid, 3), owner.address, "because I say so", sender=owner)
+    assert int(s.settlement.result(epoch_key(netuid, 3))[5]) == 1  # still pending
 
 
 @pytest.mark.parametrize("case", ["consensus", "rank", "miner paid", "rank sum"])
@@ -267,3 +272,40 @@ def test_a_wrong_yuma_result_is_proven_on_chain(subnet, case: str) -> None:
     (ev,) = s.settlement.events_in(receipt, "EpochDisputed")
     assert ev.args["reason"] == reason
     assert int(s.settlement.pool(netuid)) == 10 * EMISSION
+
+
+@pytest.mark.parametrize("case", ["miner paid", "consensus"])
+def test_a_validator_daemon_proves_wrong_yuma_arithmetic_through_the_verifier(subnet, tmp_path, case: str) -> None:
+    """Leaves that pass every leaf check (right accounts, sum, owner's cut, prune candidate) but
+    pay miners other than their incentive, or commit a wrong consensus: the validator daemon, which
+    finds the posted leaves and consensus lists at a signer, proves it through the verifier."""
+    from fastapi import FastAPI
+
+    from agora.subnet.miner import serve_app, stop_app
+    from agora.subnet.validator import Validator
+
+    chain, dep, s, netuid, owner, validators, miners = subnet
+    settled = s.compute_epoch(netuid, 3)
+    cs, rs, am = list(settled.consensus), list(settled.ranks), list(settled.amounts)
+    if case == "miner paid":
+        am[3], am[5] = am[3] - ONE, am[5] + ONE
+        want = "a miner is not paid its incentive"
+    else:
+        cs[4] += 10**17
+        want = "the consensus is not the stake-weighted median"
+    cs, rs, am = _repost(s, netuid, owner, validators, settled, consensus=cs, amounts=am)
+    forged = FastAPI()
+    body = {"accounts": settled.accounts, "amounts": [str(a) for a in am], "consensus": [str(c) for c in cs],
+            "ranks": [str(r) for r in rs]}
+    forged.get("/epoch/3/leaves")(lambda: body)
+    server, thread, port = serve_app(forged, "127.0.0.1", 0, "forged-yuma")
+    v = Validator(s, netuid, validators[2], tmp_path, peers={0: f"http://127.0.0.1:{port}"})
+    try:
+        v.step()  # epoch 3: nothing to challenge or commit; it checks the posted result
+        assert v.result(3)["status"] == "disputed"
+    finally:
+        v.close()
+        stop_app(server, thread)
+    (ev,) = s.settlement.get_events("EpochDisputed", 0)
+    assert ev.args["reason"] == want and ev.args["by"] == validators[2].address
+    assert int(s.settlement.pool(netuid)) == 10 * EMISSION  # the emission is back in the pool

@@ -40,8 +40,10 @@ LAYER = Layer(
     summary="subnets: validators score miners, Yuma consensus shares the emission, settled on chain by Merkle root",
     contracts=(
         ContractSpec("subnet_registry", "SubnetRegistry", lambda a, d: (a["token"],)),
+        ContractSpec("subnet_verifier", "SubnetVerifier"),
         ContractSpec("subnet_settlement", "SubnetSettlement",
-                     lambda a, d: (a["token"], a["subnet_registry"], SUBNET_PARAMS["challenge_window"])),
+                     lambda a, d: (a["token"], a["subnet_registry"], SUBNET_PARAMS["challenge_window"],
+                                   a["subnet_verifier"])),
     ),
     wiring=_wire_settler,
     params=SUBNET_PARAMS,

@@ -127,14 +127,15 @@ class SettledEpoch:
 
 
 class Subnets:
-    """Typed calls of the subnet layer's two contracts (roles ``subnet_registry`` and
-    ``subnet_settlement``)."""
+    """Typed calls of the subnet layer's contracts (roles ``subnet_registry``, ``subnet_settlement``
+    and ``subnet_verifier``)."""
 
     def __init__(self, dep: Deployment) -> None:
         self.dep = dep
         self.chain = dep.chain
         self.registry: Contract = dep.contract("subnet_registry")
         self.settlement: Contract = dep.contract("subnet_settlement")
+        self.verifier: Contract = dep.contract("subnet_verifier")
         self.domain = settlement_domain(self.chain.chain_id, self.settlement.address)
         # each subnet's registrations and reveals read so far: (next block, hash of the block
         # before it, events); read forward only, so epoch after epoch costs what is new
@@ -350,14 +351,15 @@ class Subnets:
         """Prove UID ``uid``'s committed consensus or rank wrong (``consensus``/``ranks``: the lists
         the posted root was built from, default ``settled``'s); reverts if they check out."""
         cs, rs = list(consensus or settled.consensus), list(ranks or settled.ranks)
-        return self.settlement.dispute_consensus(netuid, e, uid, cs[uid], rs[uid], consensus_proof(cs, rs, uid),
-                                                 self.voter_rows(netuid, e), self.signers(netuid, e), sender=sender)
+        return self.verifier.dispute_consensus(self.settlement.address, netuid, e, uid, cs[uid], rs[uid],
+                                               consensus_proof(cs, rs, uid), self.voter_rows(netuid, e),
+                                               self.signers(netuid, e), sender=sender)
 
     def dispute_incentive(self, netuid: int, e: int, consensus: Sequence[int], ranks: Sequence[int],
                           accounts: Sequence[str], amounts: Sequence[int], sender: Signer) -> TxReceipt:
         """Prove from the whole consensus and leaf lists that a UID is not paid its incentive."""
-        return self.settlement.dispute_incentive(netuid, e, list(consensus), list(ranks), list(accounts),
-                                                 list(amounts), self.signers(netuid, e), sender=sender)
+        return self.verifier.dispute_incentive(self.settlement.address, netuid, e, list(consensus), list(ranks),
+                                               list(accounts), list(amounts), self.signers(netuid, e), sender=sender)
 
     def claim(self, netuid: int, e: int, settled: SettledEpoch, index: int, sender: Signer) -> int:
         """Pay leaf ``index`` of a final result to its account; the amount (0 if already claimed)."""

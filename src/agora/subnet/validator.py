@@ -59,6 +59,7 @@ from agora.subnet.settlement import (
     QUORUM,
     EpochClaim,
     check_leaves,
+    consensus_root,
     epoch_digest,
     epoch_key,
     leaves_proof,
@@ -107,6 +108,7 @@ CREATE TABLE IF NOT EXISTS results (
     epoch INTEGER PRIMARY KEY, claim TEXT NOT NULL, signature BLOB, accounts TEXT NOT NULL,
     amounts TEXT NOT NULL, uid INTEGER, status TEXT NOT NULL, note TEXT, updated REAL
 );
+CREATE TABLE IF NOT EXISTS yuma (epoch INTEGER PRIMARY KEY, consensus TEXT NOT NULL, ranks TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS payouts (
     epoch INTEGER PRIMARY KEY, amount TEXT, claim_tx TEXT, finalized INTEGER DEFAULT 0
 );
@@ -291,6 +293,7 @@ class Validator:
         self.backoff = Backoff(log=log, sleep=self._stop.wait)
         self._http = httpx.Client(timeout=timeout_s)
         self._server: Any = None
+        self._posted_yuma: dict[int, tuple[list[int], list[int]]] = {}
         self._thread: threading.Thread | None = None
         self.url = ""
         # the reference model is loaded now: the first epoch's challenge is no slower than the next
@@ -639,12 +642,25 @@ class Validator:
         """Epoch ``e`` computed from the chain and the bonds carried from ``e - 1``; its bonds kept."""
         settled = compute_settled(self.subnets, self.netuid, e, self.bonds_after(e - 1))
         bonds = np.asarray(settled.result.bonds)
-        with self._db_lock:
-            self.db.execute(
+        with self._tx() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO bonds VALUES (?,?,?,?)",
                 (e, len(bonds), bonds.astype(">u2").tobytes(), settled.claim.state),
             )
+            db.execute(
+                "INSERT OR REPLACE INTO yuma VALUES (?,?,?)",
+                (e, json.dumps([str(c) for c in settled.consensus]), json.dumps([str(r) for r in settled.ranks])),
+            )
         return settled
+
+    def yuma(self, epoch: int) -> tuple[list[int], list[int]] | None:
+        """This validator's (consensus, ranks) of ``epoch`` (1e18 fixed point), what its claim's
+        consensus root commits to; None before it computed the epoch."""
+        with self._db_lock:
+            row = self.db.execute("SELECT consensus, ranks FROM yuma WHERE epoch=?", (epoch,)).fetchone()
+        if row is None:
+            return None
+        return [int(c) for c in json.loads(row[0])], [int(r) for r in json.loads(row[1])]
 
     def _settle(self, e: int) -> None:
         res = self.result(e)
@@ -782,8 +798,7 @@ class Validator:
             prune_uid=prune_uid,
         )
         if not reason:
-            self._set_result(e, "differs", note="differs from ours; the chain cannot prove it wrong")
-            self._decide(e, "differs", reason="unprovable", root="0x" + root.hex())
+            self._dispute_yuma(e, root, accounts, amounts)
             return
         try:
             receipt = self.subnets.dispute_leaves(self.netuid, e, accounts, amounts, self.hotkey)
@@ -793,8 +808,54 @@ class Validator:
         self._set_result(e, "disputed", note=reason)
         self._decide(e, "disputed", reason=reason, tx=receipt.tx_hash)
 
+    def _dispute_yuma(self, e: int, root: bytes, accounts: list[str], amounts: list[int]) -> None:
+        """Leaves that check out but differ from ours: prove the Yuma arithmetic wrong through the
+        verifier — the first UID whose committed consensus or rank differs from ours
+        (``dispute_consensus``), else the payments against the incentives (``dispute_incentive``).
+        Needs the posted consensus lists (served by a signer); without them, or when every proof
+        checks out, the result is marked ``differs``."""
+        posted = self._posted_yuma.get(e)
+        mine = self.yuma(e)
+        attempts: list[tuple[str, Callable[[], Any]]] = []
+        if posted is not None and mine is not None:
+            cs, rs = posted
+            tol = 10**9 + len(cs)  # the verifier's tolerance, and a unit per voter
+            differs = [u for u in range(min(len(cs), len(mine[0])))
+                       if abs(cs[u] - mine[0][u]) > tol or abs(rs[u] - mine[1][u]) > tol]
+            settled = None
+            for uid in differs[:3]:
+                def consensus(uid: int = uid) -> Any:
+                    nonlocal settled
+                    settled = settled or self._compute_again(e)
+                    return self.subnets.dispute_consensus(self.netuid, e, settled, uid, self.hotkey,
+                                                          consensus=cs, ranks=rs)
+                attempts.append((f"consensus of UID {uid}", consensus))
+            attempts.append(("incentive", lambda: self.subnets.dispute_incentive(
+                self.netuid, e, cs, rs, accounts, amounts, self.hotkey)))
+        for what, attempt in attempts:
+            try:
+                receipt = attempt()
+            except Reverted as exc:
+                self._decide(e, "dispute_refused", reason=f"{what}: {exc.reason}")
+                continue
+            (ev,) = self.subnets.settlement.events_in(receipt, "EpochDisputed")
+            self._set_result(e, "disputed", note=str(ev.args["reason"]))
+            self._decide(e, "disputed", reason=str(ev.args["reason"]), tx=receipt.tx_hash)
+            return
+        why = "unprovable" if posted is not None else "the posted consensus lists are nowhere to be had"
+        self._set_result(e, "differs", note="differs from ours; the chain cannot prove it wrong")
+        self._decide(e, "differs", reason=why, root="0x" + root.hex())
+
+    def _compute_again(self, e: int) -> SettledEpoch:
+        """Epoch ``e`` as computed before (the inputs a dispute needs), with the bonds carried."""
+        return compute_settled(self.subnets, self.netuid, e, self.bonds_after(e - 1))
+
     def _fetch_posted_leaves(self, e: int, signers: list[str], root: bytes) -> tuple[list[str], list[int]] | None:
+        """The posted result's leaves, from the first signer that serves ones rebuilding ``root``
+        (and, kept in ``self._posted_yuma[e]``, its consensus lists if they rebuild the posted
+        consensus root)."""
         reg = self.subnets.registry
+        croot = bytes(self.subnets.settlement.posted(self.netuid, e)[5])
         for hotkey in signers:
             if not bool(reg.is_registered(self.netuid, hotkey)):
                 continue
@@ -809,6 +870,12 @@ class Validator:
             except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 continue
             if leaves_root(accounts, amounts) == root:
+                try:
+                    cs, rs = [int(c) for c in data["consensus"]], [int(r) for r in data["ranks"]]
+                    if len(cs) == len(rs) and consensus_root(cs, rs) == croot:
+                        self._posted_yuma[e] = (cs, rs)
+                except (KeyError, ValueError, TypeError):
+                    pass
                 return accounts, amounts
         return None
 
@@ -900,7 +967,11 @@ def create_validator_app(validator: Validator) -> FastAPI:
         res = validator.result(e)
         if res is None:
             return JSONResponse({"error": f"no result for epoch {e} yet", "code": "not_found"}, status_code=404)
-        return {"epoch": e, "accounts": res["accounts"], "amounts": [str(a) for a in res["amounts"]]}
+        body: dict[str, Any] = {"epoch": e, "accounts": res["accounts"], "amounts": [str(a) for a in res["amounts"]]}
+        yuma = validator.yuma(e)
+        if yuma is not None:  # what the claim's consensus root commits to: a dispute needs it whole
+            body["consensus"], body["ranks"] = [str(c) for c in yuma[0]], [str(r) for r in yuma[1]]
+        return body
 
     @app.get("/health")
     def health() -> dict[str, Any]:
