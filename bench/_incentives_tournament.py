@@ -86,8 +86,8 @@ def measure(models: int = 12, seed: int = 0) -> dict[str, float]:
     finally:
         chain.close()
     return {
-        "gas_tournament_submit": float(statistics.median(submits)),
-        "gas_tournament_claim": float(statistics.median(claims)),
+        "gas_tournament_submit": int(statistics.median_low(submits)),
+        "gas_tournament_claim": int(statistics.median_low(claims)),
     }
 
 

@@ -15,7 +15,7 @@ from agora.storage import cid_for
 from agora.workloads import build_digits_model
 from tests.integration.cli_helpers import agora, one_line_error
 
-NAMES = ["digits.onnx", "batch.npy", "digit.npy", "texts.json", "count.py"]
+NAMES = ["digits.onnx", "batch.npy", "digit.npy", "texts.json", "count.py", "targets.npy", "good.npy", "noise.npy"]
 
 
 def test_samples_are_the_same_bytes_every_time(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -29,6 +29,11 @@ def test_samples_are_the_same_bytes_every_time(capsys: pytest.CaptureFixture[str
     batch, digit = np.load(tmp_path / "a" / "batch.npy"), np.load(tmp_path / "a" / "digit.npy")
     assert batch.shape == (8, 64) and digit.shape == (1, 64) and batch.dtype == digit.dtype == np.float32
     assert len(rows[1]["labels"]) == 8 and len(json.loads(first["texts.json"])) == 3
+    # a tournament round's targets and two models' predictions: the good one correlates, the noise hardly
+    targets, good, noise = (np.load(tmp_path / "a" / n) for n in ("targets.npy", "good.npy", "noise.npy"))
+    assert targets.shape == good.shape == noise.shape == (2_000,)
+    signal, noise_corr = np.corrcoef(good, targets)[0, 1], np.corrcoef(noise, targets)[0, 1]
+    assert signal > 0.05 and signal > noise_corr
     code, out, _ = agora(capsys, "samples", str(tmp_path / "b"))
     assert code == 0 and "wrote" in out and "digit.npy" in out
     assert {name: (tmp_path / "b" / name).read_bytes() for name in NAMES} == first

@@ -1,4 +1,4 @@
-"""`agora devnet up | status | down` in real processes: refusal, persistence, cleanup."""
+"""`agora devnet up | status | mine | down` in real processes: refusal, persistence, cleanup."""
 
 from __future__ import annotations
 
@@ -58,6 +58,12 @@ def test_up_twice_refused_and_down_up_keeps_balances(home: Path) -> None:
 
     status = json.loads(sh(home, "devnet", "status", "--json").stdout)
     assert status["running"] and status["block"] >= 1 and status["contracts"]["token"] == token
+
+    # mine: blocks and the clock move at once (epochs, windows and rounds pass)
+    before = json.loads(sh(home, "devnet", "mine", "--json").stdout)
+    assert before["block"] == status["block"] + 1
+    moved = json.loads(sh(home, "devnet", "mine", "--blocks", "3", "--seconds", "7200", "--json").stdout)
+    assert moved["block"] == before["block"] + 3 and moved["timestamp"] >= before["timestamp"] + 7200
 
     assert "devnet stopped" in sh(home, "devnet", "down").stdout
     assert not pid_alive(up["pid"])

@@ -8,8 +8,9 @@ import typer
 
 from agora.cli.options import JsonOpt, get_state, sub_app
 from agora.cli.output import emit_json, kv_table, out, progress
+from agora.errors import ConfigError
 
-__all__ = ["app", "down", "status", "up"]
+__all__ = ["app", "down", "mine", "status", "up"]
 
 app = sub_app("A persistent local chain (anvil) with the protocol deployed.")
 
@@ -94,3 +95,35 @@ def down(
         emit_json(data)
     else:
         out.print(message)
+
+
+@app.command("mine")
+def mine(
+    ctx: typer.Context,
+    blocks: Annotated[int, typer.Option("--blocks", min=0, max=100_000, help="Blocks to mine.")] = 1,
+    seconds: Annotated[int, typer.Option(
+        "--seconds", min=0, max=10 * 365 * 86_400,
+        help="Move the clock forward this many seconds first (with a block of its own).")] = 0,
+    json_: JsonOpt = False,
+) -> None:
+    """Mine blocks and move the devnet's clock forward: epochs and challenge windows pass at once."""
+    from agora.chain import connect
+    from agora.devnet.manager import Devnet
+
+    info = Devnet(_settings(ctx).home).status()
+    if not info.running or not info.url:
+        raise ConfigError("no devnet is running", hint="start one with `agora devnet up`")
+    chain = connect(info.url)
+    try:
+        if seconds:
+            chain.advance_time(seconds)
+            blocks = max(0, blocks - 1)   # advancing the clock mined one
+        if blocks:
+            chain.mine(blocks)
+        data = {"block": chain.block_number(), "timestamp": chain.timestamp()}
+    finally:
+        chain.close()
+    if json_:
+        emit_json(data)
+        return
+    out.print(f"devnet at block {data['block']}, time {data['timestamp']}")

@@ -59,6 +59,24 @@ def _build_samples() -> list[tuple[str, bytes, str, dict[str, Any]]]:
          {"labels": [int(digit_labels[0])]}),
         ("texts.json", json.dumps(list(SAMPLE_TEXTS)).encode(), f"{len(SAMPLE_TEXTS)} texts for embed-minilm", {}),
         ("count.py", SAMPLE_ALGORITHM, "a compute-to-data algorithm: counts a JSON list's items", {}),
+        *_tournament_samples(),
+    ]
+
+
+_ROUND_ROWS = 2_000  # rows of the tournament samples (as the demo's round)
+
+
+def _tournament_samples() -> list[tuple[str, bytes, str, dict[str, Any]]]:
+    """A tournament round's targets and two models' predictions (the demo's seeded generator)."""
+    from agora.value.demo_tournament import build_story_data
+    from agora.value.tournaments import encode_vector
+
+    targets, (good, noise, *_) = build_story_data(rows=_ROUND_ROWS)
+    rows = f"{_ROUND_ROWS} rows"
+    return [
+        ("targets.npy", encode_vector(targets), f"a tournament round's targets, {rows}", {}),
+        ("good.npy", encode_vector(good), f"a model's predictions with signal, {rows}", {}),
+        ("noise.npy", encode_vector(noise), f"a model's predictions without signal, {rows}", {}),
     ]
 
 
@@ -68,7 +86,8 @@ def samples(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that differ.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Write the tour's sample files: digits.onnx, batch.npy, digit.npy, texts.json, count.py (same bytes always)."""
+    """Write the tour's sample files: digits.onnx, batch.npy, digit.npy, texts.json, count.py, targets.npy,
+    good.npy, noise.npy (the same bytes always)."""
     from agora.storage import cid_for
 
     files = _build_samples()
