@@ -33,10 +33,16 @@ def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     return t
 
 
-def tokens(wei: int) -> str:
-    """An amount of the protocol token for people (``0.05 AGR``); ``--json`` keeps wei."""
+def tokens(wei: int, places: int | None = None) -> str:
+    """An amount of the protocol token for people (``0.05 AGR``); ``--json`` keeps wei. With
+    ``places``, rounded to that many decimals for a table column (``3.2800 AGR``)."""
     from agora.units import format_amount
 
+    if places is not None:
+        from decimal import ROUND_HALF_EVEN, Decimal
+
+        q = (Decimal(wei) / Decimal(10**18)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+        return f"{q:,} AGR"
     return format_amount(wei, symbol="AGR")
 
 

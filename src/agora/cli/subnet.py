@@ -268,7 +268,7 @@ def _epoch_table(data: dict[str, Any]) -> Table:
             f"{u['dividends']:.4f}",
             f"{u['consensus']:.4f}",
             f"{u['validator_trust']:.4f}",
-            tokens(u["emission_wei"]),
+            tokens(u["emission_wei"], 4),
         )
     return t
 
@@ -298,11 +298,11 @@ def show(ctx: typer.Context, netuid: NetuidArg, json_: JsonOpt = False) -> None:
         t.add_row(
             str(n.uid),
             _short(n.hotkey),
-            tokens(n.stake),
+            tokens(n.stake, 4),
             "yes" if n.permit else "-",
             f"{n.incentive:.4f}",
             f"{n.dividends:.4f}",
-            tokens(n.emission),
+            tokens(n.emission, 4),
         )
     out.print(t)
 
