@@ -70,7 +70,7 @@ def ok(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = agora(capsys, "subnet", "--help")
     assert code == 0
-    for word in ("create", "register", "stake", "weights", "epoch", "show", "claim", "miner", "validator"):
+    for word in ("create", "register", "stake", "unstake", "weights", "epoch", "show", "claim", "miner", "validator"):
         assert word in out
 
 
@@ -145,6 +145,15 @@ def test_a_subnet_from_the_command_line(capsys: pytest.CaptureFixture[str], shar
     claimed = ok(capsys, "--account", "4", "subnet", "claim", net, "3")
     assert claimed["leaves"] == [2] and claimed["claimed_wei"] == view["uids"][2]["emission_wei"]
     assert ok(capsys, "--account", "4", "subnet", "claim", net, "3")["claimed_wei"] == 0
+    # stake comes back: part of it, then the rest (at the pool's value)
+    code, _, err = agora(capsys, "--account", "3", "subnet", "unstake", net, ACCOUNT[3], "101")
+    assert code == 1 and "you have 100 AGR staked to" in one_line_error(err)
+    part = ok(capsys, "--account", "3", "subnet", "unstake", net, ACCOUNT[3], "40")
+    assert part["withdrawn_wei"] == 40 * ONE and part["staked_wei"] == 60 * ONE
+    rest = ok(capsys, "--account", "3", "subnet", "unstake", net, ACCOUNT[3], "--all")
+    assert rest["withdrawn_wei"] == 60 * ONE and rest["staked_wei"] == 0 and rest["shares_left"] == 0
+    code, _, err = agora(capsys, "--account", "3", "subnet", "unstake", net, ACCOUNT[3], "--all")
+    assert code == 1 and "has nothing staked to" in one_line_error(err)
     final = ok(capsys, "subnet", "epoch", "show", net, "--epoch", "3")
     assert final["status"] == "final" and final["matches_posted"] is True
     code, out, _ = agora(capsys, "subnet", "epoch", "show", net, "--epoch", "3")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from agora.subnet.client import SubnetsClient
 
-__all__ = ["app", "claim", "create", "epoch", "miner", "register", "show", "stake", "validator", "weights"]
+__all__ = ["app", "claim", "create", "epoch", "miner", "register", "show", "stake", "unstake", "validator", "weights"]
 
 app = sub_app("Subnets: validators score miners, Yuma consensus shares the emission.")
 
@@ -136,6 +136,29 @@ def stake(
         emit_json({"netuid": netuid, "hotkey": key, "stake_wei": total})
     else:
         out.print(f"{key} now has {tokens(total)} staked in subnet {netuid}")
+
+
+@app.command("unstake")
+def unstake(
+    ctx: typer.Context,
+    netuid: NetuidArg,
+    hotkey: Annotated[str, typer.Argument(help="The hotkey you staked to (registered or pruned since).")],
+    amount: Annotated[
+        str | None, typer.Argument(help="Tokens to take back (or --all).", show_default=False)
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Take back everything you staked to it.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Take back stake (your shares of the hotkey's pool, at their value after any slash)."""
+    if (amount is None) == (not all_):
+        raise ConfigError("give an amount to take back, or --all (not both)")
+    key = validate_address(hotkey)
+    data = _subnets(ctx).unstake(netuid, key, None if all_ else amount_arg(str(amount)))
+    if json_:
+        emit_json(data)
+    else:
+        out.print(f"took back {tokens(data['withdrawn_wei'])} staked to {key} in subnet {netuid}; "
+                  f"{tokens(data['staked_wei'])} stays staked")
 
 
 @app.command("weights")

@@ -37,6 +37,7 @@ from agora.subnet.validator import (
     has_quorum,
 )
 from agora.subnet.weights import U16_MAX, normalize_max_weight, weights_to_u16
+from agora.units import format_amount
 
 if TYPE_CHECKING:
     from agora.protocol import Deployment
@@ -240,6 +241,35 @@ class SubnetsClient:
         uid = self.uid_of(netuid, hotkey)
         self.subnets.add_stake(netuid, to_checksum_address(hotkey), amount, self._me())
         return int(self.subnets.registry.stake_of(netuid, uid))
+
+    def unstake(self, netuid: int, hotkey: str, amount: int | None = None) -> dict[str, Any]:
+        """Take back ``amount`` (None: everything) of what this account staked to ``hotkey``
+        (registered or pruned since); what was paid and what stays staked."""
+        me = self._me()
+        self.validate_subnet(netuid)
+        key = to_checksum_address(hotkey)
+        shares, value = self.subnets.staked(netuid, key, me.address)
+        if shares == 0:
+            raise ConfigError(f"{me.address} has nothing staked to {key} in subnet {netuid}")
+        if amount is not None:
+            if amount <= 0:
+                raise ConfigError("the amount must be above 0")
+            if amount > value:
+                raise ConfigError(
+                    f"you have {format_amount(value, symbol='AGR')} staked to {key} in subnet {netuid}, "
+                    f"not {format_amount(amount, symbol='AGR')}",
+                    hint="give a smaller amount, or --all",
+                )
+            stake, total = (int(x) for x in self.subnets.registry.hotkey_stake(netuid, key))
+            burn = shares if amount == value else -(-amount * total // stake)   # enough shares, never more than held
+            burn = min(burn, shares)
+        else:
+            burn = shares
+        receipt = self.subnets.remove_stake(netuid, key, burn, me)
+        (ev,) = self.subnets.registry.events_in(receipt, "StakeRemoved")
+        left_shares, left = self.subnets.staked(netuid, key, me.address)
+        return {"netuid": netuid, "hotkey": key, "withdrawn_wei": int(ev.args["amount"]), "shares_burned": burn,
+                "staked_wei": left, "shares_left": left_shares, "tx": receipt.tx_hash}
 
     # -- weights ----------------------------------------------------------------------------------
     def _db(self) -> Any:

@@ -184,6 +184,17 @@ class Subnets:
             token.approve(self.registry.address, amount, sender=staker)
         return self.registry.add_stake(netuid, to_checksum_address(hotkey), amount, sender=staker)
 
+    def remove_stake(self, netuid: int, hotkey: str, shares: int, staker: Signer) -> TxReceipt:
+        """Burn ``shares`` of ``staker``'s shares in ``hotkey``'s pool for their value."""
+        return self.registry.remove_stake(netuid, to_checksum_address(hotkey), shares, sender=staker)
+
+    def staked(self, netuid: int, hotkey: str, staker: str) -> tuple[int, int]:
+        """``staker``'s shares in ``hotkey``'s pool and what they are worth now (wei, rounded down)."""
+        key = to_checksum_address(hotkey)
+        shares = int(self.registry.shares_of(netuid, key, to_checksum_address(staker)))
+        stake, total = (int(x) for x in self.registry.hotkey_stake(netuid, key))
+        return shares, shares * stake // total if total else 0
+
     def size(self, netuid: int) -> int:
         """How many UIDs the subnet has."""
         return int(self.registry.size(netuid))
