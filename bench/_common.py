@@ -31,6 +31,18 @@ def write(name: str, figures: dict[str, float | int | str]) -> Path:
     return path
 
 
+def measure_parts(parts: list[tuple[str, Callable[[], dict[str, float | int | str]]]]) -> dict[str, float | int | str]:
+    """Run each ``(title, measure)`` part in order, saying its title first; their figures merged,
+    with ``bench_seconds``, the whole run's wall time."""
+    t0 = time.perf_counter()
+    figures: dict[str, float | int | str] = {}
+    for title, measure in parts:
+        print(title)
+        figures |= measure()
+    figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
+    return figures
+
+
 def number(figures: dict[str, float | int | str], key: str) -> float:
     """A figure that must be a number."""
     value = figures[key]

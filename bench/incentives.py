@@ -20,12 +20,11 @@ challenge — neither is measured here in gas.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import number, report, write  # noqa: E402
+from _common import measure_parts, number, report, write  # noqa: E402
 from _incentives_scoring import measure as measure_scoring  # noqa: E402
 from _incentives_subnet_gas import measure as measure_subnet_gas  # noqa: E402
 from _incentives_tournament import measure as measure_tournament  # noqa: E402
@@ -35,17 +34,12 @@ GOAL_YUMA_4096_MS = 300
 
 
 def main() -> None:
-    t0 = time.perf_counter()
-    figures: dict[str, float | int | str] = {}
-    print("Yuma epochs (and a straight port of subtensor's dense epoch)")
-    figures |= measure_yuma()
-    print("tournament scoring (and numerai-tools)")
-    figures |= measure_scoring()
-    print("a subnet's transactions")
-    figures |= measure_subnet_gas()
-    print("a tournament's transactions")
-    figures |= measure_tournament()
-    figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
+    figures = measure_parts([
+        ("Yuma epochs (and a straight port of subtensor's dense epoch)", measure_yuma),
+        ("tournament scoring (and numerai-tools)", measure_scoring),
+        ("a subnet's transactions", measure_subnet_gas),
+        ("a tournament's transactions", measure_tournament),
+    ])
     write("incentives", figures)
 
     def num(key: str) -> float:

@@ -24,12 +24,11 @@ integrates federated rounds or privacy budgets with on-chain payment, so those f
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import number, report, write  # noqa: E402
+from _common import measure_parts, number, report, write  # noqa: E402
 from _private_c2d import measure_c2d  # noqa: E402
 from _private_dp import measure_dp  # noqa: E402
 from _private_fl import measure_fl  # noqa: E402
@@ -40,19 +39,14 @@ GOAL_FL_RATIO = 0.95
 
 
 def main() -> None:
-    t0 = time.perf_counter()
-    figures: dict[str, float | int | str] = {}
-    print("sandbox overhead")
-    figures |= measure_sandbox()
-    print("compute-to-data")
-    figures |= measure_c2d()
-    print("differential privacy")
-    figures |= measure_dp()
-    print("federated learning (simulation and deployment engines)")
-    figures |= measure_fl()
+    figures = measure_parts([
+        ("sandbox overhead", measure_sandbox),
+        ("compute-to-data", measure_c2d),
+        ("differential privacy", measure_dp),
+        ("federated learning (simulation and deployment engines)", measure_fl),
+    ])
     # the name: a round with real holder processes (the deployment engine)
     figures["fl_round_s"] = figures["fl_round_s_deployment"]
-    figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
     write("private_compute", figures)
 
     def num(key: str) -> float:

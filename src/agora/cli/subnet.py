@@ -271,18 +271,20 @@ def _short(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}"
 
 
-def _epoch_table(data: dict[str, Any]) -> Table:
+def _uid_table(title: str, columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
+    """A table of UIDs: ``columns`` right-aligned but those in ``left``."""
     from rich import box
     from rich.table import Table
 
-    t = Table(
-        title=f"subnet {data['netuid']}, epoch {data['epoch']} (block {data['block']})",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for name in ("UID", "account", "incentive", "dividends", "consensus", "trust", "emission"):
-        t.add_column(name, justify="right" if name not in ("account",) else "left")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in columns:
+        t.add_column(name, justify="left" if name in left else "right")
+    return t
+
+
+def _epoch_table(data: dict[str, Any]) -> Table:
+    t = _uid_table(f"subnet {data['netuid']}, epoch {data['epoch']} (block {data['block']})",
+                   ("UID", "account", "incentive", "dividends", "consensus", "trust", "emission"), ("account",))
     for u in data["uids"]:
         t.add_row(
             str(u["uid"]),
@@ -299,9 +301,6 @@ def _epoch_table(data: dict[str, Any]) -> Table:
 @app.command("show")
 def show(ctx: typer.Context, netuid: NetuidArg, json_: JsonOpt = False) -> None:
     """A subnet's neurons: UID, hotkey, stake, permit, incentive, dividends, emission."""
-    from rich import box
-    from rich.table import Table
-
     subnets = _subnets(ctx)
     with progress("reading the subnet") if not json_ else nullcontext():
         neurons = subnets.neurons(netuid)
@@ -309,14 +308,8 @@ def show(ctx: typer.Context, netuid: NetuidArg, json_: JsonOpt = False) -> None:
     if json_:
         emit_json({"netuid": netuid, "epoch": e, "neurons": [n.to_json() for n in neurons]})
         return
-    t = Table(
-        title=f"subnet {netuid}, epoch {e}: {len(neurons)} neuron(s)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for name in ("UID", "hotkey", "stake", "permit", "incentive", "dividends", "emission"):
-        t.add_column(name, justify="left" if name in ("hotkey", "permit") else "right")
+    t = _uid_table(f"subnet {netuid}, epoch {e}: {len(neurons)} neuron(s)",
+                   ("UID", "hotkey", "stake", "permit", "incentive", "dividends", "emission"), ("hotkey", "permit"))
     for n in neurons:
         t.add_row(
             str(n.uid),

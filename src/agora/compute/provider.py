@@ -39,7 +39,7 @@ from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, ChainError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
-from agora.storage.state import lock_state, open_state_db
+from agora.storage.state import immediate_transaction, lock_state, open_state_db
 
 __all__ = ["DaemonStore", "ProviderDaemon", "WorkItem", "daemon_db_path"]
 
@@ -215,16 +215,9 @@ class ProviderDaemon:
         ).fetchall()
         return [WorkItem(*r) for r in rows]
 
-    @contextlib.contextmanager
-    def _batch(self) -> Iterator[None]:
+    def _batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Several updates in one SQLite transaction (one sync to disk, all or none)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return immediate_transaction(self.db)
 
     def _update(self, item: WorkItem, status: str, **fields: Any) -> None:
         sets = ", ".join(f"{k}=?" for k in ("status", *fields, "updated"))

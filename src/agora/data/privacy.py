@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -37,7 +37,7 @@ import numpy as np
 
 from agora.data.services import MICRO, epsilon_to_micro
 from agora.errors import AgoraError, ConfigError
-from agora.storage.state import open_state_db
+from agora.storage.state import immediate_transaction, open_state_db
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -239,16 +239,8 @@ class PrivacyLedger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._mu:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self.db, self._mu)
 
     # --- budgets ---------------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ lifetime, so that a second one on the same state is refused instead of racing it
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -78,3 +81,20 @@ def open_state_db(path: Path | str, *, durable: bool = True, schema: str | None 
     if schema:
         db.executescript(schema)
     return db
+
+
+@contextlib.contextmanager
+def immediate_transaction(
+    db: sqlite3.Connection, lock: threading.Lock | threading.RLock | None = None
+) -> Iterator[sqlite3.Connection]:
+    """Several writes to a state database (opened by :func:`open_state_db`) in one ``BEGIN
+    IMMEDIATE`` transaction: all or none, one sync to disk. ``lock``, if given, is held throughout
+    (a connection shared between threads)."""
+    with lock if lock is not None else contextlib.nullcontext():
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

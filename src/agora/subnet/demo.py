@@ -38,7 +38,7 @@ from agora.protocol import Deployment, fund_account
 from agora.subnet.miner import Miner, MinerServer, announce
 from agora.subnet.settlement import epoch_key
 from agora.subnet.subnets import Subnets
-from agora.subnet.validator import Validator, compute_with_history
+from agora.subnet.validator import Validator, compute_settled
 
 __all__ = ["DEMO_EMISSION", "DEMO_EPOCHS", "DEMO_STAKE", "SubnetDemoFailed", "demo_chapter", "run_subnet_chapter"]
 
@@ -177,13 +177,16 @@ def run_subnet_chapter(
             for ep, _event, detail in v.decisions("claimed"):
                 claims[v.address] += int(detail.get("amount") or 0)
                 _check(detail.get("uid") == validators.index(v), f"validator {v.address} claimed epoch {ep}")
+        by_address = {k.address: k for k in cast}
+        carried = None   # each epoch computed once, with the bonds the one before carries
         for e in range(1, DEMO_EPOCHS + 1):
-            settled = compute_with_history(s, netuid, e)
+            settled = compute_settled(s, netuid, e, carried)
+            carried = settled.result.bonds
             _check("0x" + settled.claim.root.hex() == epochs[e - 1]["root"], f"epoch {e}'s leaves rebuild its root")
             for i, account in enumerate(settled.accounts):
                 if i < 3 or settled.amounts[i] == 0:
                     continue
-                payer = {k.address: k for k in cast}[str(to_checksum_address(account))]
+                payer = by_address[str(to_checksum_address(account))]
                 claims[payer.address] += s.claim(netuid, e, settled, i, payer)
             _check(all(s.settlement.claimed(epoch_key(netuid, e), i) for i, a in enumerate(settled.amounts) if a),
                    f"every paid leaf of epoch {e} is claimed")

@@ -357,11 +357,14 @@ class Subnets:
         x = self.epoch_inputs(netuid, e)
         return [pack_row(*x.rows.get(u, ([], []))) for u in range(len(x.permits)) if x.permits[u]]
 
-    def dispute_consensus(self, netuid: int, e: int, settled: SettledEpoch, uid: int, sender: Signer,
+    def dispute_consensus(self, netuid: int, e: int, settled: SettledEpoch | None, uid: int, sender: Signer,
                           consensus: Sequence[int] | None = None, ranks: Sequence[int] | None = None) -> TxReceipt:
         """Prove UID ``uid``'s committed consensus or rank wrong (``consensus``/``ranks``: the lists
         the posted root was built from, default ``settled``'s); reverts if they check out."""
-        cs, rs = list(consensus or settled.consensus), list(ranks or settled.ranks)
+        if settled is None and (consensus is None or ranks is None):
+            raise ConfigError("give the posted consensus and ranks, or the settled epoch they come from")
+        cs = list(consensus if consensus is not None else settled.consensus)  # type: ignore[union-attr]
+        rs = list(ranks if ranks is not None else settled.ranks)  # type: ignore[union-attr]
         return self.verifier.dispute_consensus(self.settlement.address, netuid, e, uid, cs[uid], rs[uid],
                                                consensus_proof(cs, rs, uid), self.voter_rows(netuid, e),
                                                self.signers(netuid, e), sender=sender)

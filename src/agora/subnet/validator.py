@@ -38,9 +38,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ from fastapi.responses import JSONResponse
 from agora.chain import Backoff, Signer
 from agora.chain.eip712 import keccak256, recover_hash
 from agora.errors import ChainError, ConfigError, Reverted
-from agora.storage.state import lock_state, open_state_db
+from agora.storage.state import immediate_transaction, lock_state, open_state_db
 from agora.subnet.miner import fetch_endpoint, reference_labels, serve_app, stop_app
 from agora.subnet.settlement import (
     QUORUM,
@@ -317,17 +318,9 @@ class Validator:
         with self._db_lock:
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Several writes in one transaction (all or none)."""
-        with self._db_lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        return immediate_transaction(self.db, self._db_lock)
 
     def _decide(self, epoch: int, event: str, *, once: bool = False, **detail: Any) -> None:
         """Record a decision (and log it); with ``once``, only if none of that kind was recorded for
@@ -822,16 +815,11 @@ class Validator:
             tol = 10**9 + len(cs)  # the verifier's tolerance, and a unit per voter
             differs = [u for u in range(min(len(cs), len(mine[0])))
                        if abs(cs[u] - mine[0][u]) > tol or abs(rs[u] - mine[1][u]) > tol]
-            settled = None
             for uid in differs[:3]:
-                def consensus(uid: int = uid) -> Any:
-                    nonlocal settled
-                    settled = settled or self._compute_again(e)
-                    return self.subnets.dispute_consensus(self.netuid, e, settled, uid, self.hotkey,
-                                                          consensus=cs, ranks=rs)
-                attempts.append((f"consensus of UID {uid}", consensus))
-            attempts.append(("incentive", lambda: self.subnets.dispute_incentive(
-                self.netuid, e, cs, rs, accounts, amounts, self.hotkey)))
+                attempts.append((f"consensus of UID {uid}", partial(
+                    self.subnets.dispute_consensus, self.netuid, e, None, uid, self.hotkey, consensus=cs, ranks=rs)))
+            attempts.append(("incentive", partial(
+                self.subnets.dispute_incentive, self.netuid, e, cs, rs, accounts, amounts, self.hotkey)))
         for what, attempt in attempts:
             try:
                 receipt = attempt()
@@ -845,10 +833,6 @@ class Validator:
         why = "unprovable" if posted is not None else "the posted consensus lists are nowhere to be had"
         self._set_result(e, "differs", note="differs from ours; the chain cannot prove it wrong")
         self._decide(e, "differs", reason=why, root="0x" + root.hex())
-
-    def _compute_again(self, e: int) -> SettledEpoch:
-        """Epoch ``e`` as computed before (the inputs a dispute needs), with the bonds carried."""
-        return compute_settled(self.subnets, self.netuid, e, self.bonds_after(e - 1))
 
     def _fetch_posted_leaves(self, e: int, signers: list[str], root: bytes) -> tuple[list[str], list[int]] | None:
         """The posted result's leaves, from the first signer that serves ones rebuilding ``root``
