@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -78,6 +79,27 @@ class Backoff:
         if self._since is not None:
             self.log.warning("%s is back after %s s", self.what, _secs(self._clock() - self._since))
         self.reset()
+
+    def run(
+        self,
+        step: Callable[[], object],
+        stop: threading.Event,
+        interval: Callable[[], float],
+        until: Callable[[], bool] | None = None,
+    ) -> None:
+        """A daemon's loop: ``step()`` until ``stop`` is set (or ``until()``), waiting ``interval()``
+        seconds after each round that reached the node, and backing off after each that raised
+        :class:`~agora.errors.ChainError` (the node away). Other errors end the loop."""
+        from agora.errors import ChainError
+
+        while not stop.is_set() and not (until and until()):
+            try:
+                step()
+            except ChainError as exc:
+                self.failed(exc)
+                continue
+            self.succeeded()
+            stop.wait(interval())
 
     def reset(self) -> None:
         """Forget past failures (the next failure waits ``base`` again)."""

@@ -37,7 +37,7 @@ from typing import Any
 from agora.chain import Backoff, Signer
 from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
-from agora.errors import AgoraError, ChainError, Reverted
+from agora.errors import AgoraError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 from agora.storage.state import immediate_transaction, lock_state, open_state_db
 
@@ -565,15 +565,11 @@ class ProviderDaemon:
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run until :meth:`stop` is called (or ``until()`` is true)."""
         _jlog("started", provider=self.address, next_block=self.next_block)
-        while not self._stop.is_set() and not (until and until()):
-            try:
-                self.step()
-            except ChainError as exc:
-                self.backoff.failed(exc)
-                continue
-            self.backoff.succeeded()
+        def interval() -> float:   # a job running: look again soon
             busy = any(not f.done() for f in self._running.values())
-            self._stop.wait(self.poll_interval if not busy else min(self.poll_interval, 0.05))
+            return self.poll_interval if not busy else min(self.poll_interval, 0.05)
+
+        self.backoff.run(self.step, self._stop, interval, until)
         self.close()
 
     def stop(self) -> None:

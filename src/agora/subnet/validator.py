@@ -53,7 +53,7 @@ from fastapi.responses import JSONResponse
 
 from agora.chain import Backoff, Signer
 from agora.chain.eip712 import keccak256, recover_hash
-from agora.errors import ChainError, ConfigError, Reverted
+from agora.errors import ConfigError, Reverted
 from agora.storage.state import immediate_transaction, lock_state, open_state_db
 from agora.subnet.miner import fetch_endpoint, reference_labels, serve_app, stop_app
 from agora.subnet.settlement import (
@@ -401,14 +401,7 @@ class Validator:
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run rounds until :meth:`stop` (or ``until()``), backing off while the node is away."""
         _jlog("started", validator=self.address, netuid=self.netuid, url=self.url)
-        while not self._stop.is_set() and not (until and until()):
-            try:
-                self.step()
-            except ChainError as exc:
-                self.backoff.failed(exc)
-                continue
-            self.backoff.succeeded()
-            self._stop.wait(self.poll_interval)
+        self.backoff.run(self.step, self._stop, lambda: self.poll_interval, until)
         self.close()
 
     def stop(self) -> None:
