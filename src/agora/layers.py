@@ -104,6 +104,12 @@ class Layer:
         demo_view: ``"module:function"``: ``function(summary, symbol, number)`` prints the chapter.
         bench: the benchmark script (relative to the repository) that ``make bench`` runs.
         docs: the layer's page in ``docs/``.
+        receipts: receipt kind -> ``"module:function"``: ``function(deployment, receipt, domain,
+            until)`` checks that the receipt's runner was entitled to sign it for its subject from
+            the receipt's time to ``until`` (its anchor's time, or now), in that domain; returns who
+            it was entitled as (``"the service key of model 3"``) or raises ``ReceiptError``.
+        lineage: ``"module:function"``: ``function(deployment, ref) -> list of lineage facts`` for
+            ``agora trace`` (see :mod:`agora.verification`).
     """
 
     name: str
@@ -118,6 +124,8 @@ class Layer:
     demo_view: str | None = None
     bench: str | None = None
     docs: str | None = None
+    receipts: Mapping[str, str] = field(default_factory=dict)
+    lineage: str | None = None
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -146,7 +154,7 @@ def load_layers() -> tuple[Layer, ...]:
         if layer.name in found:
             raise ConfigError(f"two layers are named {layer.name!r}")
         found[layer.name] = layer
-    roles: dict[str, str] = {"token": "protocol"}
+    roles: dict[str, str] = {"token": "protocol", "anchor": "protocol"}
     for layer in found.values():
         for role in layer.roles:
             if role in roles:

@@ -37,6 +37,7 @@ __all__ = [
     "Deployment",
     "INITIAL_SUPPLY",
     "TOKEN",
+    "ANCHOR",
     "deploy_protocol",
     "fetch_live_deployment",
     "fetch_token_balance",
@@ -56,12 +57,14 @@ DEV_FUNDING_TOKENS = 1_000_000 * 10**18
 #: The contract every layer builds on: the payment and stake token (AgoraToken on devnets,
 #: or any ERC-20 given to ``deploy_protocol(token=...)``).
 TOKEN = ContractSpec("token", "AgoraToken", lambda addresses, deployer: (INITIAL_SUPPLY,))
+#: Every layer's runners anchor the Merkle roots of their receipts here (``agora.chain.evidence``).
+ANCHOR = ContractSpec("anchor", "ReceiptAnchor")
 
 
 def protocol_contracts() -> list[ContractSpec]:
     """Every contract of the protocol in deployment order: the token, then each installed
     layer's contracts (a layer after the layers it requires)."""
-    return [TOKEN, *(spec for layer in load_layers() for spec in layer.contracts)]
+    return [TOKEN, ANCHOR, *(spec for layer in load_layers() for spec in layer.contracts)]
 
 
 @dataclass

@@ -176,11 +176,15 @@ def test_unknown_model(capsys: pytest.CaptureFixture[str], shared: Shared, tmp_p
         code, _, err = agora(capsys, *args)
         assert code == 1 and one_line_error(err) == f"error: there is no model 7 on chain {chain_id}", args
     receipt = tmp_path / "r.json"
-    receipt.write_text(json.dumps({"modelId": "7", "weightsHash": "0x" + "11" * 32, "inputHash": "0x" + "22" * 32,
-                                   "outputHash": "0x" + "33" * 32, "amount": "1", "channelId": "1", "nonce": "1",
-                                   "payer": ACCOUNT_0, "time": 1, "signature": "0x"}))
+    from agora.value.receipts import call_receipt, receipts_domain, sign_receipt
+
+    key = shared.chain.dev_signers[0]
+    unknown = call_receipt(model_id=7, weights_hash=b"\x11" * 32, input_hash=b"\x22" * 32, output_hash=b"\x33" * 32,
+                           amount=1, channel_id=1, nonce=1, payer=ACCOUNT_0, time=1, runner=key.address)
+    domain = receipts_domain(chain_id, shared.dep.addresses["models"])
+    receipt.write_text(json.dumps(sign_receipt(key, domain, unknown).to_json(domain)))
     code, _, err = agora(capsys, "receipt", "verify", str(receipt))
-    assert code == 1 and one_line_error(err) == f"error: there is no model 7 on chain {chain_id}"
+    assert code == 1 and one_line_error(err) == "error: model 7 is not registered here"
     code, out, _ = agora(capsys, "model", "list", "--json")
     assert code == 0 and json.loads(out) == []
 
@@ -377,14 +381,19 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
     good.write_text(json.dumps(doc))
     inp.write_bytes(inputs[0])
     outp.write_bytes(r.data)
-    code, out, _ = cli("receipt", "verify", str(good), "--input", str(inp), "--output", str(outp), "--json")
+    code, out, err = cli("receipt", "verify", str(good), "--input", str(inp), "--output", str(outp), "--json")
+    assert code == 0, err
     v = json.loads(out)
-    assert code == 0 and v["valid"] is True and v["signer"] == ACCOUNT_1 and v["amount_wei"] == 3 * price
-    assert v["input_checked"] and v["output_checked"] and v["leaf"] == "0x" + r.receipt.leaf().hex()
+    assert code == 0 and v["valid"] is True and v["runner"] == ACCOUNT_1 and v["amount_wei"] == str(3 * price)
+    assert v["input_checked"] and v["output_checked"] and v["digest"] == "0x" + r.receipt.digest(
+        payer.receipt_domain).hex()
+    assert v["final"] is False and v["status"] == "unanchored"
+    assert v["entitled_as"].startswith("the service key of model 1")
     code, out, _ = cli("receipt", "verify", str(good))
     paid = format_amount(3 * price, symbol="AGR")
-    assert code == 0 and out.startswith(f"valid: model 1, {paid} from {signers[5].address}")
-    assert "checked signature, weights" in out
+    assert code == 0 and out.startswith(f"valid: model-call receipt for subject 1 (item 1), {paid} from "
+                                        f"{signers[5].address}")
+    assert "checked signature, entitlement" in out
 
     def verify_fails(changed: dict[str, object], *extra: str) -> str:
         bad = tmp_path / "bad.json"
@@ -393,12 +402,12 @@ def test_paid_calls_claim_earnings_withdraw_and_receipts(capsys: pytest.CaptureF
         assert code == 1
         return one_line_error(err)
 
-    assert "not by the model's service" in verify_fails({"amount": "1"})
-    assert "not by the model's service" in verify_fails({"nonce": "99"})
+    assert "not by its runner" in verify_fails({"amount": "1"})
+    assert "not by its runner" in verify_fails({"item": "99"})
     assert verify_fails({}, "--input", str(outp)) == "error: the receipt is for another input"
     assert verify_fails({}, "--output", str(inp)) == "error: the receipt is for another output"
     assert verify_fails({"signature": "0x1234"}) == "error: the receipt's signature is malformed"
-    assert "not this one (chain" in verify_fails({"domain": doc["domain"] | {"chainId": 1}})
+    assert "the receipt is for chain 1, not this chain" in verify_fails({"domain": doc["domain"] | {"chainId": 1}})
     assert verify_fails({"amount": "lots"}).startswith("error: malformed receipt: ")
     not_json = tmp_path / "not.json"
     not_json.write_text("{")
@@ -459,7 +468,8 @@ def test_serve_call_and_claim_on_exit_on_anvil(capsys: pytest.CaptureFixture[str
         charged = f"charged {format_amount(2000, symbol='AGR')} on channel 0x"
         assert code == 0 and "labels: [" in out and charged in out and "(nonce 2)" in out
         code, out, _ = cli("receipt", "verify", str(receipt), "--input", files["a.npy"], "--output", str(out_file))
-        assert code == 0 and out.startswith(f"valid: model 1, {format_amount(2000, symbol='AGR')} from ")
+        assert code == 0 and out.startswith(f"valid: model-call receipt for subject 1 (item 1), "
+                                            f"{format_amount(2000, symbol='AGR')} from ")
         code, _, err = cli("receipt", "verify", str(receipt), "--output", files["a.npy"])
         assert code == 1 and one_line_error(err) == "error: the receipt is for another output"
     finally:

@@ -264,13 +264,13 @@ def test_split_rule_on_chain_matches_the_model(world: World, odd_split: tuple[Mo
 
 
 # --- a client that knows only x402 and EIP-712 ------------------------------------------------------
-RECEIPT_STRUCT = [  # from docs/x402.md, section 6
-    {"name": "modelId", "type": "uint256"}, {"name": "weightsHash", "type": "bytes32"},
-    {"name": "inputHash", "type": "bytes32"}, {"name": "outputHash", "type": "bytes32"},
-    {"name": "amount", "type": "uint256"}, {"name": "channelId", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"}, {"name": "payer", "type": "address"}, {"name": "time", "type": "uint64"},
+RECEIPT_STRUCT = [  # from docs/x402.md, section 6 (the house receipt, docs/verifiability.md)
+    {"name": "kind", "type": "string"}, {"name": "subject", "type": "uint256"}, {"name": "item", "type": "uint256"},
+    {"name": "weightsHash", "type": "bytes32"}, {"name": "inputHash", "type": "bytes32"},
+    {"name": "outputHash", "type": "bytes32"}, {"name": "runner", "type": "address"},
+    {"name": "payer", "type": "address"}, {"name": "amount", "type": "uint256"},
+    {"name": "payment", "type": "uint256"}, {"name": "time", "type": "uint64"},
 ]
-
 
 def test_client_from_the_402_answer_and_eth_account_only(world: World) -> None:
     w = world
@@ -332,9 +332,10 @@ def test_client_from_the_402_answer_and_eth_account_only(world: World) -> None:
         typed = {
             "types": {"EIP712Domain": extra["types"]["EIP712Domain"], "Receipt": RECEIPT_STRUCT},
             "primaryType": "Receipt", "domain": extra["receipt"]["domain"],
-            "message": {"modelId": int(rc["modelId"]), "weightsHash": rc["weightsHash"], "inputHash": rc["inputHash"],
-                        "outputHash": rc["outputHash"], "amount": int(rc["amount"]), "channelId": int(rc["channelId"]),
-                        "nonce": int(rc["nonce"]), "payer": rc["payer"], "time": int(rc["time"])},
+            "message": {"kind": rc["kind"], "subject": int(rc["subject"]), "item": int(rc["item"]),
+                        "weightsHash": rc["weightsHash"], "inputHash": rc["inputHash"], "outputHash": rc["outputHash"],
+                        "runner": rc["runner"], "payer": rc["payer"], "amount": int(rc["amount"]),
+                        "payment": int(rc["payment"]), "time": int(rc["time"])},
         }
         return Account.recover_message(encode_typed_data(full_message=typed), signature=rc["signature"])
 

@@ -36,7 +36,10 @@ import agora
 
 SRC = Path(agora.__file__).resolve().parent
 SEAMS = ("agora.chain", "agora.storage", "agora.workloads")
-CORE = ("agora.errors", "agora.units", "agora.config", "agora.layers", "agora.protocol", "agora.context")
+CORE = (
+    "agora.errors", "agora.units", "agora.config", "agora.layers", "agora.protocol", "agora.context",
+    "agora.verification",
+)
 #: What sits above every layer; ``agora`` itself re-exports the Client.
 ABOVE = ("agora", "agora.client", "agora.demo", "agora.cli", "agora.devnet", "agora.gateway")
 #: Seam attributes with a public spelling that only the seam itself may touch: ``Chain.w3`` is the

@@ -321,7 +321,7 @@ def test_views_are_json_ready() -> None:
         "open": True}
     assert build_closed_channel_view(ClosedChannel(ch.id, SIGNER, 60, tx)) == {  # type: ignore[arg-type]
         "id": str(ch.id), "refund_wei": 60, "tx": "0xabc"}
-    r = Receipt(4, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 9, ch.id, 2, SIGNER, 100)
+    r = Receipt("model-call", 4, 2, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, SIGNER, SIGNER, 9, ch.id, 100)
     checked = build_receipt_check_view(CheckedReceipt(r, SIGNER), input_checked=True, output_checked=False)
     assert checked["channel_id"] == str(ch.id) and checked["leaf"] == "0x" + r.leaf().hex()
     assert checked["valid"] is True and checked["input_checked"] and not checked["output_checked"]

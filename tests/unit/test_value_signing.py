@@ -40,7 +40,7 @@ from agora.value import (
     split_amount,
 )
 from agora.value.cheques import MAX_CHEQUE_NONCE
-from agora.value.receipts import RECEIPT_TYPES, hash_payload
+from agora.value.receipts import RECEIPT_TYPES, call_receipt, hash_payload
 from agora.value.x402 import (
     CHANNEL_SCHEME,
     EXACT_SCHEME,
@@ -215,7 +215,7 @@ def _receipt(**kw: object) -> Receipt:
     base = dict(model_id=3, weights_hash=keccak(b"w"), input_hash=keccak(b"in"), output_hash=keccak(b"out"),
                 amount=10**15, channel_id=2**150 + 7, nonce=9, payer=OTHER.address, time=1_700_000_000)
     base.update(kw)
-    return Receipt(**base)  # type: ignore[arg-type]
+    return call_receipt(runner=SIGNER.address, **base)  # type: ignore[arg-type]
 
 
 @given(model_id=uint256, wh=b32, ih=b32, oh=b32, amount=uint256, channel_id=uint256, nonce=uint256,
@@ -223,7 +223,8 @@ def _receipt(**kw: object) -> Receipt:
 @settings(max_examples=40, deadline=None)
 def test_receipt_equals_eth_account(model_id: int, wh: bytes, ih: bytes, oh: bytes, amount: int, channel_id: int,
                                     nonce: int, payer: bytes, t: int) -> None:
-    r = Receipt(model_id, wh, ih, oh, amount, channel_id, nonce, _checksum(payer), t)
+    r = call_receipt(model_id=model_id, weights_hash=wh, input_hash=ih, output_hash=oh, amount=amount,
+                     channel_id=channel_id, nonce=nonce, payer=_checksum(payer), time=t, runner=SIGNER.address)
     typed = r.typed_data(RDOMAIN)
     signable = encode_typed_data(full_message=typed)
     assert bytes(signable.body) == r.leaf()
@@ -239,10 +240,10 @@ def test_receipt_types_and_leaf_words() -> None:
     assert RECEIPT_TYPES["Receipt"][-1] == {"name": "time", "type": "uint64"}
     r = _receipt()
     assert r.leaf() == keccak(
-        keccak(b"Receipt(uint256 modelId,bytes32 weightsHash,bytes32 inputHash,bytes32 outputHash,uint256 amount,"
-               b"uint256 channelId,uint256 nonce,address payer,uint64 time)")
-        + word(r.model_id) + r.weights_hash + r.input_hash + r.output_hash + word(r.amount) + word(r.channel_id)
-        + word(r.nonce) + word(r.payer) + word(r.time)
+        keccak(b"Receipt(string kind,uint256 subject,uint256 item,bytes32 weightsHash,bytes32 inputHash,"
+               b"bytes32 outputHash,address runner,address payer,uint256 amount,uint256 payment,uint64 time)")
+        + keccak(b"model-call") + word(r.model_id) + word(r.nonce) + r.weights_hash + r.input_hash + r.output_hash
+        + word(r.runner) + word(r.payer) + word(r.amount) + word(r.channel_id) + word(r.time)
     )
 
 
@@ -251,7 +252,7 @@ def test_receipt_verify() -> None:
     r = sign_receipt(SIGNER, RDOMAIN, _receipt(input_hash=keccak(data_in), output_hash=keccak(data_out)))
     r.verify(RDOMAIN, SIGNER.address, inputs=data_in, output=data_out, weights_hash=keccak(b"w"))
     r.verify(RDOMAIN, SIGNER.address.lower())
-    with pytest.raises(ReceiptError, match="signed by"):
+    with pytest.raises(ReceiptError, match="not the model's service"):
         r.verify(RDOMAIN, OTHER.address)
     with pytest.raises(ReceiptError, match="signed by"):
         r.verify(receipts_domain(CHAIN_ID + 1, REGISTRY), SIGNER.address)
@@ -286,9 +287,10 @@ def test_receipt_json_roundtrip() -> None:
 
 
 @pytest.mark.parametrize("patch", [
-    {"modelId": None}, {"amount": "ten"}, {"weightsHash": "0x1234"}, {"inputHash": "zz"}, {"nonce": [1]},
-    {"signature": "0xzz"},
-], ids=["model-none", "amount-text", "short-hash", "bad-hex", "nonce-list", "bad-signature-hex"])
+    {"subject": None}, {"amount": "ten"}, {"weightsHash": "0x1234"}, {"inputHash": "zz"}, {"item": [1]},
+    {"signature": "0xzz"}, {"kind": ""}, {"payer": "0x12"}, {"time": 2**64}, {"amount": -1},
+], ids=["subject-none", "amount-text", "short-hash", "bad-hex", "item-list", "bad-signature-hex", "no-kind",
+        "bad-payer", "time-overflow", "negative"])
 def test_receipt_from_json_rejects_malformed(patch: dict) -> None:
     j = sign_receipt(SIGNER, RDOMAIN, _receipt()).to_json()
     j.update(patch)

@@ -92,6 +92,7 @@ CORE_GROUPS: tuple[tuple[str | None, str], ...] = (
     ("storage", "agora.cli.storage:app"),
     ("contracts", "agora.cli.contracts:app"),
     ("config", "agora.cli.config:app"),
+    ("receipt", "agora.cli.receipt:app"),
 )
 
 

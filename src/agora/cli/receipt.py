@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +12,7 @@ from agora.cli.options import JsonOpt, get_state, read_file, sub_app
 from agora.cli.output import emit_json, note, out
 from agora.errors import ConfigError
 
-__all__ = ["app", "list_receipts", "short_channel_id", "verify"]
+__all__ = ["app", "fetch", "list_receipts", "short_channel_id", "verify"]
 
 app = sub_app("Receipts of paid model calls.")
 
@@ -53,21 +53,8 @@ def list_receipts(
     out.print(table)
 
 
-@app.command("verify")
-def verify(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Receipt JSON (from `agora model call --receipt`).",
-                                         show_default=False)],
-    input_: Annotated[Path | None, typer.Option("--input", "-i", help="Check it is for this input "
-                                                "(the raw request body).", show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Check it is for this output "
-                                                "(the raw answer).", show_default=False)] = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Check a receipt: the model's service signed it, for its registered weights (exit 1 if not)."""
-    from agora.value.models import ModelRegistry
-    from agora.value.receipts import ReceiptError
-    from agora.value.views import build_receipt_check_view
+def _load_bundle(file: Path) -> Any:
+    from agora.chain.evidence import Bundle, ReceiptError
 
     try:
         doc = json.loads(read_file(file))
@@ -75,18 +62,77 @@ def verify(
         raise ConfigError(f"{file} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ReceiptError(f"{file} does not hold a receipt")
-    inputs = read_file(input_) if input_ is not None else None
-    answer = read_file(output) if output is not None else None
-    client = get_state(ctx).client
-    checked = ModelRegistry(client.deployment, client.storage).verify_receipt(doc, inputs=inputs, output=answer)
-    data = build_receipt_check_view(checked, input_checked=input_ is not None, output_checked=output is not None)
+    return Bundle.from_json(doc)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A receipt or a receipt bundle (JSON: from `agora model call "
+                                         "--receipt`, `agora receipt fetch`…).", show_default=False)],
+    input_: Annotated[Path | None, typer.Option("--input", "-i", help="Check it is for this input "
+                                                "(the raw request body).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Check it is for this output "
+                                                "(the raw answer).", show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Check a receipt: its runner's signature, its inclusion under a root anchored on chain (one read),
+    and that the runner was entitled to sign for its model or job then (exit 1 if not).
+    A receipt whose batch is not anchored yet is valid but flagged."""
+    from agora.chain.eip712 import keccak256
+    from agora.chain.evidence import ReceiptError
+    from agora.verification import verify_bundle
+
+    bundle = _load_bundle(file)
+    r = bundle.receipt
+    if input_ is not None and keccak256(read_file(input_)) != r.input_hash:
+        raise ReceiptError("the receipt is for another input")
+    if output is not None and keccak256(read_file(output)) != r.output_hash:
+        raise ReceiptError("the receipt is for another output")
+    verdict = verify_bundle(get_state(ctx).client.deployment, bundle)
+    data = verdict.to_json() | {"input_checked": input_ is not None, "output_checked": output is not None}
     if json_:
         emit_json(data)
         return
-    r = checked.receipt
-    what = ["signature", "weights"] + ["input"] * (input_ is not None) + ["output"] * (output is not None)
-    from agora.units import format_amount
+    from agora.units import format_amount, format_time
 
-    out.print(f"valid: model {r.model_id}, {format_amount(r.amount, symbol='AGR')} from {r.payer} "
-              f"(channel {hex(r.channel_id)}, nonce {r.nonce}), "
-              f"signed by the model's service {checked.service}; checked {', '.join(what)}")
+    checked = ["signature", "entitlement"] + ["input"] * (input_ is not None) + ["output"] * (output is not None)
+    head = (f"valid: {r.kind} receipt for subject {r.subject} (item {r.item}), "
+            f"{format_amount(r.amount, symbol='AGR')} from {r.payer}, signed by {r.runner} as {verdict.entitled_as}")
+    if verdict.final:
+        out.print(f"{head}; anchored {format_time(verdict.anchored_at)} under root "
+                  f"0x{bundle.anchor.root.hex()[:16]}… (final); checked {', '.join(checked + ['inclusion'])}")
+    else:
+        out.print(f"{head}; checked {', '.join(checked)}")
+        note("NOT ANCHORED: its runner has not posted its batch's root yet (`agora receipt fetch` gets the "
+             "anchored bundle from the model's service)")
+
+
+@app.command("fetch")
+def fetch(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A paid call's receipt (JSON).", show_default=False)],
+    to: Annotated[Path | None, typer.Option("--out", help="Write the bundle here (default: over FILE).",
+                                            show_default=False)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Get a paid call's receipt bundle (its batch's root and inclusion proof) from the model's service."""
+    from agora.value.receipts import Receipt
+
+    bundle = _load_bundle(file)
+    models = get_state(ctx).client.models
+    receipt = Receipt.from_json(bundle.receipt.to_json())
+    doc = models.fetch_bundle(receipt)
+    from agora.chain.evidence import Bundle, ReceiptError
+
+    got = Bundle.from_json(doc)
+    if got.receipt.digest(got.domain) != receipt.digest(bundle.domain):
+        raise ReceiptError("the service answered with another receipt than this one")
+    target = to or file
+    target.write_text(json.dumps(doc, indent=2) + "\n")
+    if json_:
+        emit_json(doc)
+        return
+    state = "anchored" if got.anchor else "not anchored yet"
+    out.print(f"wrote {target}: {state}" + (f" (batch of {got.anchor.count}, root 0x{got.anchor.root.hex()[:16]}…)"
+                                             if got.anchor else ""))

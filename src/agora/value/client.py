@@ -219,6 +219,28 @@ class ModelsClient:
             rows = self._db.execute(q + " ORDER BY channel, nonce", args).fetchall()
         return [Receipt.from_json(json.loads(r[0])) for r in rows]
 
+    def fetch_bundle(self, receipt: Receipt, *, endpoint: str | None = None) -> dict[str, Any]:
+        """The receipt's bundle from the model's service (``GET /receipts/<digest>``): with its batch's
+        root and inclusion proof once the service has anchored it. The service is not trusted:
+        check what comes back (``agora.verification.verify_bundle``). ConfigError if it has none."""
+        m = self._model(receipt.model_id, endpoint)
+        digest = receipt.digest(self.receipt_domain)
+        url = m.url.removesuffix("/call") + "/receipts/0x" + digest.hex()
+        try:
+            resp = self.http.get(url)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"model {receipt.model_id}'s service at {url} is unreachable: {exc}") from None
+        if resp.status_code != 200:
+            try:
+                why = str(resp.json().get("error"))
+            except ValueError:
+                why = f"HTTP {resp.status_code}"
+            raise ConfigError(f"model {receipt.model_id}'s service has no bundle for this receipt: {why}")
+        doc = resp.json()
+        if not isinstance(doc, dict):
+            raise ReceiptError("the service answered something other than a receipt bundle")
+        return doc
+
     def known_channels(self) -> list[dict[str, int]]:
         """Every channel this account's state knows (one per model: the one in use)."""
         with self._lock:

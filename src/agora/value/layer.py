@@ -57,10 +57,11 @@ LAYER = Layer(
     requires=("data",),
     params=VALUE_PARAMS,
     facade=("models", "agora.value.layer:build_facade"),
-    cli={"model": "agora.cli.model:app", "receipt": "agora.cli.receipt:app", "channel": "agora.cli.channel:app",
+    cli={"model": "agora.cli.model:app", "channel": "agora.cli.channel:app",
          "tournament": "agora.cli.tournament:app"},
     demo="agora.value.demo:demo_chapter",
     demo_view="agora.cli.model:print_demo_chapter",
     bench="bench/value.py",
     docs="docs/value.md",
+    receipts={"model-call": "agora.value.evidence:entitled"},
 )

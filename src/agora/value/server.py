@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from agora.chain import Backoff
+from agora.chain.evidence import ReceiptError
 from agora.errors import ChainError
 from agora.value.service import PaidService
 from agora.value.x402 import (
@@ -148,6 +149,7 @@ def create_app(
 
     def round_(force: bool) -> None:
         service.claim(force=force)
+        service.anchor(force=force)
         if exact is not None:
             exact.sweep(force=force)
 
@@ -339,6 +341,25 @@ def create_app(
             return JSONResponse({"error": f"channel {cid} is unknown here", "code": "unknown_channel"},
                                 status_code=404)
         return JSONResponse(state)
+
+    @app.get("/receipts/{digest}")
+    def receipt_bundle(digest: str) -> Response:
+        """A receipt this service signed, with its batch's root and inclusion proof once anchored."""
+        try:
+            raw = bytes.fromhex(digest.removeprefix("0x"))
+            if len(raw) != 32:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": f"{digest[:80]!r} is not a receipt digest (32 bytes, 0x-hex)",
+                                 "code": "bad_input"}, status_code=400)
+        if service.book is None:
+            return JSONResponse({"error": "this service keeps no receipts (no anchor deployed)",
+                                 "code": "unknown_receipt"}, status_code=404)
+        try:
+            bundle = service.book.bundle(raw)
+        except ReceiptError as exc:
+            return JSONResponse({"error": str(exc), "code": "unknown_receipt"}, status_code=404)
+        return JSONResponse(bundle.to_json())
 
     @app.get("/health")
     def health() -> dict[str, Any]:

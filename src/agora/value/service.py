@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from agora.chain import Chain, Signer
 from agora.chain.eip712 import Domain, recover_hash_bytes
 from agora.chain.eip712 import keccak256 as keccak
+from agora.chain.evidence import ReceiptBook
 from agora.storage.state import StateLock, lock_state
 from agora.value.channels import ChannelInfo, Channels, channel_signer_bytes
 from agora.value.cheques import Cheque
@@ -41,7 +42,7 @@ from agora.value.models import (
     validate_service_key,
     validate_weights,
 )
-from agora.value.receipts import Receipt, receipts_domain, sign_receipt
+from agora.value.receipts import Receipt, call_receipt, receipts_domain, sign_receipt
 from agora.value.x402 import PaymentError
 from agora.workloads import Workload
 
@@ -126,6 +127,8 @@ class PaidService:
         expiry_margin_s: int = 120,
         durable: bool = False,
         exclusive: bool = True,
+        anchor_interval_s: float = 60.0,
+        anchor_batch: int = 1000,
     ) -> None:
         # one server per ledger: two would sell the same channels and claim each other's cheques
         self._lock: StateLock | None = None
@@ -154,12 +157,24 @@ class PaidService:
         #: refuse cheques on channels expiring within this margin, and claim before it
         self.expiry_margin_s = expiry_margin_s
         self.stats = ServiceStats()
+        #: the signed receipts, kept until their batch's root is anchored (None: the deployment
+        #: has no ``ReceiptAnchor``); anchored every ``anchor_interval_s`` or ``anchor_batch`` receipts
+        self.book: ReceiptBook | None = None
+        anchor_address = registry.dep.addresses.get("anchor")
+        if anchor_address is not None:
+            self.book = ReceiptBook(
+                ledger_path.with_name(ledger_path.stem + "-receipts.sqlite"), registry.dep.contract("anchor"),
+                signer.address, durable=durable,
+            )
+        self.anchor_interval_s = anchor_interval_s
+        self.anchor_batch = anchor_batch
+        self._last_anchor = time.monotonic()
         self._chans: dict[int, _Channel] = {}
         self._chans_lock = threading.Lock()
         self._chain_lock = threading.RLock()  # the embedded chain is not thread-safe
         #: held around every chain access of this service (share it with what else uses the chain)
         self.chain_lock = self._chain_lock
-        self._clock_offset = 0
+        self._clock_offset = chain.timestamp() - int(time.time())  # kept up by sync()
         try:
             self.ledger = Ledger(ledger_path, durable=durable)
             self._restore()
@@ -186,6 +201,8 @@ class PaidService:
     def close(self) -> None:
         """Close the ledger (and let its lock go)."""
         self.ledger.close()
+        if self.book is not None:
+            self.book.close()
         if self._lock is not None:
             self._lock.release()
 
@@ -278,7 +295,7 @@ class PaidService:
     def commit(self, ticket: Ticket, data: bytes, output: bytes) -> Receipt:
         """Record the answered call durably and return its signed receipt."""
         ch = self._chans[ticket.channel]
-        now = int(time.time())
+        now = self.now()  # the chain's clock: receipts are checked against block times
         with ch.lock:
             self.ledger.record_call(ticket.cheque, ticket.charge, now)
             ch.reserved -= ticket.charge
@@ -297,12 +314,28 @@ class PaidService:
         """Count one answered call and sign its receipt: ``channel_id`` and ``nonce`` name the
         payment (a cheque; or ``0`` and the EIP-3009 nonce for an ``exact`` payment)."""
         self.stats.calls += 1
-        receipt = Receipt(
+        receipt = call_receipt(
             model_id=self.model_id, weights_hash=self.weights_hash, input_hash=keccak(data),
             output_hash=keccak(output), amount=amount, channel_id=channel_id, nonce=nonce, payer=payer,
-            time=int(time.time()) if time_ is None else time_,
+            time=self.now() if time_ is None else time_, runner=self.signer.address,
         )
-        return sign_receipt(self.signer, self.receipt_domain, receipt)
+        signed = sign_receipt(self.signer, self.receipt_domain, receipt)
+        if self.book is not None:
+            self.book.add(signed, self.receipt_domain)
+        return signed
+
+    def anchor(self, *, force: bool = False) -> int:
+        """Anchor the receipts signed since the last batch (their Merkle root, one transaction)
+        once ``anchor_batch`` wait or the oldest has waited ``anchor_interval_s`` (or ``force``);
+        return how many were anchored now."""
+        if self.book is None:
+            return 0
+        due = force or time.monotonic() - self._last_anchor >= self.anchor_interval_s
+        if not due and self.book.pending() < self.anchor_batch:
+            return 0
+        self._last_anchor = time.monotonic()
+        with self._chain_lock:
+            return sum(n for _, n in self.book.anchor_pending(self.signer))
 
     def release(self, ticket: Ticket) -> None:
         """Give back an admitted call's reservation (the model failed: no charge)."""
