@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 
 from agora.chain import Signer, connect
+from agora.chain.eip712 import keccak256 as keccak
 from agora.compute import ComputeClient, Job, JobFailed, JobState, Market, Policy, ProviderDaemon
 from agora.compute.adversaries import CopyingProvider, StallingProvider, WrongOutputProvider
 from agora.compute.execution import BATCH_RESULT, Outcome
 from agora.errors import AgoraError, ConfigError
 from agora.protocol import deploy_devnet
 from agora.storage import LocalStore, Storage
-from agora.workloads import build_digits_model, digits_inputs, get_workload
+from agora.workloads import build_digits_model, digits_inputs, get_workload, result_digest
 
 pytestmark = pytest.mark.slow
 
@@ -343,3 +344,54 @@ def test_a_malformed_copy_does_not_hide_a_good_one(world: World) -> None:
     assert job.revealed()[0]["provider"] == w.signer(2).address
     run = get_workload(KIND).run
     assert job.result() == [run(w.model, digits_inputs(1, seed=20 + i)) for i in range(2)]
+
+
+# -- receipts: every item computed leaves one, anchored ------------------------------------------------
+def test_every_item_computed_leaves_a_receipt_anchored_and_verified(world: World) -> None:
+    from dataclasses import replace
+
+    from agora.chain.evidence import Bundle, ReceiptBook, ReceiptError, sign_receipt
+    from agora.verification import verify_bundle
+
+    w = world
+    provider = w.register(1)
+    daemon = w.daemon(1)
+    single, batch = w.submit(Policy.none(), seed=1), w.submit(Policy.none(), seed=20, batch=3)
+    w.drive([daemon], [single, batch])
+    assert daemon.book is not None and daemon.book.pending() == 4  # not due yet: the interval has not passed
+    assert daemon.anchor_receipts(force=True) == 4
+    items = {(r.subject, r.item): r for r in _kept(daemon.book)}
+    assert sorted(items) == [(single.id, 0), (batch.id, 0), (batch.id, 1), (batch.id, 2)]
+    run = get_workload(KIND).run
+    for (job_id, index), r in items.items():
+        bundle = daemon.book.bundle(r.digest(daemon.receipt_domain))
+        verdict = verify_bundle(w.dep, bundle)
+        assert verdict.final and r.runner == provider and r.payer == w.requester.address
+        assert r.weights_hash == keccak(w.model)
+        if job_id == single.id:
+            assert r.output_hash == single.status().result and r.input_hash == keccak(digits_inputs(2, 1))
+            assert verdict.entitled_as.endswith("its output is the job's agreed result")
+        else:
+            assert r.output_hash == result_digest(run(w.model, digits_inputs(1, seed=20 + index)))
+    assert sum(r.amount for r in items.values() if r.subject == batch.id) == batch.status().pay
+    # a receipt for a job its signer was never assigned to, anchored by that signer: refused
+    outsider = w.signer(5)
+    forged = sign_receipt(outsider, daemon.receipt_domain, replace(items[(single.id, 0)], runner=outsider.address))
+    book = ReceiptBook(w.root / "outsider.sqlite", w.dep.contract("anchor"), outsider.address)
+    book.add(forged, daemon.receipt_domain)
+    book.anchor_pending(outsider)
+    with pytest.raises(ReceiptError, match=f"was never assigned to job {single.id}"):
+        verify_bundle(w.dep, book.bundle(forged.digest(daemon.receipt_domain)))
+    with pytest.raises(ReceiptError, match="there is no job 99"):
+        no_job = sign_receipt(outsider, daemon.receipt_domain, replace(forged, subject=99, payment=99))
+        verify_bundle(w.dep, Bundle(no_job, daemon.receipt_domain))  # not anchored: only entitlement left
+    book.close()
+    daemon.close()
+
+
+def _kept(book: Any) -> list[Any]:
+    """Every receipt a book keeps (read back through its bundles)."""
+    from agora.chain.evidence import Receipt
+
+    rows = book._db.execute("SELECT body FROM receipts ORDER BY seq").fetchall()
+    return [Receipt.from_json(json.loads(b)) for (b,) in rows]

@@ -32,10 +32,10 @@ def _commands(app: typer.Typer) -> list[str]:
 def test_the_core_and_every_layer_have_their_groups_in_order() -> None:
     names = _commands(cli_main.app)
     core = ["demo", "samples", "deploy", "faucet", "devnet", "chain", "account", "token", "storage", "contracts",
-            "config"]
+            "config", "receipt"]
     layers = [name for layer in load_layers() for name in layer.cli]
     assert names == core + layers
-    assert {"job", "provider", "model", "receipt", "channel"} <= set(layers)
+    assert {"job", "provider", "model", "channel"} <= set(layers)
 
 
 def test_two_groups_of_one_name_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

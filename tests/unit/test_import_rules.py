@@ -38,7 +38,7 @@ SRC = Path(agora.__file__).resolve().parent
 SEAMS = ("agora.chain", "agora.storage", "agora.workloads")
 CORE = (
     "agora.errors", "agora.units", "agora.config", "agora.layers", "agora.protocol", "agora.context",
-    "agora.verification",
+    "agora.verification", "agora.trace",
 )
 #: What sits above every layer; ``agora`` itself re-exports the Client.
 ABOVE = ("agora", "agora.client", "agora.demo", "agora.cli", "agora.devnet", "agora.gateway")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from agora.chain.eip712 import keccak256
 from agora.chain.merkle import merkle_root
 from agora.errors import AgoraError
 from agora.storage import Storage, is_cid, validate_cid
@@ -49,6 +50,9 @@ class Outcome:
     digest: bytes
     result_cid: str
     outputs: list[bytes]
+    #: keccak256 of the model bytes and of each item's input bytes (for the items' receipts)
+    model_hash: bytes = b""
+    input_hashes: list[bytes] = field(default_factory=list)
 
 
 def build_batch_manifest(item_cids: list[str]) -> bytes:
@@ -91,12 +95,14 @@ def execute_job(
     data = storage.get(input_cid)
     if items == 1:
         out = runner(workload, model, data)
-        return Outcome(result_digest(out), storage.put(out), [out])
-    outputs = [runner(workload, model, storage.get(c)) for c in read_batch_manifest(data, items)]
+        return Outcome(result_digest(out), storage.put(out), [out], keccak256(model), [keccak256(data)])
+    inputs = [storage.get(c) for c in read_batch_manifest(data, items)]
+    outputs = [runner(workload, model, x) for x in inputs]
     digests = [result_digest(o) for o in outputs]
     entries = [{"cid": storage.put(o), "digest": "0x" + d.hex()} for o, d in zip(outputs, digests, strict=True)]
     manifest = json.dumps({"agora": BATCH_RESULT, "items": entries}, separators=(",", ":")).encode()
-    return Outcome(merkle_root(digests), storage.put(manifest), outputs)
+    return Outcome(merkle_root(digests), storage.put(manifest), outputs, keccak256(model),
+                   [keccak256(x) for x in inputs])
 
 
 def verify_result(storage: Storage, result_cid: str, digest: bytes, items: int = 1) -> list[bytes]:

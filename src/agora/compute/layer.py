@@ -65,4 +65,6 @@ LAYER = Layer(
     demo_view="agora.cli.job:print_demo_chapter",
     bench="bench/compute.py",
     docs="docs/compute.md",
+    lineage="agora.compute.lineage:lineage",
+    receipts={"compute-item": "agora.compute.evidence:entitled"},
 )

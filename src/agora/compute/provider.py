@@ -35,11 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from agora.chain import Backoff, Signer
+from agora.chain.evidence import ReceiptBook, receipt_domain, sign_receipt
+from agora.compute.evidence import item_receipts
 from agora.compute.execution import Outcome, Runner, execute_job
 from agora.compute.market import JobState, Market, commitment
 from agora.errors import AgoraError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 from agora.storage.state import immediate_transaction, lock_state, open_state_db
+from agora.workloads import result_digest
 
 __all__ = ["DaemonStore", "ProviderDaemon", "WorkItem", "daemon_db_path"]
 
@@ -184,6 +187,15 @@ class ProviderDaemon:
             self._pool.shutdown(wait=False)
             self._lock.release()
             raise
+        #: every item computed gets a signed receipt, anchored in batches (None: no anchor deployed)
+        self.receipt_domain = receipt_domain(self.chain.chain_id, market.contract.address)
+        self.book: ReceiptBook | None = None
+        if "anchor" in market.dep.addresses:
+            self.book = ReceiptBook(db_path.with_name(db_path.stem + "-receipts.sqlite"),
+                                    market.dep.contract("anchor"), self.address)
+        self.anchor_interval_s = 30.0
+        self.anchor_batch = 1000
+        self._last_anchor = time.monotonic()
         if self._meta("next_block") is None:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))
@@ -367,8 +379,36 @@ class ProviderDaemon:
                 continue
             # the salt is saved with the result, before any commitment leaves this process
             self._update(item, "computed", digest=out.digest, salt=os.urandom(32), result_cid=out.result_cid)
+            self._sign_receipts(item.job_id, out)
             self._fresh.add(item.job_id)
             _jlog("computed", job=item.job_id, slot=item.slot, digest="0x" + out.digest.hex())
+
+    def _sign_receipts(self, job_id: int, out: Outcome) -> None:
+        """Sign a receipt for each item computed and keep it in the book until its batch is anchored."""
+        if self.book is None or not out.input_hashes:
+            return
+        job = self._job(job_id)
+        unsigned = item_receipts(
+            job_id=job_id, requester=job.requester, pay=job.pay, model_hash=out.model_hash,
+            input_hashes=out.input_hashes, output_digests=[result_digest(o) for o in out.outputs],
+            runner=self.address, time=self.chain_now,
+        )
+        for r in unsigned:
+            self.book.add(sign_receipt(self.signer, self.receipt_domain, r), self.receipt_domain)
+
+    def anchor_receipts(self, *, force: bool = False) -> int:
+        """Anchor the items' receipts signed since the last batch once ``anchor_interval_s`` has
+        passed or ``anchor_batch`` wait (or ``force``); return how many were anchored now."""
+        if self.book is None:
+            return 0
+        due = force or time.monotonic() - self._last_anchor >= self.anchor_interval_s
+        if not due and self.book.pending() < self.anchor_batch:
+            return 0
+        self._last_anchor = time.monotonic()
+        done = self.book.anchor_pending(self.signer)
+        if done:
+            _jlog("anchored", receipts=sum(n for _, n in done), batches=len(done))
+        return sum(n for _, n in done)
 
     # -- chain actions ------------------------------------------------------------
     @property
@@ -561,6 +601,7 @@ class ProviderDaemon:
         self._commit_ready()
         self._reveal_ready()
         self._push_overdue()
+        self.anchor_receipts()
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run until :meth:`stop` is called (or ``until()`` is true)."""
@@ -583,6 +624,12 @@ class ProviderDaemon:
             self._collect_work()
             time.sleep(0.05)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.book is not None:
+            try:
+                self.anchor_receipts(force=True)
+            except AgoraError as exc:  # kept: the next start anchors them
+                _jlog("anchor_failed", error=str(exc))
+            self.book.close()
         _jlog("stopped", provider=self.address, next_block=self.next_block)
         self.db.close()
         self._lock.release()

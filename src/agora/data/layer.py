@@ -38,4 +38,5 @@ LAYER = Layer(
     demo_view="agora.cli.data_story:print_demo_chapter",
     bench="bench/data.py",
     docs="docs/data.md",
+    lineage="agora.data.lineage:lineage",
 )

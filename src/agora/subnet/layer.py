@@ -53,4 +53,5 @@ LAYER = Layer(
     demo_view="agora.cli.subnet:print_demo_chapter",
     bench="bench/incentives.py",
     docs="docs/subnets.md",
+    lineage="agora.subnet.lineage:lineage",
 )

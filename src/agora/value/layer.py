@@ -63,5 +63,6 @@ LAYER = Layer(
     demo_view="agora.cli.model:print_demo_chapter",
     bench="bench/value.py",
     docs="docs/value.md",
+    lineage="agora.value.lineage:lineage",
     receipts={"model-call": "agora.value.evidence:entitled"},
 )
