@@ -63,7 +63,8 @@ def world(tmp_path: Path):
     node = holder.open_node(tmp_path / "node")
     lock = threading.RLock()
     node.orders = ChainOrders(DataRegistry(dep), lock=lock)
-    c2d = C2DNode(node, ChainCompute(dep, chain.dev_signers[1], lock=lock), ledger=PrivacyLedger(tmp_path / "node"),
+    c2d = C2DNode(node, ChainCompute(dep, chain.dev_signers[1], lock=lock, receipts=tmp_path / "c2d-receipts.sqlite"),
+                  ledger=PrivacyLedger(tmp_path / "node"),
                   policies={pub.dataset_id: OutputPolicy(files=("result.json",), max_bytes=4096, min_rows=20)},
                   limits=Limits(cpu_s=20, memory_bytes=1 << 30, max_processes=32, output_bytes=1 << 20, wall_s=60),
                   inline=True)
@@ -143,6 +144,27 @@ def test_privacy_budget_is_spent_on_chain_and_a_job_past_it_is_refused(world) ->
     assert view["output_policy"] is not None and view["epsilon_budget"] == pytest.approx(2.0)
     with pytest.raises(ConfigError, match="more than the 0.5 left"):
         consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"}, epsilon=1.0)
+
+
+def test_a_delivered_result_leaves_an_anchored_receipt_naming_the_algorithm_and_the_data(world) -> None:
+    from agora.chain.evidence import Receipt
+    from agora.storage import cid_digest, cid_for
+    from agora.verification import verify_bundle
+
+    dep, holder, consumer, ds, c2d = world
+    holder.compute.allow(ds, MEAN)
+    job = consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"})
+    assert job.status["state"] == "done"
+    book = c2d.ops.book
+    (body,) = [b for (b,) in book._db.execute("SELECT body FROM receipts")]
+    r = Receipt.from_json(json.loads(body))
+    verdict = verify_bundle(dep, book.bundle(r.digest(c2d.ops.receipt_domain)))
+    assert verdict.final and book.pending() == 0  # anchored as it was delivered
+    assert verdict.entitled_as == f"a provider assigned to job {job.job_id}; its output is the job's agreed result"
+    assert (r.kind, r.subject, r.runner, r.payer) == ("compute-item", job.job_id, holder.signer.address,
+                                                      consumer.signer.address)
+    assert r.weights_hash == cid_digest(cid_for(MEAN))  # the algorithm the owner allowed
+    assert r.input_hash == holder.registry.fetch(ds).content_hash  # the data it ran on, by its registered hash
 
 
 def test_the_node_refuses_a_request_that_is_not_the_jobs(world) -> None:

@@ -447,7 +447,8 @@ def _compute_node(client: Any, node: Any) -> Any:
     if not ok:
         raise ConfigError(f"compute-to-data needs the sandbox, which cannot run here: {why}",
                           hint="serve without --compute, or install bubblewrap (`make setup` does)")
-    c2d = C2DNode(node, ChainCompute(client.deployment, node.signer), ledger=PrivacyLedger(node.home))
+    c2d = C2DNode(node, ChainCompute(client.deployment, node.signer, receipts=node.home / "c2d-receipts.sqlite"),
+                  ledger=PrivacyLedger(node.home))
     again = c2d.recover()
     if again:
         note(f"compute-to-data: running {len(again)} job(s) accepted before the restart again")

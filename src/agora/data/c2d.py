@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 from eth_utils.address import to_checksum_address
 
+from agora.chain.evidence import Receipt, ReceiptBook, receipt_domain, sign_receipt
 from agora.errors import AgoraError, ConfigError
 from agora.storage import cid_digest, cid_for
 
@@ -253,6 +254,10 @@ class ComputeOps(Protocol):
         """Hand the job back: the consumer is refunded."""
         ...
 
+    def attest(self, job_id: int, algorithm_hash: bytes, dataset_id: int, digest: bytes) -> None:
+        """Sign the delivered result's receipt and anchor it (nothing if the node keeps none)."""
+        ...
+
 
 #: Runs an algorithm: ``runner(source, ro_binds, scratch, env)`` -> an object with ``returncode``
 #: and ``killed`` (:class:`agora.workloads.sandbox.SandboxResult`).
@@ -407,6 +412,10 @@ class C2DNode:
 
                 self.ops.spend_privacy(request.dataset, job_id, epsilon_to_micro(request.epsilon))
             self.ops.deliver(job_id, digest)
+            try:  # the result is delivered and paid: a receipt that fails to anchor is retried, not fatal
+                self.ops.attest(job_id, cid_digest(request.algorithm), request.dataset, digest)
+            except Exception as exc:
+                log.warning("the receipt of compute-to-data job %s is not anchored yet: %s", job_id, exc)
             if reservation is not None:
                 reservation.commit()
             self._set(job_id, state="done", result_name=name, digest="0x" + digest.hex())
@@ -529,7 +538,7 @@ class ChainCompute:
     ``DataServices``, through the deployment (no import of the compute layer), as the node's
     account ``signer``. On the embedded chain every call holds ``lock``."""
 
-    def __init__(self, dep: Any, signer: Any, *, lock: Any = None) -> None:
+    def __init__(self, dep: Any, signer: Any, *, lock: Any = None, receipts: Path | None = None) -> None:
         from contextlib import nullcontext
 
         from agora.data.registry import DataRegistry
@@ -542,6 +551,12 @@ class ChainCompute:
         self.registry = DataRegistry(dep)
         self.services = DataServices(dep)
         self._lock = lock if lock is not None else (threading.RLock() if self.chain.embedded else nullcontext())
+        #: the results' receipts (house receipts of kind ``compute-item``: a C2D job is a market job),
+        #: kept in ``receipts`` and anchored as each result is delivered
+        self.book: ReceiptBook | None = None
+        if receipts is not None and "anchor" in dep.addresses:
+            self.book = ReceiptBook(receipts, dep.contract("anchor"), signer.address)
+        self.receipt_domain = receipt_domain(self.chain.chain_id, self.market.address)
 
     def job(self, job_id: int, tx_hash: str) -> JobFacts:
         """The job's view and its ``JobPosted`` event (from the receipt of ``tx_hash``)."""
@@ -623,3 +638,19 @@ class ChainCompute:
         """A transaction: the consumer is refunded in full."""
         with self._lock:
             self.market.decline(job_id, sender=self.signer)
+
+    def attest(self, job_id: int, algorithm_hash: bytes, dataset_id: int, digest: bytes) -> None:
+        """The result's receipt: the algorithm as the model, the dataset's content hash as the input,
+        the delivered digest as the output, the consumer as payer; anchored at once (C2D jobs are
+        few and heavy: one anchor each, its root over any receipt still waiting)."""
+        if self.book is None:
+            return
+        with self._lock:
+            view = self.market.job(job_id)
+            input_hash = self.registry.fetch(dataset_id).content_hash
+            now = self.chain.timestamp()
+        receipt = Receipt("compute-item", job_id, 0, algorithm_hash, input_hash, digest, self.signer.address,
+                          to_checksum_address(view[0]), int(view[1]), job_id, now)
+        self.book.add(sign_receipt(self.signer, self.receipt_domain, receipt), self.receipt_domain)
+        with self._lock:
+            self.book.anchor_pending(self.signer)

@@ -211,7 +211,8 @@ def _compute_to_data(chain: Chain, dep: Deployment, dataset: int, data_file: Pat
                               policy=OutputPolicy(files=("result.json",), min_rows=20))
         holder.compute.allow(dataset, PHONE_HOME)
         holder.compute.allow(dataset, DP_COUNT)
-        c2d = C2DNode(node, ChainCompute(dep, hospital, lock=lock), ledger=PrivacyLedger(root / "node"),
+        c2d = C2DNode(node, ChainCompute(dep, hospital, lock=lock, receipts=root / "node" / "c2d-receipts.sqlite"),
+                      ledger=PrivacyLedger(root / "node"),
                       policies={dataset: OutputPolicy(files=("result.json",), min_rows=20)}, inline=True)
         http = TestClient(create_access_app(node, c2d=c2d))
         buyer = DatasetsClient(registry, storage, consumer, http=http)
