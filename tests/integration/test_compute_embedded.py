@@ -360,7 +360,7 @@ def test_every_item_computed_leaves_a_receipt_anchored_and_verified(world: World
     w.drive([daemon], [single, batch])
     assert daemon.book is not None and daemon.book.pending() == 4  # not due yet: the interval has not passed
     assert daemon.anchor_receipts(force=True) == 4
-    items = {(r.subject, r.item): r for r in _kept(daemon.book)}
+    items = {(r.subject, r.item): r for _, r in daemon.book.kept()}
     assert sorted(items) == [(single.id, 0), (batch.id, 0), (batch.id, 1), (batch.id, 2)]
     run = get_workload(KIND).run
     for (job_id, index), r in items.items():
@@ -388,10 +388,3 @@ def test_every_item_computed_leaves_a_receipt_anchored_and_verified(world: World
     book.close()
     daemon.close()
 
-
-def _kept(book: Any) -> list[Any]:
-    """Every receipt a book keeps (read back through its bundles)."""
-    from agora.chain.evidence import Receipt
-
-    rows = book._db.execute("SELECT body FROM receipts ORDER BY seq").fetchall()
-    return [Receipt.from_json(json.loads(b)) for (b,) in rows]

@@ -147,7 +147,6 @@ def test_privacy_budget_is_spent_on_chain_and_a_job_past_it_is_refused(world) ->
 
 
 def test_a_delivered_result_leaves_an_anchored_receipt_naming_the_algorithm_and_the_data(world) -> None:
-    from agora.chain.evidence import Receipt
     from agora.storage import cid_digest, cid_for
     from agora.verification import verify_bundle
 
@@ -156,9 +155,8 @@ def test_a_delivered_result_leaves_an_anchored_receipt_naming_the_algorithm_and_
     job = consumer.compute.submit(ds, MEAN, node_url="http://testserver", params={"column": "age"})
     assert job.status["state"] == "done"
     book = c2d.ops.book
-    (body,) = [b for (b,) in book._db.execute("SELECT body FROM receipts")]
-    r = Receipt.from_json(json.loads(body))
-    verdict = verify_bundle(dep, book.bundle(r.digest(c2d.ops.receipt_domain)))
+    ((digest, r),) = book.kept()
+    verdict = verify_bundle(dep, book.bundle(digest))
     assert verdict.final and book.pending() == 0  # anchored as it was delivered
     assert verdict.entitled_as == f"a provider assigned to job {job.job_id}; its output is the job's agreed result"
     assert (r.kind, r.subject, r.runner, r.payer) == ("compute-item", job.job_id, holder.signer.address,

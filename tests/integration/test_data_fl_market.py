@@ -35,13 +35,14 @@ def world():
     return chain, dep, services, datasets, nodes
 
 
-def test_each_holder_is_paid_per_round_it_took_part_in(world) -> None:
+def test_each_holder_is_paid_per_round_it_took_part_in(world, tmp_path) -> None:
     chain, dep, services, datasets, nodes = world
     consumer = chain.dev_signers[6]
     before = dep.token.balanceOf(consumer.address)
     seen: list[int] = []
     paid = run_paid(services, consumer, datasets, rounds=2, pay_per_round=PAY,
-                    config={"drop-partition": 2, "drop-round": 2}, on_round=lambda r: seen.append(r.round))
+                    config={"drop-partition": 2, "drop-round": 2}, on_round=lambda r: seen.append(r.round),
+                    receipts=tmp_path / "rounds.sqlite")
     assert seen == [1, 2] and paid.result is not None and paid.result.final_accuracy > 0.8
     assert [r.participants for r in paid.recorded] == [(0, 1, 2), (0, 1)]   # holder 2 dropped out of round 2
     run = services.run(paid.run_id)
@@ -55,6 +56,30 @@ def test_each_holder_is_paid_per_round_it_took_part_in(world) -> None:
     events = services.contract.get_events("RoundRecorded", from_block=0)
     assert ["0x" + bytes(e.args["aggregate"]).hex() for e in events] == ["0x" + r.aggregate_hash
                                                                          for r in paid.recorded]
+    # each round left the consumer's signed receipt, anchored when the run ended
+    from agora.chain.evidence import Bundle, ReceiptBook, ReceiptError, receipt_domain, sign_receipt
+    from agora.data.fl_market import round_receipt
+    from agora.verification import verify_bundle
+
+    book = ReceiptBook(tmp_path / "rounds.sqlite", dep.contract("anchor"), consumer.address)
+    domain = receipt_domain(chain.chain_id, services.contract.address)
+    kept = book.kept()
+    assert [r.item for _, r in kept] == [1, 2]
+    for (digest, _), r in zip(kept, paid.recorded, strict=True):
+        verdict = verify_bundle(dep, book.bundle(digest))
+        assert verdict.final and "who recorded round" in verdict.entitled_as
+        assert verdict.bundle.receipt.amount == PAY * len(r.participants)
+    # a holder's receipt for the round (not the consumer's), or one claiming another aggregate: refused
+    fake = round_receipt(services, paid.run_id, paid.recorded[0], nodes[0])
+    with pytest.raises(ReceiptError, match="is not the consumer of federated run"):
+        verify_bundle(dep, Bundle(fake, domain))
+    from dataclasses import replace
+
+    other = sign_receipt(consumer, domain, replace(round_receipt(services, paid.run_id, paid.recorded[0], consumer),
+                                                   output_hash=b"\x05" * 32))
+    with pytest.raises(ReceiptError, match="recorded with another aggregate"):
+        verify_bundle(dep, Bundle(other, domain))
+    book.close()
 
 
 def test_a_holder_refuses_to_train_on_while_its_round_is_unrecorded(world, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -431,6 +431,15 @@ class ReceiptBook:
                         tuple(merkle_proof(members, index)))
         return Bundle(receipt, domain, anchor)
 
+    def kept(self, limit: int | None = None) -> list[tuple[bytes, Receipt]]:
+        """The kept receipts with their digests, oldest first (the first ``limit``)."""
+        import json
+
+        with self._lock:
+            rows = self._db.execute("SELECT digest, body FROM receipts ORDER BY seq LIMIT ?",
+                                    (-1 if limit is None else limit,)).fetchall()
+        return [(bytes(d), Receipt.from_json(json.loads(b))) for d, b in rows]
+
     def stale(self, older_than_s: float) -> int:
         """How many receipts have waited longer than ``older_than_s`` for an anchor (flagged)."""
         with self._lock:

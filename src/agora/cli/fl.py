@@ -89,8 +89,9 @@ def run(
             update(f"round {r.round}: accuracy {r.accuracy:.3f}, {len(r.participants)} holder(s) paid{eps}")
 
         extra: dict[str, Any] = {"sandbox": True} if sandbox else {}
+        receipts = client.state_dir("data") / f"fl-receipts-{signer.address}.sqlite"
         paid = run_paid(services, signer, ids, rounds=rounds, pay_per_round=amount_arg(pay), engine=engine,
-                        config=config or None, on_round=on_round, **extra)
+                        config=config or None, on_round=on_round, receipts=receipts, **extra)
     view = paid.to_json()
     if json_:
         emit_json(view)

@@ -149,7 +149,7 @@ def _federated(chain: Chain, dep: Deployment, services: DataServices, datasets: 
          "(Flower)")
     before = [services.owed(h.address) for h in hospitals]
     paid = run_paid(services, consumer, datasets, rounds=ROUNDS, pay_per_round=PAY_PER_ROUND,
-                    config=RECORD_DP, workdir=root / "fl", deadline_s=3600)
+                    config=RECORD_DP, workdir=root / "fl", deadline_s=3600, receipts=root / "fl-receipts.sqlite")
     result = paid.result
     _check(result is not None and len(paid.recorded) == ROUNDS, "every round was recorded on chain")
     assert result is not None

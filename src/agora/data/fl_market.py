@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agora.chain.eip712 import keccak256
+from agora.chain.evidence import Receipt, ReceiptBook, receipt_domain, sign_receipt
 from agora.data.federated import FLRound, FLRunResult, Holder, app_config, run_deployment, run_simulation
 from agora.data.privacy import gaussian_steps_epsilon
 from agora.data.services import DataServices, epsilon_to_micro, fl_reference, micro_to_epsilon
 from agora.errors import ConfigError
 
-__all__ = ["PaidRound", "PaidRun", "RoundGate", "fl_reference", "holder_label", "planned_epsilon", "run_paid"]
+__all__ = [
+    "ROUND_KIND", "PaidRound", "PaidRun", "RoundGate", "fl_reference", "holder_label", "planned_epsilon",
+    "round_receipt", "run_paid",
+]
+
+#: The kind of a federated round's receipt.
+ROUND_KIND = "fl-round"
 
 
 def planned_epsilon(config: Mapping[str, Any] | None, rounds: int) -> float | None:
@@ -125,12 +133,14 @@ def run_paid(
     services: DataServices, consumer: Any, datasets: Sequence[int], *, rounds: int, pay_per_round: int,
     engine: str = "simulation", config: Mapping[str, Any] | None = None,
     holder_data: Sequence[Path | None] | None = None, deadline_s: int = 3600,
-    on_round: Callable[[PaidRound], None] | None = None, **flower: Any,
+    on_round: Callable[[PaidRound], None] | None = None, receipts: Path | None = None, **flower: Any,
 ) -> PaidRun:
     """Open a run on chain (escrow: rounds x holders x ``pay_per_round``), train with Flower
     (``engine``: ``simulation`` or ``deployment``; ``holder_data``: each holder's own ``.npz``,
     deployment only), record each round as it ends (its participants are paid), then close the
-    run (what dropped-out holders did not earn goes back to the consumer)."""
+    run (what dropped-out holders did not earn goes back to the consumer). With ``receipts`` (a
+    file), the consumer, who aggregates, signs each round's receipt (kind ``fl-round``) there and
+    anchors them when the run ends."""
     if engine not in ("simulation", "deployment"):
         raise ConfigError(f"engine is simulation or deployment, not {engine!r}")
     if len(set(datasets)) != len(datasets) or len(datasets) < 3:
@@ -156,6 +166,9 @@ def run_paid(
         labels = {f"partition-{i}": i for i in range(len(datasets))}
     else:
         labels = {holder_label(ds): i for i, ds in enumerate(datasets)}
+    book_domain = receipt_domain(services.chain.chain_id, services.contract.address)
+    book = ReceiptBook(receipts, services.dep.contract("anchor"), consumer.address) \
+        if receipts is not None and "anchor" in services.dep.addresses else None
     gate_dir = Path(tempfile.mkdtemp(prefix="agora-fl-gate-"))
     gate = RoundGate(services, run_id, list(labels), gate_dir, datasets)
     gate.refresh()
@@ -168,6 +181,8 @@ def run_paid(
         done = PaidRound(fl_round.round, indices, fl_round.accuracy, fl_round.aggregate_hash, receipt.tx_hash,
                          getattr(fl_round, "epsilon_record", None))
         paid.recorded.append(done)
+        if book is not None:
+            book.add(round_receipt(services, run_id, done, consumer), book_domain)
         if on_round is not None:
             on_round(done)
         gate.refresh()
@@ -188,4 +203,21 @@ def run_paid(
         if not run.closed:
             services.close_run(run_id, consumer)     # what is still escrowed goes back to the consumer
             paid.refund = run.escrow
+        if book is not None:
+            try:
+                book.anchor_pending(consumer)
+            finally:
+                book.close()
     return paid
+
+
+def round_receipt(services: DataServices, run_id: int, done: PaidRound, consumer: Any) -> Receipt:
+    """The signed receipt of a recorded round: the run as ``subject``, the round as ``item``, the
+    hash of the participants' datasets as the input, the aggregate as the output, what the holders
+    were paid for it as the amount; signed by the consumer, who aggregated it."""
+    run = services.run(run_id)
+    inputs = keccak256(b"".join(run.datasets[i].to_bytes(32, "big") for i in done.participants))
+    aggregate = bytes.fromhex(done.aggregate_hash.removeprefix("0x"))
+    r = Receipt(ROUND_KIND, run_id, done.round, bytes(32), inputs, aggregate, consumer.address, consumer.address,
+                run.pay_per_round * len(done.participants), run_id, services.chain.timestamp())
+    return sign_receipt(consumer, receipt_domain(services.chain.chain_id, services.contract.address), r)

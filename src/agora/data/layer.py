@@ -39,4 +39,5 @@ LAYER = Layer(
     bench="bench/data.py",
     docs="docs/data.md",
     lineage="agora.data.lineage:lineage",
+    receipts={"fl-round": "agora.data.evidence:entitled"},
 )
