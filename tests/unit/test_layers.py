@@ -13,7 +13,7 @@ from agora.chain import connect
 from agora.client import Client
 from agora.errors import ConfigError
 from agora.layers import ContractSpec, Layer, get_layer, load_layers, resolve
-from agora.protocol import TOKEN, deploy_protocol, protocol_contracts
+from agora.protocol import ANCHOR, TOKEN, deploy_protocol, protocol_contracts
 
 
 @dataclass
@@ -76,10 +76,10 @@ def test_resolve_names_objects_by_path() -> None:
     assert resolve("agora.protocol") is __import__("agora.protocol").protocol
 
 
-def test_the_protocol_is_the_token_plus_every_layer_s_contracts() -> None:
+def test_the_protocol_is_the_token_and_the_anchor_plus_every_layer_s_contracts() -> None:
     specs = protocol_contracts()
-    assert specs[0] is TOKEN
-    assert [s.role for s in specs[1:]] == [r for layer in load_layers() for r in layer.roles]
+    assert specs[:2] == [TOKEN, ANCHOR]
+    assert [s.role for s in specs[2:]] == [r for layer in load_layers() for r in layer.roles]
     chain = connect("embedded://")
     dep = deploy_protocol(chain, chain.dev_signers[0])
     assert set(dep.addresses) == {s.role for s in specs}

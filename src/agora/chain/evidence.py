@@ -352,7 +352,7 @@ class ReceiptBook:
         import json
 
         digest = receipt.digest(domain)
-        with immediate_transaction(self._db, self._lock):
+        with self._lock:  # one statement: its own transaction
             self._db.execute(
                 "INSERT OR IGNORE INTO receipts (digest, body, domain, added) VALUES (?, ?, ?, ?)",
                 (digest, json.dumps(receipt.to_json()), json.dumps(domain.to_json()), time.time()),
