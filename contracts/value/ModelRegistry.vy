@@ -332,11 +332,60 @@ def service_of(model_id: uint256) -> address:
     @return address The service key (the owner unless the current owner set another).
     """
     self._check_exists(model_id)
+    return self._service_of(model_id)
+
+
+@internal
+@view
+def _service_of(model_id: uint256) -> address:
     owner: address = erc721._owner_of(model_id)
     service: address = self._service[model_id]
     if service != empty(address) and self._service_setter[model_id] == owner:
         return service
     return owner
+
+
+# --- ERC-8004 identity registry (read side): a model is an agent, its id the agentId ---------------
+@external
+@view
+def getAgentWallet(agentId: uint256) -> address:
+    """
+    @notice ERC-8004: the agent's wallet: the model's service key, which
+            signs its receipts (`service_of`).
+    @param agentId The 32-byte model id.
+    @return address The service key.
+    """
+    self._check_exists(agentId)
+    return self._service_of(agentId)
+
+
+@external
+@view
+def getMetadata(agentId: uint256, metadataKey: String[32]) -> Bytes[96]:
+    """
+    @notice ERC-8004: one on-chain metadata entry of the agent, ABI-encoded:
+            "weightsHash", "card" (bytes32 each), "parent", "root", "version"
+            (uint256 each), "agentWallet" (address); empty for another key.
+    @param agentId The 32-byte model id.
+    @param metadataKey The key.
+    @return Bytes The value's ABI encoding.
+    """
+    self._check_exists(agentId)
+    m: Model = self._models[agentId]
+    key: bytes32 = keccak256(metadataKey)
+    if key == keccak256("weightsHash"):
+        return abi_encode(m.weights_hash)
+    if key == keccak256("card"):
+        return abi_encode(m.card)
+    if key == keccak256("parent"):
+        return abi_encode(m.parent)
+    if key == keccak256("root"):
+        return abi_encode(m.root)
+    if key == keccak256("version"):
+        return abi_encode(m.version)
+    if key == keccak256("agentWallet"):
+        return abi_encode(self._service_of(agentId))
+    return b""
 
 
 @external

@@ -1,0 +1,92 @@
+"""``agora validation …``: ERC-8004 validations of models (a model is an agent): have Agora's
+evidence validator answer for a model's training job, list a model's validations, their summary,
+and the model's ERC-8004 registration file.
+
+Each command parses its arguments, calls one function of :mod:`agora.verify` and prints the
+result (``--json`` for scripts).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agora.cli.options import JsonOpt, get_state, sub_app
+from agora.cli.output import emit_json, note, out
+
+__all__ = ["agent", "app", "attest", "list_validations", "summary"]
+
+app = sub_app("ERC-8004 validations of models: evidence read from the chain, as validation responses.")
+
+ModelArg = Annotated[int, typer.Argument(help="The model id (its ERC-8004 agentId).", show_default=False)]
+
+
+def _row(v: object) -> str:
+    from agora.verify.validations import Validation
+
+    assert isinstance(v, Validation)
+    answer = "pending" if v.response is None else f"{v.response}/100"
+    return f"0x{v.request_hash.hex()[:16]}…  {answer:>8}  {v.tag or '-'}  validator {v.validator}"
+
+
+@app.command("attest")
+def attest(
+    ctx: typer.Context,
+    model_id: ModelArg,
+    job_id: Annotated[int, typer.Argument(help="One of the model's training jobs.", show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """As the model's owner: ask the evidence validator about a training job; it answers from the
+    job's state in the market (100 replicated or audited, 50 audit not drawn, 25 unchecked, 0 refunded)."""
+    v = get_state(ctx).client.verify.attest_training_job(model_id, job_id)
+    if json_:
+        emit_json(v.to_json())
+        return
+    out.print(f"model {model_id}, training job {job_id}: {v.response}/100 ({v.tag}); request 0x{v.request_hash.hex()}")
+
+
+@app.command("list")
+def list_validations(ctx: typer.Context, model_id: ModelArg, json_: JsonOpt = False) -> None:
+    """Every validation of the model, with its latest answer."""
+    rows = get_state(ctx).client.verify.of_model(model_id)
+    if json_:
+        emit_json({"model_id": model_id, "validations": [v.to_json() for v in rows]})
+        return
+    if not rows:
+        note(f"model {model_id} has no validations")
+        return
+    for v in rows:
+        out.print(_row(v))
+
+
+@app.command("summary")
+def summary(
+    ctx: typer.Context,
+    model_id: ModelArg,
+    tag: Annotated[str, typer.Option("--tag", help="Only answers with this tag.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """How many answered validations the model has and their mean response (ERC-8004 getSummary)."""
+    count, mean = get_state(ctx).client.verify.summary(model_id, tag)
+    if json_:
+        emit_json({"model_id": model_id, "tag": tag, "count": count, "mean_response": mean})
+        return
+    out.print(f"model {model_id}: {count} answered validation(s){f' tagged {tag}' if tag else ''}, mean {mean}/100")
+
+
+@app.command("agent")
+def agent(ctx: typer.Context, model_id: ModelArg) -> None:
+    """The model's ERC-8004 registration file (JSON)."""
+    from agora.value.models import ModelRegistry
+    from agora.verify.identity import agent_registration
+
+    client = get_state(ctx).client
+    registry = ModelRegistry(client.deployment, client.storage)
+    info = registry.fetch(model_id)
+    card = registry.fetch_card(model_id, info)
+    emit_json(agent_registration(
+        chain_id=client.chain.chain_id, registry=registry.contract.address, agent_id=model_id, name=card.name,
+        description=card.description, endpoint=card.endpoint, wallet=registry.service_of(model_id),
+        weights_hash=info.weights_hash, validations=client.deployment.addresses.get("validations"),
+    ))
