@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the facades of the layers that ship with Agora, for type ch
     from agora.data.client import DatasetsClient
     from agora.subnet.client import SubnetsClient
     from agora.value.client import ModelsClient
+    from agora.verify.client import VerifyClient
 
 __all__ = ["Client", "resolve_signer"]
 
@@ -42,6 +43,7 @@ class Client(Context):
         data: DatasetsClient
         models: ModelsClient
         subnets: SubnetsClient
+        verify: VerifyClient
 
     def __getattr__(self, name: str) -> Any:
         # only called for names the instance does not have: a layer's facade, built once
