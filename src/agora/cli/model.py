@@ -211,6 +211,9 @@ def serve(
         "(default: the service's key settles them itself).", show_default=False)] = None,
     no_exact: Annotated[bool, typer.Option("--no-exact", help="Offer only the agora-channel scheme, not "
                                            "x402's exact (EIP-3009, one transfer per call).")] = False,
+    anchor_every: Annotated[float, typer.Option("--anchor-every", min=0.01, help="Seconds between anchors of "
+                                                "the receipts signed since the last (also at 1,000 receipts, "
+                                                "and when it stops).")] = 60.0,
     json_: JsonOpt = False,
 ) -> None:
     """Serve a model as a paid API until Ctrl-C or SIGTERM (then claim what it earned).
@@ -234,6 +237,7 @@ def serve(
     need_lasting_chain(client, "serving a model")
     service = build_paid_service(client, model_id, ledger_path=ledger, claim_threshold=claim_threshold,
                                  expiry_margin_s=expiry_margin, durable=durable)
+    service.anchor_interval_s = anchor_every
     try:
         service.sync()  # chain trouble shows here, as one line, not in the server's log
         # one line per warning, from here on: among them, why the exact scheme is off if it is
