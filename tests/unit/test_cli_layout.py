@@ -32,7 +32,7 @@ def _commands(app: typer.Typer) -> list[str]:
 def test_the_core_and_every_layer_have_their_groups_in_order() -> None:
     names = _commands(cli_main.app)
     core = ["demo", "samples", "deploy", "faucet", "devnet", "chain", "account", "token", "storage", "contracts",
-            "config", "receipt"]
+            "config", "receipt", "trace"]
     layers = [name for layer in load_layers() for name in layer.cli]
     assert names == core + layers
     assert {"job", "provider", "model", "channel"} <= set(layers)

@@ -93,6 +93,7 @@ CORE_GROUPS: tuple[tuple[str | None, str], ...] = (
     ("contracts", "agora.cli.contracts:app"),
     ("config", "agora.cli.config:app"),
     ("receipt", "agora.cli.receipt:app"),
+    (None, "agora.cli.trace:app"),  # agora trace
 )
 
 
