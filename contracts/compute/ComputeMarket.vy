@@ -64,6 +64,10 @@ from ..common import transfers
 from ..common import IProviderRegistry
 
 
+interface IZkChecker:
+    def proven(job_id: uint256) -> bytes32: view
+
+
 # --- policies and states ------------------------------------------------
 POLICY_NONE: public(constant(uint256)) = 0
 POLICY_AUDIT: public(constant(uint256)) = 1
@@ -72,6 +76,10 @@ POLICY_REPLICATE: public(constant(uint256)) = 2
 # in the kind's pool, in `param`), verified by nobody else (nobody else has
 # the data); it may `decline` before committing (a full refund)
 POLICY_DIRECT: public(constant(uint256)) = 3
+# zero-knowledge: one drawn provider whose reveal must be the digest that
+# `zk_checker` recorded for the job after verifying a proof of the model
+# (`param`: its id in the model registry) on the job's input
+POLICY_ZK: public(constant(uint256)) = 4
 
 ST_NONE: constant(uint256) = 0
 ST_ASSIGNED: constant(uint256) = 1      # waiting for commits
@@ -214,6 +222,8 @@ registry: public(immutable(IProviderRegistry))
 #   _p2: min_fee(128) | commit_window(32) | reveal_window(32)
 _p1: uint256
 _p2: uint256
+#: The contract that verifies zero-knowledge proofs of ZK jobs (set once by the owner).
+zk_checker: public(address)
 # job_count(64) | protocol fees accrued for the treasury(192): posting a job writes this
 # word anyway, so charging its fee costs no extra storage write
 _counter: uint256
@@ -261,6 +271,17 @@ def __init__(
 # ===========================================================================
 # owner
 # ===========================================================================
+@external
+def set_zk_checker(checker: address):
+    """
+    @notice Names the ZK policy's proof checker (once; owner only).
+    @param checker The 20-byte `ZkChecker`.
+    """
+    ownable._check_owner()
+    assert self.zk_checker == empty(address) and checker != empty(address), "ComputeMarket: checker set"
+    self.zk_checker = checker
+
+
 @external
 def set_params(
     min_fee_: uint256,
@@ -864,6 +885,8 @@ def _open(job_id: uint256, spec: JobSpec, commit_window: uint256) -> uint256:
         k = spec.param
     elif policy == POLICY_DIRECT:
         assert spec.param != 0 and spec.param <= constants.MASK16, "ComputeMarket: bad provider index"
+    elif policy == POLICY_ZK:
+        assert spec.param != 0 and self.zk_checker != empty(address), "ComputeMarket: no ZK model"
     else:
         assert policy == POLICY_NONE, "ComputeMarket: unknown policy"
         assert spec.param == 0, "ComputeMarket: NONE takes no parameter"
@@ -1017,6 +1040,8 @@ def _reveal_one(job_id: uint256, digest: bytes32, result: bytes32, salt: bytes32
         assert block.timestamp <= j.deadline, "ComputeMarket: past the deadline"
         if j.policy == POLICY_AUDIT:
             assert not self._audit_drawn(job_id, j), "ComputeMarket: drawn for audit; open_audit first"
+        elif j.policy == POLICY_ZK:
+            assert staticcall IZkChecker(self.zk_checker).proven(job_id) == digest, "ComputeMarket: not proven"
     elif st == ST_REVEALING or st == ST_AUDIT_REVEAL:
         assert block.timestamp <= j.mark, "ComputeMarket: reveal window closed"
     elif st == ST_TIE_REVEAL:

@@ -545,7 +545,7 @@ def test_escrow_is_the_worst_case(w, policy, param, execs):
         ({"policy": AUDIT, "param": BPS + 1}, "ComputeMarket: audit rate above 100%"),
         ({"policy": REPLICATE, "param": 1}, "ComputeMarket: replicas must be 2..7"),
         ({"policy": REPLICATE, "param": 8}, "ComputeMarket: replicas must be 2..7"),
-        ({"policy": 4}, "ComputeMarket: unknown policy"),   # 3 is DIRECT
+        ({"policy": 5}, "ComputeMarket: unknown policy"),   # 3 is DIRECT, 4 ZK
         ({"policy": NONE, "param": 1}, "ComputeMarket: NONE takes no parameter"),
     ],
 )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from agora.chain.eip712 import keccak256
 from agora.chain.merkle import merkle_root
@@ -23,14 +25,19 @@ from agora.workloads import Workload, WorkloadError, get_workload, result_digest
 __all__ = [
     "BATCH_MANIFEST",
     "BATCH_RESULT",
+    "ZK_RESULT",
     "Outcome",
     "build_batch_manifest",
     "read_batch_manifest",
     "execute_job",
+    "execute_zk",
+    "zk_input_values",
     "verify_result",
     "ResultMismatch",
 ]
 
+#: A ZK job's result blob: the outputs, the output instances (their digest is the job's), the proof.
+ZK_RESULT = "zk-result/1"
 BATCH_MANIFEST = "batch/1"
 BATCH_RESULT = "batch-result/1"
 
@@ -53,6 +60,8 @@ class Outcome:
     #: keccak256 of the model bytes and of each item's input bytes (for the items' receipts)
     model_hash: bytes = b""
     input_hashes: list[bytes] = field(default_factory=list)
+    #: a ZK job's proof (:class:`agora.workloads.zk.ZkProof`), sent to the checker before the commit
+    proof: Any = None
 
 
 def build_batch_manifest(item_cids: list[str]) -> bytes:
@@ -105,10 +114,65 @@ def execute_job(
                    [keccak256(x) for x in inputs])
 
 
+def execute_zk(storage: Storage, circuit_dir: Path, model_cid: str, input_cid: str) -> Outcome:
+    """Prove a ZK job: the input (an ``.npy`` array or a JSON list of numbers: one example) run
+    through the registered model's circuit (``circuit_dir``, set up with ``agora zk setup``,
+    checked against its manifest); the result blob is the outputs as JSON and the digest the
+    one ``ZkChecker`` records (keccak256 of the output instances)."""
+    from agora.workloads.zk import load_circuit, zk_prove
+    from agora.workloads.zk_binding import output_digest
+
+    circuit = load_circuit(circuit_dir)
+    model, data = storage.get(model_cid), storage.get(input_cid)
+    if keccak256(model) != keccak256(circuit.path("model").read_bytes()):
+        raise AgoraError(f"the job's model {model_cid} is not the circuit's model ({circuit_dir})")
+    proof = zk_prove(circuit, zk_input_values(data))
+    digest = output_digest(circuit, proof.instances)
+    assert circuit.layout.outputs is not None  # output_digest refuses a circuit without public outputs
+    start, count = circuit.layout.outputs
+    out = json.dumps({
+        "agora": ZK_RESULT, "outputs": list(proof.outputs),
+        "output_instances": [str(v) for v in proof.instances[start : start + count]],
+        "instances": [str(v) for v in proof.instances], "proof": proof.proof.hex(),
+    }, separators=(",", ":")).encode()
+    return Outcome(digest, storage.put(out), [out], keccak256(model), [keccak256(data)], proof)
+
+
+def _check_zk_result(result_cid: str, blob: bytes, digest: bytes) -> None:
+    from agora.workloads.zk_binding import words_digest
+
+    try:
+        doc = json.loads(blob)
+        got = words_digest([int(v) for v in doc["output_instances"]])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ResultMismatch(f"the ZK result {result_cid} is malformed: {exc}") from None
+    if got != digest:
+        raise ResultMismatch(f"the ZK result {result_cid}'s outputs are not the proven digest 0x{digest.hex()}")
+
+
+def zk_input_values(data: bytes) -> list[float]:
+    """A ZK job's input: an ``.npy`` array or a JSON list of numbers, flattened."""
+    import io
+
+    import numpy as np
+
+    try:
+        if data.startswith(b"\x93NUMPY"):
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        else:
+            arr = np.asarray(json.loads(data), dtype=np.float64)
+        return [float(v) for v in np.asarray(arr, dtype=np.float64).reshape(-1)]
+    except (ValueError, TypeError) as exc:
+        raise AgoraError(f"a ZK job's input is an .npy array or a JSON list of numbers: {exc}") from None
+
+
 def verify_result(storage: Storage, result_cid: str, digest: bytes, items: int = 1) -> list[bytes]:
     """Fetch a job's result and check it against the agreed ``digest``; return the outputs
     (one per item). Raises ResultMismatch if anything does not add up."""
     blob = storage.get(result_cid)
+    if items == 1 and blob.startswith(b'{"agora":"' + ZK_RESULT.encode()):
+        _check_zk_result(result_cid, blob, digest)
+        return [blob]
     if items == 1:
         if result_digest(blob) != digest:
             raise ResultMismatch(f"the result {result_cid} does not hash to the agreed digest 0x{digest.hex()}")

@@ -15,7 +15,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
 from agora.chain import Contract, Signer, TxReceipt, sign_permit
-from agora.errors import ConfigError
+from agora.errors import AgoraError, ConfigError, Reverted
 from agora.protocol import Deployment
 
 # bytes32_to_cid / cid_to_bytes32 moved to the storage seam in 0.4; still importable from here for 0.3 code
@@ -55,7 +55,9 @@ class Policy:
     majority digest wins and dissenters are slashed; ``Policy.direct(i)`` — the one provider at
     1-based index ``i`` of the kind's pool runs it (compute-to-data: only the holder of the data
     can), verified by nobody else; it may decline before committing (a full refund), and a
-    silent one is penalised and the job refunded.
+    silent one is penalised and the job refunded; ``Policy.zk(model_id)`` — one provider, whose
+    result the market accepts only as the digest the ``zk_checker`` recorded after verifying a
+    zero-knowledge proof of registered model ``model_id`` on the input the requester committed to.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Policy:
     AUDIT = 1
     REPLICATE = 2
     DIRECT = 3
+    ZK = 4
 
     @classmethod
     def none(cls) -> Policy:
@@ -93,6 +96,13 @@ class Policy:
         return cls("direct", index)
 
     @classmethod
+    def zk(cls, model_id: int) -> Policy:
+        """Proven in zero knowledge: the model registry's ``model_id`` (registered for it)."""
+        if model_id <= 0:
+            raise ConfigError(f"a ZK job names a registered model (an id from 1), not {model_id}")
+        return cls("zk", model_id)
+
+    @classmethod
     def parse(cls, text: str) -> Policy:
         """``none``, ``audit:0.1`` or ``replicate:3`` (what the CLI accepts)."""
         name, _, arg = text.strip().lower().partition(":")
@@ -103,24 +113,27 @@ class Policy:
                 return cls.audit(float(arg or "0.1"))
             if name == "replicate":
                 return cls.replicate(int(arg or "3"))
+            if name == "zk" and arg:
+                return cls.zk(int(arg))
         except ValueError:
             pass
-        raise ConfigError(f"unknown policy {text!r}", hint="use none, audit:<p> (e.g. audit:0.1) or replicate:<k>")
+        raise ConfigError(f"unknown policy {text!r}",
+                          hint="use none, audit:<p> (e.g. audit:0.1), replicate:<k> or zk:<model id>")
 
     @classmethod
     def from_chain(cls, code: int, param: int) -> Policy:
         """The policy stored on chain as (code, param)."""
-        return cls(("none", "audit", "replicate", "direct")[code], param)
+        return cls(("none", "audit", "replicate", "direct", "zk")[code], param)
 
     @property
     def code(self) -> int:
         """The contract's policy number."""
-        return {"none": 0, "audit": 1, "replicate": 2, "direct": 3}[self.name]
+        return {"none": 0, "audit": 1, "replicate": 2, "direct": 3, "zk": 4}[self.name]
 
     @property
     def executions(self) -> int:
         """Executions the escrow covers in the worst case."""
-        return {"none": 1, "audit": 3, "replicate": self.param, "direct": 1}[self.name]
+        return {"none": 1, "audit": 3, "replicate": self.param, "direct": 1, "zk": 1}[self.name]
 
     def __str__(self) -> str:
         if self.name == "audit":
@@ -129,6 +142,8 @@ class Policy:
             return f"replicate:{self.param}"
         if self.name == "direct":
             return f"direct:{self.param}"
+        if self.name == "zk":
+            return f"zk:{self.param}"
         return "none"
 
 
@@ -275,6 +290,40 @@ class Market:
     def owed(self, address: str) -> int:
         """What the market owes ``address`` (withdrawable)."""
         return int(self.contract.owed(to_checksum_address(address)))
+
+    def zk_commit_input(self, job_id: int, model_id: int, data: bytes, sender: Signer) -> bytes:
+        """As a ZK job's requester: commit to its input (``data``: an ``.npy`` array or a JSON list
+        of numbers), quantized at the scale the model's circuit records on chain; return the
+        commitment. ConfigError if the model has no circuit or hashes its input."""
+        from agora.compute.execution import zk_input_values
+        from agora.workloads.zk_binding import quantize, words_digest
+
+        checker = self.dep.contract("zk_checker")
+        c = checker.circuit(model_id)
+        verifier, count, input_count, scale = c[0], int(c[2]), int(c[5]), int(c[8])
+        if int(str(verifier), 16) == 0:
+            raise ConfigError(f"model {model_id} has no zero-knowledge circuit registered")
+        if input_count == 0:
+            raise ConfigError(f"model {model_id}'s circuit hashes its input: commit its Poseidon hash yourself")
+        values = quantize(zk_input_values(data), scale)
+        if len(values) != input_count or input_count > count:
+            raise ConfigError(f"model {model_id}'s circuit takes {input_count} input values, not {len(values)}")
+        commitment = words_digest(values)
+        try:
+            checker.expect_input(job_id, commitment, sender=sender)
+        except Reverted as exc:
+            raise ConfigError(f"cannot commit job {job_id}'s input: {exc.reason}") from None
+        return commitment
+
+    def zk_prove(self, job_id: int, proof: bytes, instances: list[int], sender: Signer) -> bytes:
+        """Submit a ZK job's proof to the deployment's ``zk_checker`` (the verify layer's contract,
+        by its role); return the result digest it recorded. AgoraError with its reason if refused."""
+        checker = self.dep.contract("zk_checker")
+        try:
+            checker.prove(job_id, proof, instances, sender=sender)
+        except Reverted as exc:
+            raise AgoraError(f"job {job_id}'s proof was refused: {exc.reason}") from None
+        return bytes(checker.proven(job_id))
 
     def assignment(self, job_id: int, slot: int) -> tuple[str, bytes, bool]:
         """(provider, commitment or digest, revealed) of one slot."""

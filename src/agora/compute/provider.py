@@ -28,7 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +37,8 @@ from typing import Any
 from agora.chain import Backoff, Signer
 from agora.chain.evidence import ReceiptBook, receipt_domain, sign_receipt
 from agora.compute.evidence import item_receipts
-from agora.compute.execution import Outcome, Runner, execute_job
-from agora.compute.market import JobState, Market, commitment
+from agora.compute.execution import Outcome, Runner, execute_job, execute_zk
+from agora.compute.market import JobState, Market, Policy, commitment
 from agora.errors import AgoraError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 from agora.storage.state import immediate_transaction, lock_state, open_state_db
@@ -158,6 +158,7 @@ class ProviderDaemon:
         start_block: int | None = None,
         poll_interval: float = 0.2,
         runner: Runner | None = None,
+        zk_circuits: Mapping[int, Path] | None = None,
     ) -> None:
         self.market = market
         self.chain = market.chain
@@ -168,6 +169,9 @@ class ProviderDaemon:
         self.storage = storage
         self.poll_interval = poll_interval
         self.runner = runner
+        #: the circuits this provider proves ZK jobs with (model id -> circuit directory); ZK jobs
+        #: of other models fail here (the market then replaces it or refunds the requester)
+        self.zk_circuits = dict(zk_circuits or {})
         self.concurrency = max(1, concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agora-job")
         self._running: dict[tuple[int, int], Future[Outcome]] = {}
@@ -347,7 +351,12 @@ class ProviderDaemon:
     # -- execution ----------------------------------------------------------------
     def execute(self, item: WorkItem, posted: tuple[Any, ...]) -> Outcome:
         """Run one assignment's job (called in a worker thread; touches no database)."""
-        kind, model, input_cid, _units, items, _policy, _param = posted
+        kind, model, input_cid, _units, items, policy, param = posted
+        if policy == Policy.ZK:
+            circuit = self.zk_circuits.get(int(param))
+            if circuit is None:
+                raise AgoraError(f"no circuit of model {param} here: this provider cannot prove its ZK jobs")
+            return execute_zk(self.storage, circuit, model, input_cid)
         kwargs = {"runner": self.runner} if self.runner is not None else {}
         return execute_job(self.storage, kind, model, input_cid, items, **kwargs)
 
@@ -377,6 +386,14 @@ class ProviderDaemon:
                 self._update(item, "failed", error=str(exc))
                 _jlog("failed", job=item.job_id, error=str(exc))
                 continue
+            if out.proof is not None:  # a ZK job: the checker records the digest before the commit
+                try:
+                    self.market.zk_prove(item.job_id, out.proof.proof, list(out.proof.instances), self.signer)
+                except AgoraError as exc:
+                    self._update(item, "failed", error=str(exc))
+                    _jlog("failed", job=item.job_id, error=str(exc))
+                    continue
+                _jlog("proven", job=item.job_id, digest="0x" + out.digest.hex())
             # the salt is saved with the result, before any commitment leaves this process
             self._update(item, "computed", digest=out.digest, salt=os.urandom(32), result_cid=out.result_cid)
             self._sign_receipts(item.job_id, out)
@@ -390,7 +407,8 @@ class ProviderDaemon:
         job = self._job(job_id)
         unsigned = item_receipts(
             job_id=job_id, requester=job.requester, pay=job.pay, model_hash=out.model_hash,
-            input_hashes=out.input_hashes, output_digests=[result_digest(o) for o in out.outputs],
+            input_hashes=out.input_hashes,
+            output_digests=[out.digest] if out.proof is not None else [result_digest(o) for o in out.outputs],
             runner=self.address, time=self.chain_now,
         )
         for r in unsigned:

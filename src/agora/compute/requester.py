@@ -241,8 +241,14 @@ class ComputeClient:
         return self.post(self.build_spec(kind, model, data, **kw))
 
     def post(self, spec: JobSpec) -> Job:
-        """Post one job built with :meth:`build_spec` (see :meth:`quote` for what it costs)."""
-        ids, receipt = self.market.post([spec], self._signer())
+        """Post one job built with :meth:`build_spec` (see :meth:`quote` for what it costs). A ZK
+        job's input is committed right after (``Market.zk_commit_input``): its provider proves on it."""
+        signer = self._signer()
+        if spec.policy.name == "zk" and spec.items != 1:
+            raise ConfigError("a ZK job proves one input: post a single item, not a batch")
+        ids, receipt = self.market.post([spec], signer)
+        if spec.policy.name == "zk":
+            self.market.zk_commit_input(ids[0], spec.policy.param, self.storage.get(spec.input), signer)
         return Job(ids[0], self, spec.items, receipt.tx_hash, receipt.block_number)
 
     def quote(self, spec: JobSpec) -> Quote:

@@ -4,12 +4,13 @@ chain."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agora.layers import ContractSpec, Layer
 
 if TYPE_CHECKING:
     from agora.context import Context
+    from agora.protocol import Deployment
     from agora.verify.client import VerifyClient
 
 __all__ = ["LAYER", "build_facade"]
@@ -22,6 +23,14 @@ def build_facade(ctx: Context) -> VerifyClient:
     return VerifyClient(ctx.deployment, ctx.signer)
 
 
+def _wire_zk_checker(dep: Deployment) -> list[dict[str, Any]]:
+    """The market accepts ZK jobs' results as this checker records them (once)."""
+    market, checker = dep.contract("market"), dep.addresses["zk_checker"]
+    if str(market.zk_checker()).lower() == checker.lower():
+        return []
+    return [market.set_zk_checker.build(checker)]
+
+
 LAYER = Layer(
     name="verify",
     summary="evidence for ERC-8004: validations of models read from the chain; receipts and traces",
@@ -31,7 +40,10 @@ LAYER = Layer(
         # answers about a model's training jobs, read from the compute market
         ContractSpec("evidence_validator", "EvidenceValidator",
                      lambda a, d: (a["validations"], a["models"], a["market"])),
+        # the compute market's ZK policy: proofs of registered models' inference, checked here
+        ContractSpec("zk_checker", "ZkChecker", lambda a, d: (a["models"], a["market"])),
     ),
+    wiring=_wire_zk_checker,
     requires=("compute", "value"),
     facade=("verify", "agora.verify.layer:build_facade"),
     cli={"validation": "agora.cli.validation:app"},

@@ -1,0 +1,123 @@
+"""Models registered for zero knowledge, and the proofs of ZK jobs (``ZkChecker``).
+
+A model's owner sets up its circuit off chain (``agora.workloads.zk.zk_setup``: ezkl, the
+weights hashed into a public instance), deploys the generated verifier and registers the
+circuit here: the verifier, the weights' Poseidon hash, the instance layout and the circuit's
+id (the sha-256 over its artifacts' names and hashes: it pins the proving key, the verifying
+key, the SRS and the settings). A job under ``Policy.zk(model_id)`` is then accepted by the
+market only with the result digest this contract recorded after verifying a proof on the input
+the requester committed to (``agora.workloads.zk_binding``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agora.chain import Signer, TxReceipt
+from agora.chain.compiler import Artifact
+from agora.errors import ConfigError, Reverted
+from agora.protocol import Deployment
+
+if TYPE_CHECKING:
+    from agora.workloads.zk import ZkCircuit, ZkProof
+
+__all__ = ["VERIFIER_ABI", "CircuitRecord", "ZkModels"]
+
+#: The generated verifier's one function (ezkl's Halo2 verifier).
+VERIFIER_ABI: list[dict[str, Any]] = [{
+    "type": "function", "name": "verifyProof", "stateMutability": "view",
+    "inputs": [{"name": "proof", "type": "bytes"}, {"name": "instances", "type": "uint256[]"}],
+    "outputs": [{"name": "", "type": "bool"}],
+}]
+
+
+@dataclass(frozen=True)
+class CircuitRecord:
+    """A model's circuit as the chain records it."""
+
+    verifier: str
+    params_hash: int
+    count: int
+    params_index: int
+    input_index: int
+    input_count: int
+    output_index: int
+    output_count: int
+    input_scale: int
+    artifacts: bytes
+
+    def to_chain(self) -> tuple[Any, ...]:
+        """The ``Circuit`` struct's tuple."""
+        return (self.verifier, self.params_hash, self.count, self.params_index, self.input_index, self.input_count,
+                self.output_index, self.output_count, self.input_scale, self.artifacts)
+
+    @classmethod
+    def of(cls, circuit: ZkCircuit, verifier: str) -> CircuitRecord:
+        """The record of a set-up circuit and its deployed verifier."""
+        lay = circuit.layout
+        if lay.params_hash is None or circuit.params_hash is None:
+            raise ConfigError("a ZK model's circuit must hash its weights into a public instance "
+                              "(param_visibility hashed)")
+        if lay.outputs is None:
+            raise ConfigError("a ZK model's circuit must make its outputs public")
+        if lay.input_hash is not None:
+            inp, n_in = lay.input_hash, 0
+        elif lay.inputs is not None:
+            inp, n_in = lay.inputs
+        else:
+            raise ConfigError("a ZK model's circuit must make its input public or hash it")
+        return cls(verifier, circuit.params_hash, lay.count, lay.params_hash, inp, n_in, lay.outputs[0],
+                   lay.outputs[1], int(circuit.input_scale or 0), bytes.fromhex(circuit.circuit_id))
+
+
+class ZkModels:
+    """Typed access to ``ZkChecker``: circuits of models, input commitments, proofs."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.chain = dep.chain
+        self.contract = dep.contract("zk_checker")
+
+    def deploy_verifier(self, circuit: ZkCircuit, sender: Signer) -> str:
+        """Deploy the circuit's generated verifier; return its address."""
+        from agora.chain import deploy
+        from agora.workloads.zk import verifier_bytecode
+
+        art = Artifact("ZkVerifier", VERIFIER_ABI, verifier_bytecode(circuit), 0, "shanghai", circuit.circuit_id)
+        return deploy(self.chain, art, sender=sender).address
+
+    def register(self, model_id: int, record: CircuitRecord, owner: Signer) -> TxReceipt:
+        """Register model ``model_id``'s circuit (its owner, once)."""
+        try:
+            return self.contract.register(model_id, record.to_chain(), sender=owner)
+        except Reverted as exc:
+            raise ConfigError(f"cannot register model {model_id}'s circuit: {exc.reason}") from None
+
+    def circuit(self, model_id: int) -> CircuitRecord | None:
+        """Model ``model_id``'s circuit (None if it has none)."""
+        v = self.contract.circuit(model_id)
+        if int(str(v[0]), 16) == 0:
+            return None
+        return CircuitRecord(str(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]), int(v[7]),
+                             int(v[8]), bytes(v[9]))
+
+    def expect_input(self, job_id: int, commitment: bytes, requester: Signer) -> TxReceipt:
+        """Commit a ZK job's input (its requester, once)."""
+        try:
+            return self.contract.expect_input(job_id, commitment, sender=requester)
+        except Reverted as exc:
+            raise ConfigError(f"cannot commit job {job_id}'s input: {exc.reason}") from None
+
+    def prove(self, job_id: int, proof: ZkProof, prover: Signer) -> bytes:
+        """Submit the job's proof (its provider); return the result digest now recorded."""
+        try:
+            self.contract.prove(job_id, proof.proof, list(proof.instances), sender=prover)
+        except Reverted as exc:
+            raise ConfigError(f"job {job_id}'s proof was refused: {exc.reason}") from None
+        return bytes(self.contract.proven(job_id))
+
+    def proven(self, job_id: int) -> bytes | None:
+        """The result digest the job was proven to have (None: not proven)."""
+        d = bytes(self.contract.proven(job_id))
+        return d if any(d) else None
