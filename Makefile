@@ -14,11 +14,13 @@ NODE_STAMP := node_modules/.agora-installed
 SYS_STAMP  := $(VENV)/.agora-system
 FLOWER_VENV  := .venv-flower
 FLOWER_STAMP := $(FLOWER_VENV)/.agora-installed
+ZK_VENV  := .venv-zk
+ZK_STAMP := $(ZK_VENV)/.agora-installed
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench lint clean
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(SYS_STAMP) $(FLOWER_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(SYS_STAMP) $(FLOWER_STAMP) $(ZK_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,14 @@ $(FLOWER_STAMP): flower/requirements.txt
 	@test -x $(FLOWER_VENV)/bin/python || $(PYTHON) -m venv $(FLOWER_VENV)
 	$(FLOWER_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(FLOWER_VENV)/bin/python -m pip install --quiet -r flower/requirements.txt
+	@touch $@
+
+# ezkl (zero-knowledge proofs) in its own environment, driven as a process by
+# agora.workloads.zk (see zk/requirements.txt); its verifiers compile with npm's solc-js
+$(ZK_STAMP): zk/requirements.txt
+	@test -x $(ZK_VENV)/bin/python || $(PYTHON) -m venv $(ZK_VENV)
+	$(ZK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ZK_VENV)/bin/python -m pip install --quiet -r zk/requirements.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -58,4 +68,4 @@ lint: setup
 	$(BIN)/python scripts/check.py lint
 
 clean:
-	rm -rf $(VENV) $(FLOWER_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(FLOWER_VENV) $(ZK_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

@@ -7,7 +7,7 @@
     scripts/check.py -- -k cid -x        arguments after `--` go to the tests stage's pytest
 
 Stages:
-    ruff    ruff check src tests bench scripts examples (config: [tool.ruff] in pyproject.toml)
+    ruff    ruff check src tests bench scripts examples zk (config: [tool.ruff] in pyproject.toml)
     rules   the import rules (tests/unit/test_import_rules.py) and every module's __all__
             (tests/unit/test_exported_members.py): seconds, so they run before the slow stages
     mypy    mypy over the whole agora package; the seams are strict ([tool.mypy] in pyproject.toml)
@@ -32,7 +32,7 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 RULE_TESTS = ["tests/unit/test_import_rules.py", "tests/unit/test_exported_members.py"]
 STAGES = {
-    "ruff": ["-m", "ruff", "check", "src", "tests", "bench", "scripts", "examples"],
+    "ruff": ["-m", "ruff", "check", "src", "tests", "bench", "scripts", "examples", "zk"],
     "rules": ["-m", "pytest", "-q", *RULE_TESTS],
     "mypy": ["-m", "mypy"],
     "tests": ["-m", "pytest", "-n", "2", "--dist", "loadgroup"],
