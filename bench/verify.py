@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import measure_parts, number, report, write  # noqa: E402
 from _verify_anchor import measure as measure_anchor  # noqa: E402
-
 from agora.chain import connect  # noqa: E402
 from agora.devnet.anvil import start_anvil  # noqa: E402
 from agora.protocol import deploy_devnet  # noqa: E402
