@@ -6,10 +6,10 @@
 @license AGPL-3.0-only
 @notice A model registered for zero knowledge has a circuit here: the
         verifier contract generated for its architecture (ezkl, Halo2 + KZG),
-        the Poseidon hash of its weights (the circuit keeps the weights private
-        and makes their hash a public instance: one verifier accepts proofs
-        for any weights of the architecture, so the hash is what binds a
-        proof to this model), the layout of the public instances and the
+        what binds a proof to its weights — their Poseidon hash (a public
+        instance) or their KZG commitment (fixed bytes of every proof): the
+        circuit keeps the weights private, so one verifier accepts proofs for
+        any weights of the architecture and this is what tells them apart —, the layout of the public instances and the
         content hash of its artifacts (proving key, SRS, settings).
         A job posted to the `ComputeMarket` under the ZK policy names the
         model (`param`); its requester commits to the input
@@ -48,7 +48,9 @@ interface IMarket:
 
 struct Circuit:
     verifier: address
-    params_hash: uint256        # Poseidon hash of the weights (a public instance)
+    params_hash: uint256        # hashed weights: their Poseidon hash (the public instance at params_index)
+    params_commitment: bytes32  # committed weights: keccak256 of their KZG commitment (64 bytes at
+    commitment_offset: uint256  #   commitment_offset in every proof); exactly one of the two is set
     count: uint256              # how many public instances a proof has
     params_index: uint256
     input_index: uint256        # the input's Poseidon hash, or the first public input
@@ -116,6 +118,7 @@ def register(model_id: uint256, c: Circuit):
     assert self._circuits[model_id].verifier == empty(address), "ZkChecker: circuit registered"
     assert c.verifier.is_contract, "ZkChecker: verifier has no code"
     assert c.count != 0 and c.count <= MAX_INSTANCES, "ZkChecker: bad instance count"
+    assert (c.params_hash == 0) != (c.params_commitment == empty(bytes32)), "ZkChecker: hash or commitment"
     assert c.params_index < c.count and c.output_count != 0, "ZkChecker: bad layout"
     assert c.input_index + max(c.input_count, 1) <= c.count, "ZkChecker: bad layout"
     assert c.output_index + c.output_count <= c.count, "ZkChecker: bad layout"
@@ -168,7 +171,12 @@ def prove(job_id: uint256, proof: Bytes[MAX_PROOF], instances: DynArray[uint256,
     c: Circuit = self._circuits[j.param]
     assert c.verifier != empty(address), "ZkChecker: model has no circuit"
     assert len(instances) == c.count, "ZkChecker: wrong instance count"
-    assert instances[c.params_index] == c.params_hash, "ZkChecker: proof for other weights"
+    if c.params_commitment == empty(bytes32):
+        assert instances[c.params_index] == c.params_hash, "ZkChecker: proof for other weights"
+    else:
+        assert len(proof) >= c.commitment_offset + 64, "ZkChecker: proof rejected"
+        assert keccak256(slice(proof, c.commitment_offset, 64)) == c.params_commitment, \
+            "ZkChecker: proof for other weights"
     expected: bytes32 = self.expected_input[job_id]
     assert expected != empty(bytes32), "ZkChecker: input not committed"
     got: bytes32 = empty(bytes32)

@@ -47,7 +47,8 @@ INSTANCES = [PARAMS_HASH, *INPUTS, *OUTPUTS]
 
 
 def circuit(verifier, **kw) -> tuple:
-    c = {"verifier": verifier, "params_hash": PARAMS_HASH, "count": 6, "params_index": 0, "input_index": 1,
+    c = {"verifier": verifier, "params_hash": PARAMS_HASH, "params_commitment": bytes(32), "commitment_offset": 0,
+         "count": 6, "params_index": 0, "input_index": 1,
          "input_count": 3, "output_index": 4, "output_count": 2, "input_scale": 7,
          "artifacts": keccak(text="manifest")}
     c.update(kw)
@@ -156,6 +157,10 @@ def test_circuit_registration_and_setup_refusals(w) -> None:
     with boa.env.prank(w.model_owner):
         with boa.reverts("ZkChecker: verifier has no code"):
             c.register(MODEL_ID, circuit(w.requesters[0]))
+        with boa.reverts("ZkChecker: hash or commitment"):
+            c.register(MODEL_ID, circuit(w.verifier.address, params_commitment=keccak(b"c")))
+        with boa.reverts("ZkChecker: hash or commitment"):
+            c.register(MODEL_ID, circuit(w.verifier.address, params_hash=0))
         with boa.reverts("ZkChecker: bad instance count"):
             c.register(MODEL_ID, circuit(w.verifier.address, count=0))
         with boa.reverts("ZkChecker: bad layout"):
@@ -187,6 +192,28 @@ def test_circuit_registration_and_setup_refusals(w) -> None:
         c.expect_input(j2, words(INPUTS))
     with boa.env.prank(w.assignees(j2)[0]), boa.reverts("ZkChecker: model has no circuit"):
         c.prove(j2, b"valid proof", INSTANCES)
+
+
+def test_committed_weights_are_read_from_the_proof(w) -> None:
+    """A polycommit circuit: the weights' commitment is 64 bytes of every proof; another commitment is
+    other weights, a proof too short to hold one is refused."""
+    commitment = b"C" * 64
+    with boa.env.prank(w.model_owner):
+        w.checker.register(MODEL_ID, circuit(w.verifier.address, params_hash=0, params_commitment=keccak(commitment),
+                                             commitment_offset=0))
+    with boa.env.prank(w.owner):
+        w.market.set_zk_checker(w.checker.address)
+    j = w.post(policy=ZK, param=MODEL_ID)
+    (provider,) = w.assignees(j)
+    with boa.env.prank(w.requesters[0]):
+        w.checker.expect_input(j, words(INPUTS))
+    with boa.env.prank(provider):
+        with boa.reverts("ZkChecker: proof for other weights"):
+            w.checker.prove(j, b"D" * 64 + b"valid proof", INSTANCES)
+        with boa.reverts("ZkChecker: proof rejected"):
+            w.checker.prove(j, b"C" * 10, INSTANCES)
+        with boa.reverts("ZkChecker: proof rejected"):  # the right commitment, but the verifier says no
+            w.checker.prove(j, commitment + b"valid proof", INSTANCES)
 
 
 def test_every_checker_revert_is_tested() -> None:

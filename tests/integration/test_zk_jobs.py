@@ -127,3 +127,28 @@ def test_bad_proofs_are_refused_each_with_its_reason(world: dict[str, Any]) -> N
         zk.prove(job.id, mine, w["requester"])
     assert zk.proven(job.id) is None
     assert zk.prove(job.id, mine, w["provider"]) == output_digest(circuit, mine.instances)
+
+
+def test_committed_weights_bind_a_polycommit_circuit(world: dict[str, Any]) -> None:
+    """The same with the weights committed (polycommit: their KZG commitment sits in every proof,
+    a much smaller circuit than hashing them): another weight set's proof verifies with the same
+    verifier, and is refused because its commitment is not the model's."""
+    w = world
+    root, srs = w["root"], w["root"] / "srs"
+    model, _ = mlp(seed=0)
+    circuit = zk_setup(model, X, root / "pc", dev_srs_cache=srs, param_visibility="polycommit")
+    other_model, _ = mlp(seed=1)
+    other = zk_setup(other_model, X, root / "pc-other", dev_srs_cache=srs, param_visibility="polycommit",
+                     settings_from=circuit, evm_verifier=False)
+    reg = ModelRegistry(w["dep"], w["storage"]).publish(w["owner"], kind="onnx-classify", name="tiny mlp, committed",
+                                                        price=PRICE, weights=model, split=[Share(OWNER, 10_000)])
+    zk = w["zk"]
+    record = CircuitRecord.of(circuit, zk.deploy_verifier(circuit, w["owner"]))
+    assert record.params_hash == 0 and record.params_commitment != bytes(32)
+    zk.register(reg.model_id, record, w["owner"])
+    client = ComputeClient(w["market"], w["storage"], w["requester"])
+    job = client.submit("onnx-classify", model, npy(X), policy=Policy.zk(reg.model_id), price_per_unit=PRICE)
+    with pytest.raises(ConfigError, match="proof for other weights"):
+        zk.prove(job.id, zk_prove(other, X), w["provider"])
+    mine = zk_prove(circuit, X)
+    assert zk.prove(job.id, mine, w["provider"]) == output_digest(circuit, mine.instances)

@@ -300,7 +300,7 @@ class Market:
 
         checker = self.dep.contract("zk_checker")
         c = checker.circuit(model_id)
-        verifier, count, input_count, scale = c[0], int(c[2]), int(c[5]), int(c[8])
+        verifier, count, input_count, scale = c[0], int(c[4]), int(c[7]), int(c[10])
         if int(str(verifier), 16) == 0:
             raise ConfigError(f"model {model_id} has no zero-knowledge circuit registered")
         if input_count == 0:

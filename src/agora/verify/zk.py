@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agora.chain import Signer, TxReceipt
 from agora.chain.compiler import Artifact
+from agora.chain.eip712 import keccak256
 from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
 
@@ -38,6 +39,8 @@ class CircuitRecord:
 
     verifier: str
     params_hash: int
+    params_commitment: bytes
+    commitment_offset: int
     count: int
     params_index: int
     input_index: int
@@ -49,16 +52,22 @@ class CircuitRecord:
 
     def to_chain(self) -> tuple[Any, ...]:
         """The ``Circuit`` struct's tuple."""
-        return (self.verifier, self.params_hash, self.count, self.params_index, self.input_index, self.input_count,
+        return (self.verifier, self.params_hash, self.params_commitment, self.commitment_offset, self.count,
+                self.params_index, self.input_index, self.input_count,
                 self.output_index, self.output_count, self.input_scale, self.artifacts)
 
     @classmethod
     def of(cls, circuit: ZkCircuit, verifier: str) -> CircuitRecord:
         """The record of a set-up circuit and its deployed verifier."""
         lay = circuit.layout
-        if lay.params_hash is None or circuit.params_hash is None:
-            raise ConfigError("a ZK model's circuit must hash its weights into a public instance "
-                              "(param_visibility hashed)")
+        params_hash, commitment, offset = 0, bytes(32), 0
+        if lay.params_hash is not None and circuit.params_hash is not None:
+            params_hash = circuit.params_hash
+        elif len(lay.params_commitment) == 1 and circuit.params_commitment is not None:
+            commitment, offset = keccak256(circuit.params_commitment), lay.params_commitment[0]
+        else:
+            raise ConfigError("a ZK model's circuit must bind its weights: hashed (a public instance) or "
+                              "committed (polycommit, one commitment)")
         if lay.outputs is None:
             raise ConfigError("a ZK model's circuit must make its outputs public")
         if lay.input_hash is not None:
@@ -67,8 +76,8 @@ class CircuitRecord:
             inp, n_in = lay.inputs
         else:
             raise ConfigError("a ZK model's circuit must make its input public or hash it")
-        return cls(verifier, circuit.params_hash, lay.count, lay.params_hash, inp, n_in, lay.outputs[0],
-                   lay.outputs[1], int(circuit.input_scale or 0), bytes.fromhex(circuit.circuit_id))
+        return cls(verifier, params_hash, commitment, offset, lay.count, lay.params_hash or 0, inp, n_in,
+                   lay.outputs[0], lay.outputs[1], int(circuit.input_scale or 0), bytes.fromhex(circuit.circuit_id))
 
 
 class ZkModels:
@@ -99,8 +108,8 @@ class ZkModels:
         v = self.contract.circuit(model_id)
         if int(str(v[0]), 16) == 0:
             return None
-        return CircuitRecord(str(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]), int(v[7]),
-                             int(v[8]), bytes(v[9]))
+        return CircuitRecord(str(v[0]), int(v[1]), bytes(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]),
+                             int(v[7]), int(v[8]), int(v[9]), int(v[10]), bytes(v[11]))
 
     def expect_input(self, job_id: int, commitment: bytes, requester: Signer) -> TxReceipt:
         """Commit a ZK job's input (its requester, once)."""
