@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -147,6 +148,9 @@ def run(
     from_block: Annotated[int | None, typer.Option("--from-block", help="First block to read on a fresh "
                                                     "start (default: the protocol's deployment).")] = None,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between rounds.")] = 0.2,
+    zk: Annotated[list[str] | None, typer.Option("--zk", help="MODEL=DIR: prove the ZK jobs of registered model "
+                                                 "MODEL with the circuit in DIR (`agora zk setup`); repeatable.",
+                                                 show_default=False)] = None,
 ) -> None:
     """Run the provider daemon until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
     import logging
@@ -155,6 +159,12 @@ def run(
     from agora.compute.market import Market
     from agora.compute.provider import ProviderDaemon, daemon_db_path
 
+    circuits: dict[int, Path] = {}
+    for item in zk or []:
+        model, sep, folder = item.partition("=")
+        if not sep or not model.strip().isdigit() or not folder:
+            raise ConfigError(f"--zk takes MODEL=DIR (a model id and a circuit folder), not {item!r}")
+        circuits[int(model)] = Path(folder)
     st = get_state(ctx)
     client = st.client
     need_lasting_chain(client, "the provider daemon")
@@ -166,7 +176,7 @@ def run(
     # the daemon takes its lock first (a second daemon is refused before it binds anything), then
     # the blob port is bound before anything runs or says "serving": either trouble is one line
     daemon = ProviderDaemon(market, signer, client.storage, daemon_db_path(client.state_dir("compute"), signer.address),
-                            concurrency=concurrency, start_block=from_block, poll_interval=poll)
+                            concurrency=concurrency, start_block=from_block, poll_interval=poll, zk_circuits=circuits)
     try:
         sock = _bind_blobs(serve) if serve else None
     except BaseException:

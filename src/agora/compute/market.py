@@ -315,6 +315,13 @@ class Market:
             raise ConfigError(f"cannot commit job {job_id}'s input: {exc.reason}") from None
         return commitment
 
+    def zk_circuit_id(self, model_id: int) -> bytes | None:
+        """The id (sha-256 over its artifacts) of the circuit registered for ``model_id``, or None."""
+        if "zk_checker" not in self.dep.addresses:
+            return None
+        c = self.dep.contract("zk_checker").circuit(model_id)
+        return None if int(str(c[0]), 16) == 0 else bytes(c[11])
+
     def zk_prove(self, job_id: int, proof: bytes, instances: list[int], sender: Signer) -> bytes:
         """Submit a ZK job's proof to the deployment's ``zk_checker`` (the verify layer's contract,
         by its role); return the result digest it recorded. AgoraError with its reason if refused."""

@@ -39,7 +39,7 @@ from agora.chain.evidence import ReceiptBook, receipt_domain, sign_receipt
 from agora.compute.evidence import item_receipts
 from agora.compute.execution import Outcome, Runner, execute_job, execute_zk
 from agora.compute.market import JobState, Market, Policy, commitment
-from agora.errors import AgoraError, Reverted
+from agora.errors import AgoraError, ConfigError, Reverted
 from agora.storage import Storage, bytes32_to_cid, cid_to_bytes32
 from agora.storage.state import immediate_transaction, lock_state, open_state_db
 from agora.workloads import result_digest
@@ -172,6 +172,7 @@ class ProviderDaemon:
         #: the circuits this provider proves ZK jobs with (model id -> circuit directory); ZK jobs
         #: of other models fail here (the market then replaces it or refunds the requester)
         self.zk_circuits = dict(zk_circuits or {})
+        self._check_circuits()
         self.concurrency = max(1, concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="agora-job")
         self._running: dict[tuple[int, int], Future[Outcome]] = {}
@@ -207,6 +208,23 @@ class ProviderDaemon:
         self._event_names = [
             "JobPosted", "Assigned", "Replaced", "Committed", "Revealed", "AuditOpened", "Settled", "Refunded",
         ]
+
+    def _check_circuits(self) -> None:
+        """Each circuit given is intact (every artifact's hash) and the one registered on chain."""
+        from agora.workloads.zk import load_circuit
+
+        for model_id, folder in self.zk_circuits.items():
+            try:
+                circuit = load_circuit(folder)
+            except AgoraError:
+                self._lock.release()
+                raise
+            registered = self.market.zk_circuit_id(model_id)
+            if registered != bytes.fromhex(circuit.circuit_id):
+                self._lock.release()
+                what = "no circuit" if registered is None else f"circuit 0x{registered.hex()[:16]}…"
+                raise ConfigError(f"model {model_id} has {what} registered, not the one in {folder} "
+                                  f"(0x{circuit.circuit_id[:16]}…)")
 
     # -- durable state ----------------------------------------------------------
     def _meta(self, key: str) -> str | None:

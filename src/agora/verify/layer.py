@@ -46,7 +46,7 @@ LAYER = Layer(
     wiring=_wire_zk_checker,
     requires=("compute", "value"),
     facade=("verify", "agora.verify.layer:build_facade"),
-    cli={"validation": "agora.cli.validation:app"},
+    cli={"validation": "agora.cli.validation:app", "zk": "agora.cli.zk:app"},
     bench="bench/verify.py",
     docs="docs/verifiability.md",
 )

@@ -12,6 +12,7 @@ the requester committed to (``agora.workloads.zk_binding``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agora.chain import Signer, TxReceipt
@@ -23,7 +24,7 @@ from agora.protocol import Deployment
 if TYPE_CHECKING:
     from agora.workloads.zk import ZkCircuit, ZkProof
 
-__all__ = ["VERIFIER_ABI", "CircuitRecord", "ZkModels"]
+__all__ = ["VERIFIER_ABI", "CircuitRecord", "ZkModels", "check_proof_file", "register_circuit"]
 
 #: The generated verifier's one function (ezkl's Halo2 verifier).
 VERIFIER_ABI: list[dict[str, Any]] = [{
@@ -130,3 +131,55 @@ class ZkModels:
         """The result digest the job was proven to have (None: not proven)."""
         d = bytes(self.contract.proven(job_id))
         return d if any(d) else None
+
+
+def register_circuit(dep: Deployment, model_id: int, folder: Path, owner: Signer) -> CircuitRecord:
+    """Deploy the circuit's verifier and register the circuit for ``model_id`` (its owner). The
+    circuit's model must be the model's registered weights."""
+    from agora.workloads.zk import load_circuit
+
+    circuit = load_circuit(folder)
+    registry = dep.contract("models")
+    try:
+        weights = bytes(registry.model(model_id)[1])
+    except Reverted:
+        raise ConfigError(f"there is no model {model_id}") from None
+    if keccak256(circuit.path("model").read_bytes()) != weights:
+        raise ConfigError(f"the circuit in {folder} is for other weights than model {model_id}'s registered ones")
+    zk = ZkModels(dep)
+    if zk.circuit(model_id) is not None:
+        raise ConfigError(f"model {model_id} already has a circuit registered")
+    record = CircuitRecord.of(circuit, zk.deploy_verifier(circuit, owner))
+    zk.register(model_id, record, owner)
+    return record
+
+
+def check_proof_file(folder: Path, proof_file: Path, dep: Deployment | None = None,
+                     model_id: int | None = None) -> dict[str, Any]:
+    """Verify a proof file (``agora zk prove``) off chain against the circuit in ``folder``; with
+    ``dep`` and ``model_id``, also that it binds the weights the model's registered circuit names.
+    ConfigError saying why if it does not hold."""
+    import json
+
+    from agora.workloads.zk import ZkProof, load_circuit, zk_verify
+
+    circuit = load_circuit(folder)
+    try:
+        doc = json.loads(proof_file.read_bytes())
+        proof = ZkProof(bytes.fromhex(str(doc["proof"]).removeprefix("0x")), tuple(int(v) for v in doc["instances"]),
+                        b"", tuple(float(v) for v in doc.get("outputs", ())), (), 0.0, 0.0)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{proof_file} is not a proof: {exc}") from None
+    if not zk_verify(circuit, proof):
+        raise ConfigError("the proof does not verify (a changed proof or instances, or another circuit)")
+    if dep is not None and model_id is not None:
+        record = ZkModels(dep).circuit(model_id)
+        if record is None:
+            raise ConfigError(f"model {model_id} has no zero-knowledge circuit registered")
+        if record.params_hash and proof.instances[record.params_index] != record.params_hash:
+            raise ConfigError(f"the proof is for other weights than model {model_id}'s")
+        if record.params_commitment != bytes(32) and keccak256(
+                proof.proof[record.commitment_offset : record.commitment_offset + 64]) != record.params_commitment:
+            raise ConfigError(f"the proof is for other weights than model {model_id}'s")
+    return {"valid": True, "outputs": list(proof.outputs), "instances": len(proof.instances),
+            "circuit_id": "0x" + circuit.circuit_id, "model_id": model_id}
