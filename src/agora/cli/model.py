@@ -456,7 +456,8 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
                        f"{v['calls_per_s']} calls/s; {v['chain_reads_while_serving']} chain reads while serving"),
         ("exact", f"{v['exact_calls']} call paid with x402 exact (an EIP-3009 transfer to the model's payee, "
                   "settled before the answer)"),
-        ("receipts", f"{v['receipts_checked']} signed by the service, checked by the clients"),
+        ("receipts", f"{v['receipts_checked']} signed by the service, checked by the clients; "
+                     f"{v.get('receipts_anchored', 0)} anchored under one Merkle root on chain"),
         ("settled", f"{format_amount(v['earned_wei'], symbol=symbol)} in {v['claim_transactions']} batched claim, "
                     f"{format_amount(v['exact_paid_wei'], symbol=symbol)} swept from the payee: "
                     f"{format_amount(v['revenue_wei'], symbol=symbol)} split"),

@@ -8,14 +8,14 @@ result (``--json`` for scripts).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from agora.cli.options import JsonOpt, get_state, sub_app
 from agora.cli.output import emit_json, note, out
 
-__all__ = ["agent", "app", "attest", "list_validations", "summary"]
+__all__ = ["agent", "app", "attest", "list_validations", "print_demo_chapter", "summary"]
 
 app = sub_app("ERC-8004 validations of models: evidence read from the chain, as validation responses.")
 
@@ -90,3 +90,36 @@ def agent(ctx: typer.Context, model_id: ModelArg) -> None:
         description=card.description, endpoint=card.endpoint, wallet=registry.service_of(model_id),
         weights_hash=info.weights_hash, validations=client.deployment.addresses.get("validations"),
     ))
+
+
+def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
+    """Print the verify chapter of ``agora demo`` (``agora.verify.demo``'s summary) as chapter ``number``."""
+    from agora.cli.output import kv_table
+
+    out.print(f"\n[bold]{number}. evidence anyone can check[/bold] — receipts anchored on chain, a paid answer "
+              "traced to its data owners, a result proven in zero knowledge")
+    rows: list[tuple[str, str]] = []
+    t = v.get("trace")
+    if t:
+        out.print(t["tree"])
+        rows += [
+            ("receipt", f"{t['receipt_digest'][:18]}… signed by {t['entitled_as']}, under the root "
+                        f"{t['anchor_root'][:18]}… of a batch of {t['batch']} (one storage word, one event): final"),
+            ("trace", f"{t['trace_nodes']} nodes, {t['trace_links']} links in {t['trace_ms']:.0f} ms, read from the "
+                      "chain (no indexer)"),
+        ]
+    val = v.get("validation")
+    if val:
+        rows.append(("ERC-8004", f"model {val['model_id']}'s training job {val['job']}: {val['response']}/100 from the "
+                                 f"evidence validator (read from the market); getSummary {val['summary_count']} "
+                                 f"answered, mean {val['summary_mean']}"))
+    z = v["zk"]
+    rows += [
+        ("zero knowledge", f"job {z['job_id']}: the digits classifier (model {z['model_id']}) proven in "
+                           f"{z['prove_s']:.2f} s (circuit logrows {z['logrows']}, set up in {z['setup_s']:.1f} s), "
+                           f"label {z['label']}; the market settled only on the proven digest"),
+        ("on chain", f"the proof ({z['proof_bytes']:,} bytes) verified by the model's generated verifier and checked "
+                     f"against its committed weights and the committed input: {z['gas_prove_tx']:,} gas"),
+        ("refused", f"a proof with one byte changed: {z['tampered_refused_with']}"),
+    ]
+    out.print(kv_table("", rows))

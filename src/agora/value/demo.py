@@ -161,6 +161,15 @@ def run_value_chapter(
         receipts = sum(len(sdk.receipts(model_id)) for sdk in sdks)
         _check(receipts == calls + 1, "every call left a receipt with its client")
 
+        step("the service anchors its receipts: one Merkle root for every call")
+        assert service.book is not None
+        anchored = service.anchor(force=True)
+        _check(anchored == calls + 1 and service.book.pending() == 0, "every call's receipt is under one anchored root")
+        from agora.verification import verify_bundle
+
+        bundle = service.book.bundle(result.receipt.digest(service.receipt_domain))
+        _check(verify_bundle(dep, bundle).final, "the exact call's receipt checks out against its anchor: final")
+
         step("one batched claim settles both channels; the payee is swept into the same pot")
         service.claim(force=True)
         _check(service.stats.claims == 1 and service.unclaimed() == 0, "one claim_many transaction claimed everything")
@@ -205,6 +214,9 @@ def run_value_chapter(
         "calls_per_s": round((calls - len(clients)) / seconds, 1),  # after the channels were opened
         "chain_reads_while_serving": service.stats.chain_reads,
         "receipts_checked": receipts,
+        "receipts_anchored": anchored,
+        "receipt_bundle": bundle.to_json(),
+        "owner": owner.address,
         "claim_transactions": service.stats.claims,
         "earned_wei": earned,
         "exact_calls": 1,

@@ -47,6 +47,8 @@ LAYER = Layer(
     requires=("compute", "value"),
     facade=("verify", "agora.verify.layer:build_facade"),
     cli={"validation": "agora.cli.validation:app", "zk": "agora.cli.zk:app"},
+    demo="agora.verify.demo:demo_chapter",
+    demo_view="agora.cli.validation:print_demo_chapter",
     bench="bench/verify.py",
     docs="docs/verifiability.md",
 )
