@@ -66,6 +66,7 @@ def test_a_paid_call_is_flagged_until_its_batch_is_anchored_then_final(world: Wo
     assert {b.anchor.root for b in bundles if b.anchor} == {bundles[0].anchor.root if bundles[0].anchor else b""}
     assert [b.anchor.index for b in bundles if b.anchor] == [0, 1, 2]
     v = verdicts[1]
+    assert w.registry.verify_receipt(results[1].receipt.to_json(client.receipt_domain)).service == model.owner.address
     assert v.entitled_as.startswith(f"the service key of model {model.id}")
     assert v.to_json()["kind"] == "model-call" and v.to_json()["runner"] == model.owner.address
     # the anchor is one word and one event: the next batch gets its own root
@@ -141,6 +142,12 @@ def test_a_key_revoked_before_a_receipt_was_issued_or_anchored_is_refused(world:
     with pytest.raises(ReceiptError, match="stopped being model .* service key at .* before the receipt was anchored"):
         verify_bundle(w.dep, book.bundle(late_anchor.digest(before_domain)))
     assert verify_bundle(w.dep, final).final  # anchored while the key was the service's: still final
+    # the registry's own check (no anchor) follows the same rule: the key's history, not today's key
+    from agora.value.receipts import Receipt as CallReceipt
+
+    as_call = CallReceipt.from_json(after.to_json())
+    with pytest.raises(ReceiptError, match="was not model .* service key at the receipt's time"):
+        w.registry.verify_receipt(as_call.to_json(before_domain))
     history = service_history(w.dep, model.id)
     assert [p.key for p in history] == [model.owner.address, old.address, history[-1].key]
     assert history[1].end is not None and history[1].end <= revoked_at and history[-1].end is None

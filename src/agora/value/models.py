@@ -509,8 +509,10 @@ class ModelRegistry:
         self, doc: dict[str, Any], *, inputs: Any = None, output: Any = None,
     ) -> CheckedReceipt:
         """Check a receipt in its JSON form (:meth:`agora.value.Receipt.to_json`): for this registry (if it
-        names its domain), signed by the model's current service key, for its registered weights,
-        and for ``inputs`` and ``output`` when given. :class:`ReceiptError` if it does not check out."""
+        names its domain), signed by the key that was the model's service key from the receipt's
+        time until now (its anchor is not checked here: ``agora.verification.verify_bundle`` does
+        both), for its registered weights, and for ``inputs`` and ``output`` when given.
+        :class:`ReceiptError` if it does not check out."""
         receipt = CallReceipt.from_json(doc)
         domain = receipts_domain(self.chain.chain_id, self.contract.address)
         named = doc.get("domain")
@@ -522,10 +524,12 @@ class ModelRegistry:
                 f"the receipt is for chain {named.get('chainId')}'s model registry {named.get('verifyingContract')}, "
                 f"not this one (chain {domain.chain_id}, {domain.contract})"
             )
+        from agora.value.evidence import entitled
+
         info = self.fetch(receipt.model_id)
-        service = self.service_of(receipt.model_id)
-        receipt.verify(domain, service, weights_hash=info.weights_hash, inputs=inputs, output=output)
-        return CheckedReceipt(receipt, service)
+        receipt.verify(domain, receipt.runner, weights_hash=info.weights_hash, inputs=inputs, output=output)
+        entitled(self.dep, receipt, domain, max(self.chain.timestamp(), receipt.time))
+        return CheckedReceipt(receipt, receipt.runner)
 
     def fetch_card(self, model_id: int, info: ModelInfo | None = None) -> ModelCard:
         """The model's card, checked against the digest on chain: from storage (local, then
