@@ -30,27 +30,7 @@ from agora.storage import LocalStore, Storage
 from agora.value import OWNER, ModelRegistry, Share
 from agora.verify.zk import CircuitRecord, ZkModels
 from agora.workloads import build_digits_model, digits_samples
-from agora.workloads.zk import zk_prove, zk_setup
-
-
-def _mlp(sizes: tuple[int, ...], seed: int = 0) -> bytes:
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    nodes, inits, x = [], [], "input"
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        inits += [numpy_helper.from_array(rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(rng.normal(0, 0.1, (b,)).astype(np.float32), f"b{i}")]
-        nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"],
-                                                                                         [f"a{i}"])]
-        x = f"a{i}"
-        if i < len(sizes) - 2:
-            nodes.append(helper.make_node("Relu", [x], [f"r{i}"]))
-            x = f"r{i}"
-    nodes.append(helper.make_node("Identity", [x], ["logits"]))
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, sizes[0]])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, sizes[-1]])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+from agora.workloads.zk import build_mlp, zk_prove, zk_setup
 
 
 def _prove_s(circuit: Any, x: np.ndarray, n: int = 3) -> tuple[float, Any]:
@@ -81,10 +61,10 @@ def measure(chain: Chain, dep: Deployment) -> dict[str, Any]:
     for _ in range(2_000):
         sess.run(None, feed)
     infer_s = (time.perf_counter() - t0) / 2_000
-    small = zk_setup(_mlp((8, 4, 3)), x[:8], tmp / "mlp8", param_visibility="polycommit", dev_srs_cache=srs,
+    small = zk_setup(build_mlp((8, 4, 3))[0], x[:8], tmp / "mlp8", param_visibility="polycommit", dev_srs_cache=srs,
                      evm_verifier=False)
     small_s, _ = _prove_s(small, x[:8])
-    mid = zk_setup(_mlp((64, 16, 10)), x, tmp / "mlp64", param_visibility="polycommit", dev_srs_cache=srs,
+    mid = zk_setup(build_mlp((64, 16, 10))[0], x, tmp / "mlp64", param_visibility="polycommit", dev_srs_cache=srs,
                    evm_verifier=False)
     mid_s, _ = _prove_s(mid, x)
 

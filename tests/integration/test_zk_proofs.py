@@ -23,6 +23,7 @@ from agora.workloads.zk import (
     VERIFY_PROOF_SELECTOR,
     ZkCircuit,
     ZkProof,
+    build_mlp,
     load_circuit,
     verifier_bytecode,
     zk_available,
@@ -43,33 +44,7 @@ X = np.array([0.805, 0.808, 0.515, 0.286, 0.054, 0.383, 0.408, 0.045])
 
 def mlp(seed: int) -> tuple[bytes, list[tuple[np.ndarray, np.ndarray]]]:
     """A float32 ReLU MLP of SIZES with seeded random weights, as ONNX bytes and its layers."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    layers, nodes, inits, x = [], [], [], "input"
-    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
-        w = rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32)
-        bias = rng.normal(0, 0.1, (b,)).astype(np.float32)
-        layers.append((w, bias))
-        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(bias, f"b{i}")]
-        nodes += [
-            helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]),
-            helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"]),
-        ]
-        x = f"a{i}"
-        if i < len(SIZES) - 2:
-            nodes.append(helper.make_node("Relu", [x], [f"r{i}"]))
-            x = f"r{i}"
-    nodes.append(helper.make_node("Identity", [x], ["logits"]))
-    graph = helper.make_graph(
-        nodes,
-        "tiny-mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, SIZES[0]])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, SIZES[-1]])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return model.SerializeToString(), layers
+    return build_mlp(SIZES, seed)
 
 
 def forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:

@@ -336,9 +336,14 @@ class ReceiptBook:
     max_batch: int = 4096
     #: fsync every receipt (else a process crash loses nothing, a power cut the last few)
     durable: bool = False
+    #: :meth:`anchor_if_due` anchors once this many seconds have passed since its last anchor ...
+    interval_s: float = 60.0
+    #: ... or once this many receipts wait
+    batch: int = 1000
     _db: sqlite3.Connection = field(init=False, repr=False)
     _lock: threading.RLock = field(init=False, repr=False, default_factory=threading.RLock)
     _posting: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    _last_anchor: float = field(init=False, repr=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self._db = open_state_db(self.path, durable=self.durable, schema=_SCHEMA)
@@ -379,6 +384,15 @@ class ReceiptBook:
             batch = int(cur.lastrowid or 0)
             self._db.executemany("UPDATE receipts SET batch = ? WHERE seq = ?", [(batch, s) for s, _ in rows])
         return batch
+
+    def anchor_if_due(self, signer: Signer, *, force: bool = False) -> int:
+        """Anchor what waits once ``interval_s`` has passed since the last anchor or ``batch``
+        receipts wait (or ``force``); return how many receipts were anchored now."""
+        due = force or time.monotonic() - self._last_anchor >= self.interval_s
+        if not due and self.pending() < self.batch:
+            return 0
+        self._last_anchor = time.monotonic()
+        return sum(n for _, n in self.anchor_pending(signer))
 
     def anchor_pending(self, signer: Signer) -> list[tuple[int, int]]:
         """Anchor every unanchored batch (closing new ones from the unbatched receipts) with

@@ -237,7 +237,8 @@ def serve(
     need_lasting_chain(client, "serving a model")
     service = build_paid_service(client, model_id, ledger_path=ledger, claim_threshold=claim_threshold,
                                  expiry_margin_s=expiry_margin, durable=durable)
-    service.anchor_interval_s = anchor_every
+    if service.book is not None:
+        service.book.interval_s = anchor_every
     try:
         service.sync()  # chain trouble shows here, as one line, not in the server's log
         # one line per warning, from here on: among them, why the exact scheme is off if it is

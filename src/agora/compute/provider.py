@@ -197,10 +197,7 @@ class ProviderDaemon:
         self.book: ReceiptBook | None = None
         if "anchor" in market.dep.addresses:
             self.book = ReceiptBook(db_path.with_name(db_path.stem + "-receipts.sqlite"),
-                                    market.dep.contract("anchor"), self.address)
-        self.anchor_interval_s = 30.0
-        self.anchor_batch = 1000
-        self._last_anchor = time.monotonic()
+                                    market.dep.contract("anchor"), self.address, interval_s=30.0)
         if self._meta("next_block") is None:
             first = start_block if start_block is not None else market.dep.block
             self._set_meta("next_block", str(first))
@@ -433,18 +430,14 @@ class ProviderDaemon:
             self.book.add(sign_receipt(self.signer, self.receipt_domain, r), self.receipt_domain)
 
     def anchor_receipts(self, *, force: bool = False) -> int:
-        """Anchor the items' receipts signed since the last batch once ``anchor_interval_s`` has
-        passed or ``anchor_batch`` wait (or ``force``); return how many were anchored now."""
+        """Anchor the items' receipts signed since the last batch when due (every 30 s or 1,000
+        receipts: the book's ``interval_s`` and ``batch``; or ``force``); return how many now."""
         if self.book is None:
             return 0
-        due = force or time.monotonic() - self._last_anchor >= self.anchor_interval_s
-        if not due and self.book.pending() < self.anchor_batch:
-            return 0
-        self._last_anchor = time.monotonic()
-        done = self.book.anchor_pending(self.signer)
-        if done:
-            _jlog("anchored", receipts=sum(n for _, n in done), batches=len(done))
-        return sum(n for _, n in done)
+        n = self.book.anchor_if_due(self.signer, force=force)
+        if n:
+            _jlog("anchored", receipts=n)
+        return n
 
     # -- chain actions ------------------------------------------------------------
     @property

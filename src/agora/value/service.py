@@ -158,17 +158,15 @@ class PaidService:
         self.expiry_margin_s = expiry_margin_s
         self.stats = ServiceStats()
         #: the signed receipts, kept until their batch's root is anchored (None: the deployment
-        #: has no ``ReceiptAnchor``); anchored every ``anchor_interval_s`` or ``anchor_batch`` receipts
+        #: has no ``ReceiptAnchor``); anchored every ``anchor_interval_s`` or ``anchor_batch``
+        #: receipts (the book's ``interval_s`` and ``batch``)
         self.book: ReceiptBook | None = None
         anchor_address = registry.dep.addresses.get("anchor")
         if anchor_address is not None:
             self.book = ReceiptBook(
                 ledger_path.with_name(ledger_path.stem + "-receipts.sqlite"), registry.dep.contract("anchor"),
-                signer.address, durable=durable,
+                signer.address, durable=durable, interval_s=anchor_interval_s, batch=anchor_batch,
             )
-        self.anchor_interval_s = anchor_interval_s
-        self.anchor_batch = anchor_batch
-        self._last_anchor = time.monotonic()
         self._chans: dict[int, _Channel] = {}
         self._chans_lock = threading.Lock()
         self._chain_lock = threading.RLock()  # the embedded chain is not thread-safe
@@ -330,12 +328,8 @@ class PaidService:
         return how many were anchored now."""
         if self.book is None:
             return 0
-        due = force or time.monotonic() - self._last_anchor >= self.anchor_interval_s
-        if not due and self.book.pending() < self.anchor_batch:
-            return 0
-        self._last_anchor = time.monotonic()
         with self._chain_lock:
-            return sum(n for _, n in self.book.anchor_pending(self.signer))
+            return self.book.anchor_if_due(self.signer, force=force)
 
     def release(self, ticket: Ticket) -> None:
         """Give back an admitted call's reservation (the model failed: no charge)."""

@@ -46,6 +46,7 @@ from agora.workloads.base import WorkloadError
 
 __all__ = [
     "FIELD_MODULUS",
+    "build_mlp",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "VERIFY_PROOF_SELECTOR",
@@ -592,3 +593,32 @@ def verifier_bytecode(circuit: ZkCircuit) -> bytes:
     if hashlib.sha256(code).hexdigest() != circuit.hashes["verifier_bin"]:
         raise ZkArtifactMismatch(f"the zk artifact verifier_bin ({path}) does not match the sha256 in its manifest")
     return code
+
+
+def build_mlp(sizes: Sequence[int], seed: int = 0) -> tuple[bytes, list[tuple[np.ndarray, np.ndarray]]]:
+    """A float32 ReLU MLP of layer ``sizes`` (e.g. ``(8, 4, 3)``) with seeded random weights, logits
+    out, as ONNX bytes (input ``[1, sizes[0]]``) and its ``(weights, bias)`` layers: the small models
+    the zero-knowledge tests and benchmarks prove."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    nodes, inits, x = [], [], "input"
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32)
+        bias = rng.normal(0, 0.1, (b,)).astype(np.float32)
+        layers.append((w, bias))
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(bias, f"b{i}")]
+        nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]),
+                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"])]
+        x = f"a{i}"
+        if i < len(sizes) - 2:
+            nodes.append(helper.make_node("Relu", [x], [f"r{i}"]))
+            x = f"r{i}"
+    nodes.append(helper.make_node("Identity", [x], ["logits"]))
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, sizes[0]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, sizes[-1]])], inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString(), layers
