@@ -72,15 +72,17 @@ TRANSFER_WITH_AUTHORIZATION = [
     {"name": "validBefore", "type": "uint256"},
     {"name": "nonce", "type": "bytes32"},
 ]
-RECEIPT = [
-    {"name": "modelId", "type": "uint256"},
+RECEIPT = [  # Agora's receipt of an AI output ("Agora Receipt" version 2), kind "model-call"
+    {"name": "kind", "type": "string"},
+    {"name": "subject", "type": "uint256"},
+    {"name": "item", "type": "uint256"},
     {"name": "weightsHash", "type": "bytes32"},
     {"name": "inputHash", "type": "bytes32"},
     {"name": "outputHash", "type": "bytes32"},
-    {"name": "amount", "type": "uint256"},
-    {"name": "channelId", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
+    {"name": "runner", "type": "address"},
     {"name": "payer", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "payment", "type": "uint256"},
     {"name": "time", "type": "uint64"},
 ]
 #: How long a new channel stays open (the payer can take back the unspent rest afterwards).
@@ -193,10 +195,10 @@ def check_receipt(offer: dict[str, Any], settled: dict[str, Any], service: str, 
     if not isinstance(receipt, dict):
         raise Failed("the answer carries no receipt")
     message = {
-        "modelId": int(receipt["modelId"]), "weightsHash": receipt["weightsHash"],
-        "inputHash": receipt["inputHash"], "outputHash": receipt["outputHash"],
-        "amount": int(receipt["amount"]), "channelId": int(receipt["channelId"]), "nonce": int(receipt["nonce"]),
-        "payer": receipt["payer"], "time": int(receipt["time"]),
+        "kind": receipt["kind"], "subject": int(receipt["subject"]), "item": int(receipt["item"]),
+        "weightsHash": receipt["weightsHash"], "inputHash": receipt["inputHash"], "outputHash": receipt["outputHash"],
+        "runner": receipt["runner"], "payer": receipt["payer"], "amount": int(receipt["amount"]),
+        "payment": int(receipt["payment"]), "time": int(receipt["time"]),
     }
     typed = {"types": {"EIP712Domain": EIP712_DOMAIN, "Receipt": RECEIPT}, "primaryType": "Receipt",
              "domain": offer["extra"]["receipt"]["domain"], "message": message}
@@ -205,8 +207,10 @@ def check_receipt(offer: dict[str, Any], settled: dict[str, Any], service: str, 
     except Exception as exc:  # eth-account raises several kinds for a bad signature
         raise Failed(f"bad receipt: its signature does not recover ({exc})") from None
     problems = []
-    if signer.lower() != service.lower():
-        problems.append(f"signed by {signer}, not the service {service}")
+    if signer.lower() != service.lower() or str(message["runner"]).lower() != service.lower():
+        problems.append(f"signed by {signer} for {message['runner']}, not by the service {service}")
+    if message["kind"] != "model-call":
+        problems.append(f"it is a {message['kind']!r} receipt, not a paid call's")
     if message["inputHash"].lower() != "0x" + keccak(body).hex():
         problems.append("it is for another input")
     if message["outputHash"].lower() != "0x" + keccak(output).hex():
@@ -217,7 +221,7 @@ def check_receipt(offer: dict[str, Any], settled: dict[str, Any], service: str, 
         problems.append(f"it names another payer ({message['payer']})")
     if problems:
         raise Failed("bad receipt: " + "; ".join(problems))
-    return Checked(message["amount"], message["channelId"], message["nonce"])
+    return Checked(message["amount"], message["payment"], message["item"])
 
 
 # -- exact (EIP-3009) ----------------------------------------------------------------------------

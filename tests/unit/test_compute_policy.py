@@ -103,7 +103,7 @@ def test_bad_policies_are_one_line_config_errors(text: str, fragment: str) -> No
 
 
 def test_unknown_policy_hint_says_what_is_accepted() -> None:
-    with pytest.raises(ConfigError, match=r"use none, audit:<p> \(e.g. audit:0.1\) or replicate:<k>"):
+    with pytest.raises(ConfigError, match=r"use none, audit:<p> \(e.g. audit:0.1\), replicate:<k> or zk:<model id>"):
         Policy.parse("sometimes")
 
 

@@ -144,7 +144,8 @@ def register_circuit(dep: Deployment, model_id: int, folder: Path, owner: Signer
         weights = bytes(registry.model(model_id)[1])
     except Reverted:
         raise ConfigError(f"there is no model {model_id}") from None
-    if keccak256(circuit.path("model").read_bytes()) != weights:
+    source = circuit.path("source_model") if "source_model" in circuit.files else circuit.path("model")
+    if keccak256(source.read_bytes()) != weights:
         raise ConfigError(f"the circuit in {folder} is for other weights than model {model_id}'s registered ones")
     zk = ZkModels(dep)
     if zk.circuit(model_id) is not None:

@@ -78,9 +78,12 @@ FIELD_MODULUS = 2188824287183927522224640574525727508854836440041603434369820418
 VERIFY_PROOF_SELECTOR = bytes.fromhex("1e8e1e13")
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "agora-zk/1"
+#: The model as given to :func:`zk_setup`, kept in the circuit's folder.
+SOURCE_MODEL = "source.onnx"
 #: Artifacts whose sha256 the manifest records and :func:`load_circuit` checks.
 ARTIFACTS = (
     "model",
+    "source_model",
     "settings",
     "circuit",
     "vk",
@@ -504,8 +507,11 @@ def zk_setup(
         started = time.perf_counter()
         answer = _run_worker("setup", request, ZkSetupFailed, timeout)
         seconds = time.perf_counter() - started
+        # the model as given (its keccak256 is what a model registry records), beside the one
+        # the circuit runs (``model``: without a final Softmax under output_logits)
+        shutil.copyfile(model_path, directory / SOURCE_MODEL)
     artifacts = {}
-    for name, file_name in answer["files"].items():
+    for name, file_name in {**answer["files"], "source_model": SOURCE_MODEL}.items():
         path = directory / file_name
         artifacts[name] = {"file": file_name, "sha256": sha256_file(path), "size": path.stat().st_size}
     params_hash = answer.get("params_hash")
