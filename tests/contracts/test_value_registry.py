@@ -129,7 +129,8 @@ def test_minting_burning_and_collection_owner_functions_are_not_exposed(reg):
         "isApprovedForAll", "transferFrom", "safeTransferFrom", "tokenURI", "totalSupply", "tokenByIndex",
         "tokenOfOwnerByIndex", "name", "symbol", "nonces", "permit", "DOMAIN_SEPARATOR", "eip712Domain",
         "register", "set_card", "set_service", "set_active", "model", "provenance", "split_of", "payees",
-        "service_of", "getAgentWallet", "getMetadata", "is_active", "latest_version", "next_id", "MAX_SHARES", "MAX_LINKS", "BPS",
+        "service_of", "getAgentWallet", "getMetadata", "is_active", "latest_version", "next_id", "MAX_SHARES",
+        "MAX_LINKS", "BPS",
         "dataset_registry",
     }
     assert names == exported
