@@ -99,6 +99,12 @@ def test_a_zk_job_settles_on_the_proven_outputs(world: dict[str, Any]) -> None:
     ((_, receipt),) = daemon.book.kept()
     assert receipt.output_hash == proven and receipt.subject == job.id
     daemon.close()
+    # ERC-8004: the proof, as a validation response of the model (read from the market and the checker)
+    from agora.verify import ZK_JOB_TAG, Validations
+
+    v = Validations(w["dep"]).attest_zk_job(w["model_id"], job.id, w["owner"])
+    assert (v.response, v.tag, v.response_hash) == (100, ZK_JOB_TAG, proven)
+    w["settled_zk_job"] = job.id
 
 
 def test_bad_proofs_are_refused_each_with_its_reason(world: dict[str, Any]) -> None:
@@ -152,3 +158,8 @@ def test_committed_weights_bind_a_polycommit_circuit(world: dict[str, Any]) -> N
         zk.prove(job.id, zk_prove(other, X), w["provider"])
     mine = zk_prove(circuit, X)
     assert zk.prove(job.id, mine, w["provider"]) == output_digest(circuit, mine.instances)
+    if "settled_zk_job" in w:  # the first model's ZK job is not this model's: the validator says so
+        from agora.verify import Validations
+
+        with pytest.raises(ConfigError, match="not a ZK job of the model"):
+            Validations(w["dep"]).attest_zk_job(reg.model_id, w["settled_zk_job"], w["owner"])

@@ -34,16 +34,21 @@ def _row(v: object) -> str:
 def attest(
     ctx: typer.Context,
     model_id: ModelArg,
-    job_id: Annotated[int, typer.Argument(help="One of the model's training jobs.", show_default=False)],
+    job_id: Annotated[int, typer.Argument(help="One of the model's training jobs (or, with --zk, its ZK jobs).",
+                                          show_default=False)],
+    zk: Annotated[bool, typer.Option("--zk", help="A zero-knowledge job of the model (100: settled on a "
+                                     "verified proof, 0: refunded).")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """As the model's owner: ask the evidence validator about a training job; it answers from the
     job's state in the market (100 replicated or audited, 50 audit not drawn, 25 unchecked, 0 refunded)."""
-    v = get_state(ctx).client.verify.attest_training_job(model_id, job_id)
+    verify = get_state(ctx).client.verify
+    v = verify.attest_zk_job(model_id, job_id) if zk else verify.attest_training_job(model_id, job_id)
     if json_:
         emit_json(v.to_json())
         return
-    out.print(f"model {model_id}, training job {job_id}: {v.response}/100 ({v.tag}); request 0x{v.request_hash.hex()}")
+    what = "ZK job" if zk else "training job"
+    out.print(f"model {model_id}, {what} {job_id}: {v.response}/100 ({v.tag}); request 0x{v.request_hash.hex()}")
 
 
 @app.command("list")
@@ -121,5 +126,7 @@ def print_demo_chapter(v: dict[str, Any], symbol: str, number: int) -> None:
         ("on chain", f"the proof ({z['proof_bytes']:,} bytes) verified by the model's generated verifier and checked "
                      f"against its committed weights and the committed input: {z['gas_prove_tx']:,} gas"),
         ("refused", f"a proof with one byte changed: {z['tampered_refused_with']}"),
+        ("ERC-8004 ", f"the ZK job answered {z.get('erc8004_response')}/100 by the evidence validator (tag "
+                      "agora:zk-job): the proof is part of the model's validations"),
     ]
     out.print(kv_table("", rows))

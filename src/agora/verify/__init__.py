@@ -19,14 +19,15 @@ from agora.layers import export_lazily
 if TYPE_CHECKING:
     from agora.verify.client import VerifyClient
     from agora.verify.identity import agent_registration
-    from agora.verify.validations import TRAINING_JOB_TAG, Validation, Validations
+    from agora.verify.validations import TRAINING_JOB_TAG, ZK_JOB_TAG, Validation, Validations
 
-__all__ = ["TRAINING_JOB_TAG", "Validation", "Validations", "VerifyClient", "agent_registration"]
+__all__ = ["TRAINING_JOB_TAG", "ZK_JOB_TAG", "Validation", "Validations", "VerifyClient", "agent_registration"]
 
 __getattr__, __dir__ = export_lazily(
     globals(),
     {
         "TRAINING_JOB_TAG": "agora.verify.validations",
+        "ZK_JOB_TAG": "agora.verify.validations",
         "Validation": "agora.verify.validations",
         "Validations": "agora.verify.validations",
         "VerifyClient": "agora.verify.client",

@@ -33,6 +33,12 @@ class VerifyClient:
             raise ConfigError("validating a model's training job needs an account (its owner)")
         return self.validations.attest_training_job(model_id, job_id, self.signer)
 
+    def attest_zk_job(self, model_id: int, job_id: int) -> Validation:
+        """As the model's owner: have ``EvidenceValidator`` answer for one of its ZK jobs."""
+        if self.signer is None:
+            raise ConfigError("validating a model's ZK job needs an account (its owner)")
+        return self.validations.attest_zk_job(model_id, job_id, self.signer)
+
     def of_model(self, model_id: int) -> list[Validation]:
         """Every validation of the model, with its latest answer."""
         return self.validations.of_agent(model_id)

@@ -182,12 +182,14 @@ def _zk_job(dep: Deployment, root: Path, step: Any) -> dict[str, Any]:
     market.reveal(job_id, digest, result_cid, salt, sender=prover)
     view = market.job(job_id)
     _check(int(view[5]) == _SETTLED and bytes(view[11]) == digest, "the market settled the job on the proven digest")
+    validation = Validations(dep).attest_zk_job(model_id, job_id, owner)
+    _check(validation.response == 100, "the proof is visible as an ERC-8004 validation response of the model")
     logits = np.asarray(proof.outputs)
     return {
         "model_id": model_id, "job_id": job_id, "logrows": circuit.logrows, "setup_s": round(setup_s, 1),
         "prove_s": round(prove_s, 2), "gas_prove_tx": gas, "label": int(np.argmax(logits)),
         "verifier": record.verifier, "circuit_id": "0x" + circuit.circuit_id, "tampered_refused_with": refused,
-        "proof_bytes": len(proof.proof),
+        "proof_bytes": len(proof.proof), "erc8004_response": validation.response,
     }
 
 

@@ -37,11 +37,11 @@ LAYER = Layer(
     contracts=(
         # the identity registry is the value layer's model registry (a model is an agent)
         ContractSpec("validations", "ValidationRegistry", lambda a, d: (a["models"],)),
-        # answers about a model's training jobs, read from the compute market
-        ContractSpec("evidence_validator", "EvidenceValidator",
-                     lambda a, d: (a["validations"], a["models"], a["market"])),
         # the compute market's ZK policy: proofs of registered models' inference, checked here
         ContractSpec("zk_checker", "ZkChecker", lambda a, d: (a["models"], a["market"])),
+        # answers about a model's training jobs and ZK jobs, read from the compute market
+        ContractSpec("evidence_validator", "EvidenceValidator",
+                     lambda a, d: (a["validations"], a["models"], a["market"], a["zk_checker"])),
     ),
     wiring=_wire_zk_checker,
     requires=("compute", "value"),

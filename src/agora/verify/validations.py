@@ -18,10 +18,12 @@ from agora.chain import Signer, TxReceipt
 from agora.errors import ConfigError, Reverted
 from agora.protocol import Deployment
 
-__all__ = ["TRAINING_JOB_TAG", "Validation", "Validations"]
+__all__ = ["TRAINING_JOB_TAG", "ZK_JOB_TAG", "Validation", "Validations"]
 
 #: The tag of ``EvidenceValidator``'s answers about training jobs.
 TRAINING_JOB_TAG = "agora:training-job"
+#: The tag of its answers about zero-knowledge jobs.
+ZK_JOB_TAG = "agora:zk-job"
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,17 @@ class Validations:
         """Have ``EvidenceValidator`` validate one of the model's training jobs: the owner's request
         (unless made before), then the validator's answer read from the chain (sent by ``sender``,
         anyone; the owner by default). ConfigError with the contract's reason if it cannot answer."""
-        request = self.training_job_request(agent_id, job_id)
+        return self._attest("training", agent_id, job_id, owner, sender)
+
+    def attest_zk_job(self, agent_id: int, job_id: int, owner: Signer, sender: Signer | None = None) -> Validation:
+        """The same for one of the model's zero-knowledge jobs (100: settled on a verified proof)."""
+        return self._attest("zk", agent_id, job_id, owner, sender)
+
+    def _attest(self, what: str, agent_id: int, job_id: int, owner: Signer, sender: Signer | None) -> Validation:
+        if what == "zk":
+            request, answer = bytes(self.evidence.zk_job_request(agent_id, job_id)), self.evidence.attest_zk_job
+        else:
+            request, answer = self.training_job_request(agent_id, job_id), self.evidence.attest_training_job
         known = True
         try:
             self.contract.getValidationStatus(request)
@@ -117,7 +129,7 @@ class Validations:
         if not known:
             self.request(agent_id, self.evidence.address, request, owner, uri=f"agora:job:{job_id}")
         try:
-            self.evidence.attest_training_job(agent_id, job_id, sender=sender or owner)
+            answer(agent_id, job_id, sender=sender or owner)
         except Reverted as exc:
             raise ConfigError(f"the evidence validator cannot answer for job {job_id} of model {agent_id}: "
                               f"{exc.reason}") from None
