@@ -12,7 +12,7 @@ from agora.cli.options import JsonOpt, get_state, read_file, sub_app
 from agora.cli.output import emit_json, note, out
 from agora.errors import ConfigError
 
-__all__ = ["app", "fetch", "list_receipts", "short_channel_id", "verify"]
+__all__ = ["app", "fetch", "list_receipts", "load_bundle", "short_channel_id", "verify"]
 
 app = sub_app("Receipts of paid model calls.")
 
@@ -53,7 +53,8 @@ def list_receipts(
     out.print(table)
 
 
-def _load_bundle(file: Path) -> Any:
+def load_bundle(file: Path) -> Any:
+    """The receipt or bundle in ``file`` (:class:`agora.chain.evidence.Bundle`); one-line errors."""
     from agora.chain.evidence import Bundle, ReceiptError
 
     try:
@@ -61,7 +62,7 @@ def _load_bundle(file: Path) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{file} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise ReceiptError(f"{file} does not hold a receipt")
+        raise ReceiptError(f"{file} does not hold a receipt or a receipt bundle")
     return Bundle.from_json(doc)
 
 
@@ -83,7 +84,7 @@ def verify(
     from agora.chain.evidence import ReceiptError
     from agora.verification import verify_bundle
 
-    bundle = _load_bundle(file)
+    bundle = load_bundle(file)
     r = bundle.receipt
     if input_ is not None and keccak256(read_file(input_)) != r.input_hash:
         raise ReceiptError("the receipt is for another input")
@@ -119,7 +120,7 @@ def fetch(
     """Get a paid call's receipt bundle (its batch's root and inclusion proof) from the model's service."""
     from agora.value.receipts import Receipt
 
-    bundle = _load_bundle(file)
+    bundle = load_bundle(file)
     models = get_state(ctx).client.models
     receipt = Receipt.from_json(bundle.receipt.to_json())
     doc = models.fetch_bundle(receipt)

@@ -4,14 +4,13 @@ self-contained HTML page."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from agora.cli.options import JsonOpt, get_state, read_file, sub_app
+from agora.cli.options import JsonOpt, get_state, sub_app
 from agora.cli.output import emit_json, note, out
 from agora.errors import ConfigError
 
@@ -29,15 +28,9 @@ def load_ref(text: str) -> Any:
     path = Path(text)
     looks_like_ref = ":" in text and not text.lower().endswith(".json")
     if not looks_like_ref and (path.is_file() or text.lower().endswith(".json")):
-        from agora.chain.evidence import Bundle, ReceiptError
+        from agora.cli.receipt import load_bundle
 
-        try:
-            doc = json.loads(read_file(path))
-        except ValueError as exc:
-            raise ConfigError(f"{text} is not JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ReceiptError(f"{text} does not hold a receipt or a receipt bundle")
-        return Bundle.from_json(doc)
+        return load_bundle(path)
     return parse_ref(text)
 
 
