@@ -83,7 +83,7 @@ FANOUT = 12
 #: How many logs a hook reads for one object before it stops counting (see :func:`newest_logs`).
 COUNT_CAP = 1_000
 #: A receipt's kind -> the kind of node its subject id names.
-RECEIPT_SUBJECTS: dict[str, str] = {"model-call": "model", "compute-item": "job", "c2d-result": "job"}
+RECEIPT_SUBJECTS: dict[str, str] = {"model-call": "model", "compute-item": "job", "subnet-answer": "subnet"}
 
 _T = TypeVar("_T")
 _REF = re.compile(r"^([a-z][a-z0-9-]*):(.+)$")

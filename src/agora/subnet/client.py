@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import numpy as np
 from eth_utils.address import to_checksum_address
 
 from agora.chain import Signer
+from agora.chain.evidence import ReceiptBook, receipt_domain
 from agora.errors import ConfigError
 from agora.storage.state import open_state_db
 from agora.subnet.miner import Miner, MinerServer, announce, validate_mode
@@ -515,7 +517,16 @@ class SubnetsClient:
         chain; the running server (``.stop()`` it)."""
         me = self._me()
         self.uid_of(netuid, me.address)
-        server = MinerServer(Miner(validate_mode(mode), noise=noise), host, port).start()
+        # every answer's receipt, signed by the hotkey and anchored by it (kind subnet-answer)
+        registry = self.subnets.registry
+        book = ReceiptBook(self.state_dir / f"miner-{netuid}-{me.address}-receipts.sqlite",
+                           self.subnets.dep.contract("anchor"), me.address, interval_s=30.0) \
+            if "anchor" in self.subnets.dep.addresses else None
+        chain = registry.chain
+        miner = Miner(validate_mode(mode), noise=noise, hotkey=me, book=book, netuid=netuid,
+                      domain=receipt_domain(chain.chain_id, registry.address),
+                      clock_offset=chain.timestamp() - int(time.time()))
+        server = MinerServer(miner, host, port).start()
         try:
             announce(self.subnets, netuid, me, endpoint or server.url)
         except BaseException:

@@ -54,4 +54,5 @@ LAYER = Layer(
     bench="bench/incentives.py",
     docs="docs/subnets.md",
     lineage="agora.subnet.lineage:lineage",
+    receipts={"subnet-answer": "agora.subnet.evidence:entitled"},
 )

@@ -22,8 +22,10 @@ The mode is an attribute, so a test (or the demo) can turn an honest miner into 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from agora.chain import Signer
+from agora.chain.eip712 import Domain, keccak256
+from agora.chain.evidence import Receipt, ReceiptBook, sign_receipt
 from agora.errors import ConfigError
 from agora.workloads import build_digits_model, encode_digits_input, get_workload
 from agora.workloads.digits import DIGITS_FEATURES
@@ -42,6 +47,8 @@ if TYPE_CHECKING:
 
     from agora.chain import Signer, TxReceipt
     from agora.subnet.subnets import Subnets
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_INPUTS",
@@ -80,6 +87,14 @@ class Miner:
     seed: int | None = None
     model: bytes | None = None
     calls: int = 0
+    #: with a ``book``: the hotkey that signs a receipt of every answer (kind ``subnet-answer``),
+    #: for subnet ``netuid``, kept in the book until its batch is anchored
+    hotkey: Signer | None = None
+    book: ReceiptBook | None = None
+    netuid: int = 0
+    domain: Domain | None = None
+    #: seconds to add to this machine's clock for the chain's (receipts are checked against block times)
+    clock_offset: int = 0
     _replay: list[int] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,6 +126,20 @@ class Miner:
         return [int(v) for v in labels]
 
 
+    def receipt(self, body: bytes, answer: bytes, time_: int) -> dict[str, Any] | None:
+        """Sign and keep the receipt of one answer (None if this miner signs none)."""
+        if self.hotkey is None or self.book is None or self.domain is None:
+            return None
+        with self._lock:
+            item = self.calls
+        weights = keccak256(self.model) if self.model is not None else keccak256(b"agora digits classifier")
+        r = sign_receipt(self.hotkey, self.domain, Receipt(
+            "subnet-answer", self.netuid, item, weights, keccak256(body), keccak256(answer), self.hotkey.address,
+            "0x" + "00" * 20, 0, 0, time_))
+        self.book.add(r, self.domain)
+        return r.to_json()
+
+
 def validate_mode(mode: str) -> str:
     """``mode`` if it is one of :data:`MINER_MODES`; one clear error otherwise."""
     if mode not in MINER_MODES:
@@ -140,11 +169,18 @@ def create_miner_app(miner: Miner) -> FastAPI:
 
     @app.post("/infer")
     async def infer(request: Request) -> Any:
+        body = await request.body()
         try:
-            x = _parse_inputs(json.loads(await request.body()))
+            x = _parse_inputs(json.loads(body))
         except ValueError as exc:  # json.JSONDecodeError is one
             return JSONResponse({"error": str(exc), "code": "bad_input"}, status_code=400)
-        return {"labels": await run_in_threadpool(miner.answer, x)}
+        labels = await run_in_threadpool(miner.answer, x)
+        out: dict[str, Any] = {"labels": labels}
+        receipt = miner.receipt(body, json.dumps(labels, separators=(",", ":")).encode(),
+                                int(time.time()) + miner.clock_offset)
+        if receipt is not None:  # the receipt's outputHash: keccak256 of the labels as compact JSON
+            out["receipt"] = receipt
+        return out
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -161,6 +197,8 @@ class MinerServer:
         self.host, self.port = host, port
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._anchoring: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @property
     def url(self) -> str:
@@ -175,12 +213,36 @@ class MinerServer:
         self._server, self._thread, self.port = serve_app(
             create_miner_app(self.miner), self.host, self.port, "agora-miner"
         )
+        if self.miner.book is not None and self._anchoring is None:
+            self._stop.clear()
+            self._anchoring = threading.Thread(target=self._anchor_loop, name="agora-miner-anchor", daemon=True)
+            self._anchoring.start()
         return self
 
+    def _anchor_loop(self) -> None:
+        """Anchor the answers' receipts when due (the book's interval or batch) until stopped."""
+        book, hotkey = self.miner.book, self.miner.hotkey
+        assert book is not None and hotkey is not None
+        while not self._stop.wait(1.0):
+            try:
+                book.anchor_if_due(hotkey)
+            except Exception as exc:  # the node away: the receipts wait in the book for the next round
+                log.warning("anchoring the miner's receipts failed: %s", exc)
+
     def stop(self) -> None:
-        """Stop serving and wait for the thread (idempotent)."""
+        """Stop serving and wait for the thread (idempotent); anchor what waits."""
         stop_app(self._server, self._thread)
         self._server = self._thread = None
+        if self._anchoring is not None:
+            self._stop.set()
+            self._anchoring.join(timeout=30)
+            self._anchoring = None
+            book, hotkey = self.miner.book, self.miner.hotkey
+            if book is not None and hotkey is not None:
+                try:
+                    book.anchor_if_due(hotkey, force=True)
+                except Exception as exc:
+                    log.warning("anchoring the miner's receipts failed (kept for the next start): %s", exc)
 
     def __enter__(self) -> MinerServer:
         return self.start()
