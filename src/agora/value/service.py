@@ -42,7 +42,7 @@ from agora.value.models import (
     validate_service_key,
     validate_weights,
 )
-from agora.value.receipts import Receipt, call_receipt, receipts_domain, sign_receipt
+from agora.value.receipts import Receipt, call_receipt, receipts_domain
 from agora.value.x402 import PaymentError
 from agora.workloads import Workload
 
@@ -128,7 +128,7 @@ class PaidService:
         durable: bool = False,
         exclusive: bool = True,
         anchor_interval_s: float = 60.0,
-        anchor_batch: int = 1000,
+        anchor_batch: int = 4096,
     ) -> None:
         # one server per ledger: two would sell the same channels and claim each other's cheques
         self._lock: StateLock | None = None
@@ -317,9 +317,14 @@ class PaidService:
             output_hash=keccak(output), amount=amount, channel_id=channel_id, nonce=nonce, payer=payer,
             time=self.now() if time_ is None else time_, runner=self.signer.address,
         )
-        signed = sign_receipt(self.signer, self.receipt_domain, receipt)
-        if self.book is not None:
-            self.book.add(signed, self.receipt_domain)
+        # signed here rather than through sign_receipt: the digest is computed once for the
+        # signature and the book (a paid call's hot path)
+        digest = receipt.digest(self.receipt_domain)
+        r = receipt
+        signed = Receipt(r.kind, r.subject, r.item, r.weights_hash, r.input_hash, r.output_hash, r.runner, r.payer,
+                         r.amount, r.payment, r.time, self.signer.sign_hash(digest))
+        if self.book is not None:  # written with the next sync round (at once with a durable ledger)
+            self.book.add(signed, self.receipt_domain, digest=digest, buffered=not self.durable)
         return signed
 
     def anchor(self, *, force: bool = False) -> int:
