@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from agora.chain.eip712 import Domain, keccak256, recover_hash, type_hash, word
+from agora.chain.eip712 import DOMAIN_FIELDS, Domain, keccak256, recover_hash, type_hash, word
 from agora.chain.merkle import merkle_proof, merkle_root, verify_proof
 from agora.errors import AgoraError
 from agora.storage.state import immediate_transaction, open_state_db
@@ -44,6 +44,7 @@ __all__ = [
     "ANCHOR_ARTIFACT",
     "RECEIPT_FIELDS",
     "RECEIPT_TYPEHASH",
+    "RECEIPT_TYPES",
     "Anchor",
     "Bundle",
     "Receipt",
@@ -73,6 +74,8 @@ RECEIPT_FIELDS: list[dict[str, str]] = [
     {"name": "time", "type": "uint64"},
 ]
 RECEIPT_TYPEHASH: bytes = type_hash(RECEIPT_FIELDS, "Receipt")
+#: The EIP-712 ``types`` of a receipt (what ``eth_signTypedData_v4`` takes).
+RECEIPT_TYPES: dict[str, list[dict[str, str]]] = {"EIP712Domain": DOMAIN_FIELDS, "Receipt": RECEIPT_FIELDS}
 _NAME, _VERSION = "Agora Receipt", "2"
 #: A receipt may be dated at most this far after the block that anchored it (clock skew).
 CLOCK_SKEW_S = 120
@@ -153,13 +156,7 @@ class Receipt:
         for key in ("subject", "item", "amount", "payment"):
             message[key] = int(message[key])
         return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-                ],
-                "Receipt": RECEIPT_FIELDS,
-            },
+            "types": RECEIPT_TYPES,
             "primaryType": "Receipt", "domain": domain.to_json(), "message": message,
         }
 

@@ -124,8 +124,7 @@ def execute_zk(storage: Storage, circuit_dir: Path, model_cid: str, input_cid: s
 
     circuit = load_circuit(circuit_dir)
     model, data = storage.get(model_cid), storage.get(input_cid)
-    source = circuit.path("source_model") if "source_model" in circuit.files else circuit.path("model")
-    if keccak256(model) != keccak256(source.read_bytes()):
+    if keccak256(model) != keccak256(circuit.source_model_path.read_bytes()):
         raise AgoraError(f"the job's model {model_cid} is not the circuit's model ({circuit_dir})")
     proof = zk_prove(circuit, zk_input_values(data))
     digest = output_digest(circuit, proof.instances)

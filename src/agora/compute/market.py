@@ -296,13 +296,13 @@ class Market:
         of numbers), quantized at the scale the model's circuit records on chain; return the
         commitment. ConfigError if the model has no circuit or hashes its input."""
         from agora.compute.execution import zk_input_values
-        from agora.workloads.zk_binding import quantize, words_digest
+        from agora.workloads.zk_binding import circuit_fields, quantize, words_digest
 
         checker = self.dep.contract("zk_checker")
-        c = checker.circuit(model_id)
-        verifier, count, input_count, scale = c[0], int(c[4]), int(c[7]), int(c[10])
-        if int(str(verifier), 16) == 0:
+        c = circuit_fields(checker.circuit(model_id))
+        if c is None:
             raise ConfigError(f"model {model_id} has no zero-knowledge circuit registered")
+        count, input_count, scale = c["count"], c["input_count"], c["input_scale"]
         if input_count == 0:
             raise ConfigError(f"model {model_id}'s circuit hashes its input: commit its Poseidon hash yourself")
         values = quantize(zk_input_values(data), scale)
@@ -319,8 +319,10 @@ class Market:
         """The id (sha-256 over its artifacts) of the circuit registered for ``model_id``, or None."""
         if "zk_checker" not in self.dep.addresses:
             return None
-        c = self.dep.contract("zk_checker").circuit(model_id)
-        return None if int(str(c[0]), 16) == 0 else bytes(c[11])
+        from agora.workloads.zk_binding import circuit_fields
+
+        c = circuit_fields(self.dep.contract("zk_checker").circuit(model_id))
+        return None if c is None else bytes(c["artifacts"])
 
     def zk_prove(self, job_id: int, proof: bytes, instances: list[int], sender: Signer) -> bytes:
         """Submit a ZK job's proof to the deployment's ``zk_checker`` (the verify layer's contract,

@@ -18,7 +18,7 @@ from typing import Any
 from agora.chain import Signer
 from agora.chain.eip712 import Domain
 from agora.chain.eip712 import keccak256 as keccak
-from agora.chain.evidence import RECEIPT_FIELDS, ReceiptError, receipt_domain
+from agora.chain.evidence import RECEIPT_TYPES, ReceiptError, receipt_domain
 from agora.chain.evidence import Receipt as _Receipt
 from agora.chain.evidence import sign_receipt as _sign
 
@@ -35,13 +35,6 @@ __all__ = [
 
 #: The kind of a paid model call's receipt.
 KIND = "model-call"
-RECEIPT_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-    ],
-    "Receipt": RECEIPT_FIELDS,
-}
 
 
 def receipts_domain(chain_id: int, model_registry: str) -> Domain:

@@ -106,11 +106,10 @@ class ZkModels:
 
     def circuit(self, model_id: int) -> CircuitRecord | None:
         """Model ``model_id``'s circuit (None if it has none)."""
-        v = self.contract.circuit(model_id)
-        if int(str(v[0]), 16) == 0:
-            return None
-        return CircuitRecord(str(v[0]), int(v[1]), bytes(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]),
-                             int(v[7]), int(v[8]), int(v[9]), int(v[10]), bytes(v[11]))
+        from agora.workloads.zk_binding import circuit_fields
+
+        fields = circuit_fields(self.contract.circuit(model_id))
+        return None if fields is None else CircuitRecord(**fields)
 
     def expect_input(self, job_id: int, commitment: bytes, requester: Signer) -> TxReceipt:
         """Commit a ZK job's input (its requester, once)."""
@@ -144,8 +143,7 @@ def register_circuit(dep: Deployment, model_id: int, folder: Path, owner: Signer
         weights = bytes(registry.model(model_id)[1])
     except Reverted:
         raise ConfigError(f"there is no model {model_id}") from None
-    source = circuit.path("source_model") if "source_model" in circuit.files else circuit.path("model")
-    if keccak256(source.read_bytes()) != weights:
+    if keccak256(circuit.source_model_path.read_bytes()) != weights:
         raise ConfigError(f"the circuit in {folder} is for other weights than model {model_id}'s registered ones")
     zk = ZkModels(dep)
     if zk.circuit(model_id) is not None:

@@ -215,6 +215,12 @@ class ZkCircuit:
         except KeyError:
             raise ZkError(f"the circuit in {self.workdir} has no {artifact} artifact") from None
 
+    @property
+    def source_model_path(self) -> Path:
+        """The model as given to :func:`zk_setup` (what a model registry's weights hash names; the
+        ``model`` artifact may lack a final Softmax); ``model`` for a circuit set up before it was kept."""
+        return self.path("source_model") if "source_model" in self.files else self.path("model")
+
     def size(self, artifact: str) -> int:
         """The size in bytes of ``artifact``'s file."""
         return self.path(artifact).stat().st_size

@@ -13,7 +13,7 @@ commits to the input, a model registers its circuit):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from eth_abi import encode
@@ -24,10 +24,29 @@ from agora.workloads.base import WorkloadError
 if TYPE_CHECKING:
     from agora.workloads.zk import ZkCircuit
 
-__all__ = ["FIELD_MODULUS", "input_commitment", "output_digest", "quantize", "words_digest"]
+__all__ = [
+    "CIRCUIT_FIELDS", "FIELD_MODULUS", "circuit_fields", "input_commitment", "output_digest", "quantize",
+    "words_digest",
+]
+
+#: ``ZkChecker``'s ``Circuit`` struct, field by field, in order.
+CIRCUIT_FIELDS = (
+    "verifier", "params_hash", "params_commitment", "commitment_offset", "count", "params_index", "input_index",
+    "input_count", "output_index", "output_count", "input_scale", "artifacts",
+)
 
 #: The BN254 scalar field's modulus (instances are integers below it).
 FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def circuit_fields(values: Sequence[Any]) -> dict[str, Any] | None:
+    """``ZkChecker.circuit(model)``'s answer by field name (the verifier as a string, bytes32 as
+    bytes, the rest as ints); None when the model has no circuit (a zero verifier)."""
+    raw = dict(zip(CIRCUIT_FIELDS, values, strict=True))
+    if int(str(raw["verifier"]), 16) == 0:
+        return None
+    return {k: str(v) if k == "verifier" else bytes(v) if k in ("params_commitment", "artifacts") else int(v)
+            for k, v in raw.items()}
 
 
 def words_digest(values: Sequence[int]) -> bytes:
